@@ -1,0 +1,52 @@
+"""Event handlers: what each Cloud Function does with its event.
+
+`functions/main.py` declares the triggers and calls these; they look at the
+event only to decide whether there is work, then call the services, which
+re-read everything inside a transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from cogmora_backend import firestore_client
+from cogmora_backend.reconcile import ReconcileReport, reconcile
+from cogmora_backend.settlement import (
+    Outcome,
+    initialize_account,
+    is_priced_close,
+    load_config,
+    settle_close,
+    settle_execution,
+)
+
+log = logging.getLogger(__name__)
+
+
+def on_user_created(uid: str) -> Outcome:
+    """Initialise the account of a new `users/{uid}` document."""
+    database = firestore_client.database()
+    return initialize_account(database, uid, load_config(database))
+
+
+def on_execution_created(uid: str, execution_id: str, data: dict[str, Any] | None) -> Outcome:
+    """Settle a new `executedTriggers` document if it is `pending`."""
+    if data is not None and data.get("status") != "pending":
+        return Outcome("skipped", "not pending")
+    database = firestore_client.database()
+    return settle_execution(database, uid, execution_id, load_config(database))
+
+
+def on_position_written(uid: str, position_id: str, after: dict[str, Any] | None) -> Outcome:
+    """Settle a position that a write left `closing` with a price; ignore every other write."""
+    if not is_priced_close(after):
+        return Outcome("skipped", "not a priced close")
+    database = firestore_client.database()
+    return settle_close(database, uid, position_id, load_config(database))
+
+
+def on_reconcile_tick() -> ReconcileReport:
+    """Run the reconciler once, now."""
+    return reconcile(firestore_client.database(), datetime.now(UTC))

@@ -1,0 +1,63 @@
+"""Every Firestore query the project makes, declared once.
+
+Code builds queries only from these specs, and a test checks that each has
+its index in `firestore.indexes.json` (the emulator does not enforce them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class QuerySpec:
+    """A collection-group query: equality filters, then at most one range filter."""
+
+    name: str
+    collection_group: str
+    equality: tuple[str, ...]
+    range_field: str | None = None
+
+    def build(self, client: Any, equals: tuple[Any, ...], below_or_at: Any = None) -> Any:
+        """Return the query with `equals` for the equality fields and `<= below_or_at`."""
+        from google.cloud.firestore_v1.base_query import FieldFilter
+
+        if len(equals) != len(self.equality):
+            raise ValueError(f"{self.name} takes {len(self.equality)} equality values")
+        query = client.collection_group(self.collection_group)
+        for field, value in zip(self.equality, equals, strict=True):
+            operator = "in" if isinstance(value, list) else "=="
+            query = query.where(filter=FieldFilter(field, operator, value))
+        if self.range_field is not None:
+            query = query.where(filter=FieldFilter(self.range_field, "<=", below_or_at))
+            query = query.order_by(self.range_field)
+        return query
+
+
+#: Executions still `pending` since before a cutoff (the reconciler).
+PENDING_EXECUTIONS = QuerySpec(
+    "pending executions", "executedTriggers", ("status",), range_field="executedAt"
+)
+#: Positions marked `closing` with a price since before a cutoff (the reconciler).
+STALE_PRICED_CLOSES = QuerySpec(
+    "stale priced closes", "openPositions", ("details.status",),
+    range_field="details.closeRequest.at",
+)
+#: Open or closing positions of one symbol (the worker's slow path, as in the seed).
+POSITIONS_BY_SYMBOL = QuerySpec("positions by symbol", "openPositions", ("symbol", "details.status"))
+#: Active triggers of one symbol (the worker's slow path, as in the seed).
+TRIGGERS_BY_SYMBOL = QuerySpec("triggers by symbol", "tradeTriggers", ("symbol", "details.status"))
+#: Every open or closing position (the worker's listeners and resync).
+LIVE_POSITIONS = QuerySpec("live positions", "openPositions", ("details.status",))
+#: Every active trigger (the worker's listeners and resync).
+ACTIVE_TRIGGERS = QuerySpec("active triggers", "tradeTriggers", ("details.status",))
+
+ALL: tuple[QuerySpec, ...] = (
+    PENDING_EXECUTIONS,
+    STALE_PRICED_CLOSES,
+    POSITIONS_BY_SYMBOL,
+    TRIGGERS_BY_SYMBOL,
+    LIVE_POSITIONS,
+    ACTIVE_TRIGGERS,
+)

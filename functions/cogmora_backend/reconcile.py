@@ -1,0 +1,75 @@
+"""The reconciler: settle marks whose trigger never ran or failed.
+
+Python Firestore triggers deploy with retries off, so a handler that fails
+leaves its mark unsettled. Every minute the reconciler finds executions still
+`pending` and priced `closing` positions older than a threshold and settles
+them through the same services the triggers use.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cogmora_backend import queries
+from cogmora_backend.settlement import load_config, settle_close, settle_execution
+from cogmora_backend.store import FirestoreDatabase
+from cogmora_core.errors import CogmoraError
+
+log = logging.getLogger(__name__)
+
+#: A mark younger than this is left to its own trigger.
+DEFAULT_GRACE = timedelta(seconds=30)
+#: Most marks of each kind handled in one run; the rest wait a minute.
+DEFAULT_BATCH = 500
+
+
+@dataclass
+class ReconcileReport:
+    """What one run found and did: outcome kind → count, and failures."""
+
+    executions: dict[str, int] = field(default_factory=dict)
+    closes: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+def reconcile(
+    database: FirestoreDatabase,
+    now: datetime,
+    grace: timedelta = DEFAULT_GRACE,
+    batch: int = DEFAULT_BATCH,
+) -> ReconcileReport:
+    """Settle pending executions and priced closes marked before `now − grace`."""
+    cutoff = now - grace
+    config = load_config(database)
+    report = ReconcileReport()
+    client = database.client
+    pending = queries.PENDING_EXECUTIONS.build(client, ("pending",), cutoff).limit(batch)
+    for snapshot in pending.stream():
+        uid = _owner(snapshot)
+        _count(report.executions, report, snapshot,
+               lambda: settle_execution(database, uid, snapshot.id, config).kind)
+    closing = queries.STALE_PRICED_CLOSES.build(client, ("closing",), cutoff).limit(batch)
+    for snapshot in closing.stream():
+        uid = _owner(snapshot)
+        _count(report.closes, report, snapshot,
+               lambda: settle_close(database, uid, snapshot.id, config).kind)
+    log.info("reconciled", extra={"executions": report.executions, "closes": report.closes,
+                                  "failures": len(report.failures)})
+    return report
+
+
+def _owner(snapshot: Any) -> str:
+    return str(snapshot.reference.parent.parent.id)
+
+
+def _count(counts: dict[str, int], report: ReconcileReport, snapshot: Any, settle: Any) -> None:
+    try:
+        kind = settle()
+    except (CogmoraError, Exception) as error:  # one bad mark must not stop the run
+        report.failures.append(f"{snapshot.reference.path}: {error!r}")
+        log.exception("reconcile failed for one mark", extra={"path": snapshot.reference.path})
+        return
+    counts[kind] = counts.get(kind, 0) + 1

@@ -1,0 +1,70 @@
+"""Documents the backend writes, built from the core's decisions.
+
+This is the one place where Decimal values become Firestore numbers, each
+rounded once to its written precision.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cogmora_core.model import CloseReason, OpenedPosition, PositionState, Settlement
+from cogmora_core.money import PERCENT_PLACES, to_firestore
+
+
+def position_document(opened: OpenedPosition, position_id: str, opened_at: Any) -> dict[str, Any]:
+    """Return the `openPositions/{id}` document of a newly opened position."""
+    details: dict[str, Any] = {"status": "open"}
+    if opened.stop_loss is not None:
+        details["stopLoss"] = to_firestore(opened.stop_loss)
+    if opened.take_profit is not None:
+        details["takeProfit"] = to_firestore(opened.take_profit)
+    document: dict[str, Any] = {
+        "symbol": opened.symbol,
+        "symbolType": str(opened.symbol_type),
+        "positionType": str(opened.position_type),
+        "size": to_firestore(opened.size),
+        "averageEntryPrice": to_firestore(opened.entry_price),
+        "leverage": opened.leverage,
+        "margin": to_firestore(opened.margin),
+        "openFee": to_firestore(opened.open_fee),
+        "openedAt": opened_at,
+        "sourceTriggerId": position_id,
+        "details": details,
+    }
+    if opened.liquidation_price is not None:
+        document["liquidationPrice"] = to_firestore(opened.liquidation_price)
+    return document
+
+
+def history_open_document(
+    opened: OpenedPosition | PositionState, position_id: str, opened_at: Any
+) -> dict[str, Any]:
+    """Return the `tradeHistory/{id}` record of a position, status `open`."""
+    return {
+        "positionId": position_id,
+        "symbol": opened.symbol,
+        "symbolType": str(opened.symbol_type),
+        "positionType": str(opened.position_type),
+        "size": to_firestore(opened.size),
+        "entryPrice": to_firestore(opened.entry_price),
+        "leverage": opened.leverage,
+        "margin": to_firestore(opened.margin),
+        "openFee": to_firestore(opened.open_fee),
+        "openedAt": opened_at,
+        "status": "open",
+    }
+
+
+def history_close_fields(settlement: Settlement, reason: CloseReason, closed_at: Any) -> dict[str, Any]:
+    """Return the fields that complete a `tradeHistory` record at settlement."""
+    return {
+        "status": "closed",
+        "closePrice": to_firestore(settlement.close_price),
+        "closeFee": to_firestore(settlement.close_fee),
+        "closedAt": closed_at,
+        "closeReason": str(reason),
+        "pnl": to_firestore(settlement.pnl),
+        "pnlPercent": to_firestore(settlement.pnl_percent, PERCENT_PLACES),
+        "credit": to_firestore(settlement.credit),
+    }

@@ -1,0 +1,194 @@
+"""Settlement services: open on an execution, close on a priced mark, initialise accounts.
+
+Each service is one transaction that re-reads the documents it acts on and
+does nothing when the work is already done, so the same event delivered
+twice, or many events racing for one document, settle exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from cogmora_backend import paths
+from cogmora_backend.records import (
+    history_close_fields,
+    history_open_document,
+    position_document,
+)
+from cogmora_backend.store import SERVER_TIME, Database, Transaction
+from cogmora_core.config import TradingConfig
+from cogmora_core.errors import Reason, Rejected, RetryableError
+from cogmora_core.money import parse_number, to_firestore
+from cogmora_core.trading import check_balance, close_position, open_position
+from cogmora_core.validation import parse_execution, parse_position
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a service did: `filled`, `rejected`, `settled`, `initialized` or `skipped`."""
+
+    kind: str
+    reason: str = ""
+
+
+def load_config(database: Database) -> TradingConfig:
+    """Return the trading config from `config/trading`, defaults where absent."""
+    config = TradingConfig.from_document(database.read(paths.CONFIG_TRADING))
+    for problem in config.problems:
+        log.warning("config/trading ignored a field", extra={"problem": problem})
+    return config
+
+
+def initialize_account(database: Database, uid: str, config: TradingConfig) -> Outcome:
+    """Give a new user the starting balance and `createdAt`, exactly once.
+
+    An existing `balance` is never overwritten; a missing `createdAt` is set.
+    """
+
+    def work(tx: Transaction) -> Outcome:
+        user = tx.get(paths.user(uid))
+        if user is None:
+            return Outcome("skipped", "no user document")
+        fields: dict[str, Any] = {}
+        if "balance" not in user:
+            fields["balance"] = to_firestore(config.starting_balance)
+        if "createdAt" not in user:
+            fields["createdAt"] = SERVER_TIME
+        if not fields:
+            return Outcome("skipped", "already initialized")
+        tx.update(paths.user(uid), fields)
+        return Outcome("initialized")
+
+    return database.run(work)
+
+
+def _balance(user: dict[str, Any] | None) -> Decimal:
+    if user is None or "balance" not in user:
+        raise RetryableError("account not initialized yet")
+    balance = parse_number(user["balance"])
+    if balance is None:
+        raise Rejected(Reason.INVALID_BALANCE, f"balance {user['balance']!r} is not a number")
+    return balance
+
+
+def settle_execution(
+    database: Database, uid: str, execution_id: str, config: TradingConfig
+) -> Outcome:
+    """Open the position of a `pending` execution, or reject it with a reason.
+
+    In one transaction: debit margin (or cost) plus fee, create the position
+    and its history record (both with the execution's id), mark the execution
+    `filled` with `positionId`. A rejection debits nothing. An execution that
+    is no longer `pending` is left alone. Raises `RetryableError` while the
+    account has no balance yet (the reconciler tries again later).
+    """
+    execution_path = paths.execution(uid, execution_id)
+
+    def work(tx: Transaction) -> Outcome:
+        execution = tx.get(execution_path)
+        if execution is None or execution.get("status") != "pending":
+            return Outcome("skipped", "not pending")
+        user = tx.get(paths.user(uid))
+        try:
+            balance = _balance(user)
+            order, price = parse_execution(execution)
+            opened = open_position(order, price, config)
+            check_balance(balance, opened)
+        except Rejected as rejection:
+            tx.update(
+                execution_path,
+                {
+                    "status": "rejected",
+                    "error": rejection.reason,
+                    "errorDetail": rejection.detail,
+                    "settledAt": SERVER_TIME,
+                },
+            )
+            return Outcome("rejected", rejection.reason)
+        opened_at = execution.get("executedAt") or SERVER_TIME
+        tx.set(paths.position(uid, execution_id), position_document(opened, execution_id, opened_at))
+        tx.set(
+            paths.history(uid, execution_id),
+            history_open_document(opened, execution_id, opened_at),
+        )
+        tx.update(paths.user(uid), {"balance": to_firestore(balance - opened.debit)})
+        tx.update(
+            execution_path,
+            {"status": "filled", "positionId": execution_id, "settledAt": SERVER_TIME},
+        )
+        return Outcome("filled")
+
+    outcome = database.run(work)
+    log.info(
+        "execution settled",
+        extra={"uid": uid, "executionId": execution_id, "outcome": outcome.kind,
+               "reason": outcome.reason},
+    )
+    return outcome
+
+
+def is_priced_close(position: dict[str, Any] | None) -> bool:
+    """Return whether a position document is `closing` with a fill price (ready to settle)."""
+    if not isinstance(position, dict):
+        return False
+    details = position.get("details")
+    if not isinstance(details, dict) or details.get("status") != "closing":
+        return False
+    request = details.get("closeRequest")
+    return isinstance(request, dict) and request.get("price") is not None
+
+
+def settle_close(database: Database, uid: str, position_id: str, config: TradingConfig) -> Outcome:
+    """Settle a `closing` position that the worker priced.
+
+    In one transaction: credit the balance, complete the history record and
+    delete the position. A position already settled (deleted), not
+    `closing`, or without a price is left alone. A position that cannot be
+    evaluated keeps its mark and gets `details.settlementError`.
+    """
+    position_path = paths.position(uid, position_id)
+    history_path = paths.history(uid, position_id)
+
+    def work(tx: Transaction) -> Outcome:
+        position = tx.get(position_path)
+        if not is_priced_close(position):
+            return Outcome("skipped", "not a priced close")
+        assert position is not None
+        user = tx.get(paths.user(uid))
+        history = tx.get(history_path)
+        try:
+            balance = _balance(user)
+            state = parse_position(position)
+            assert state.close_request is not None and state.close_request.price is not None
+            settlement = close_position(state, state.close_request.price, config)
+        except Rejected as rejection:
+            if position["details"].get("settlementError") != rejection.reason:
+                tx.update(
+                    position_path,
+                    {
+                        "details.settlementError": rejection.reason,
+                        "details.settlementErrorDetail": rejection.detail,
+                    },
+                )
+            return Outcome("rejected", rejection.reason)
+        record = history_close_fields(settlement, state.close_request.reason, SERVER_TIME)
+        if history is None:
+            opened_at = position.get("openedAt") or SERVER_TIME
+            record = {**history_open_document(state, position_id, opened_at), **record}
+        tx.set(history_path, record, merge=True)
+        tx.update(paths.user(uid), {"balance": to_firestore(balance + settlement.credit)})
+        tx.delete(position_path)
+        return Outcome("settled")
+
+    outcome = database.run(work)
+    log.info(
+        "close settled",
+        extra={"uid": uid, "positionId": position_id, "outcome": outcome.kind,
+               "reason": outcome.reason},
+    )
+    return outcome

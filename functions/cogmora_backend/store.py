@@ -1,0 +1,199 @@
+"""Storage behind a small interface: a database that runs transactions.
+
+`FirestoreDatabase` runs each unit of work in a Firestore transaction (read
+everything, then write; retried on contention). `MemoryDatabase` is the
+in-memory fake that unit tests use for the same services.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+T = TypeVar("T")
+Document = dict[str, Any]
+
+
+class _ServerTime:
+    """Marks a field to be set to the server's commit time."""
+
+    def __repr__(self) -> str:
+        return "SERVER_TIME"
+
+
+SERVER_TIME: Any = _ServerTime()
+
+
+class Transaction(Protocol):
+    """Reads come first, writes are applied together when the work returns."""
+
+    def get(self, path: str) -> Document | None:
+        """Return the document's data, or None when it does not exist."""
+
+    def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
+        """Write the whole document (or merge top-level maps into it)."""
+
+    def update(self, path: str, data: Mapping[str, Any]) -> None:
+        """Change the named fields; dotted keys are field paths."""
+
+    def delete(self, path: str) -> None:
+        """Delete the document."""
+
+
+class Database(Protocol):
+    """Where documents live."""
+
+    def run(self, work: Callable[[Transaction], T]) -> T:
+        """Run `work` in one transaction and return what it returns."""
+
+    def read(self, path: str) -> Document | None:
+        """Return one document outside any transaction, or None."""
+
+
+class FirestoreDatabase:
+    """The real database: Google Cloud Firestore (or its emulator)."""
+
+    def __init__(self, client: Any, max_attempts: int = 25) -> None:
+        self._client = client
+        self._max_attempts = max_attempts
+
+    @property
+    def client(self) -> Any:
+        """Return the underlying `google.cloud.firestore.Client`."""
+        return self._client
+
+    def run(self, work: Callable[[Transaction], T]) -> T:
+        """Run `work` in a Firestore transaction, retried on contention."""
+        from google.cloud import firestore
+
+        @firestore.transactional
+        def attempt(transaction: Any) -> T:
+            return work(_FirestoreTransaction(self._client, transaction))
+
+        return attempt(self._client.transaction(max_attempts=self._max_attempts))
+
+    def read(self, path: str) -> Document | None:
+        """Return one document outside any transaction, or None."""
+        snapshot = self._client.document(path).get()
+        return snapshot.to_dict() if snapshot.exists else None
+
+
+class _FirestoreTransaction:
+    def __init__(self, client: Any, transaction: Any) -> None:
+        self._client = client
+        self._transaction = transaction
+
+    def get(self, path: str) -> Document | None:
+        snapshot = self._client.document(path).get(transaction=self._transaction)
+        return snapshot.to_dict() if snapshot.exists else None
+
+    def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
+        self._transaction.set(self._client.document(path), _to_firestore(data), merge=merge)
+
+    def update(self, path: str, data: Mapping[str, Any]) -> None:
+        self._transaction.update(self._client.document(path), _to_firestore(data))
+
+    def delete(self, path: str) -> None:
+        self._transaction.delete(self._client.document(path))
+
+
+def _to_firestore(value: Any) -> Any:
+    from google.cloud import firestore
+
+    if value is SERVER_TIME:
+        return firestore.SERVER_TIMESTAMP
+    if isinstance(value, Mapping):
+        return {key: _to_firestore(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_to_firestore(item) for item in value]
+    return value
+
+
+class MemoryDatabase:
+    """An in-memory fake with serialisable transactions, for unit tests."""
+
+    def __init__(self, documents: Mapping[str, Document] | None = None) -> None:
+        self.documents: dict[str, Document] = copy.deepcopy(dict(documents or {}))
+        self._lock = threading.Lock()
+        self.now = datetime(2026, 1, 1, tzinfo=UTC)
+        self.commits = 0
+
+    def run(self, work: Callable[[Transaction], T]) -> T:
+        """Run `work` under a lock and apply its writes only when it returns."""
+        with self._lock:
+            transaction = _MemoryTransaction(self)
+            result = work(transaction)
+            transaction.commit()
+            return result
+
+    def read(self, path: str) -> Document | None:
+        """Return a copy of one document, or None."""
+        with self._lock:
+            found = self.documents.get(path)
+            return copy.deepcopy(found) if found is not None else None
+
+
+class _MemoryTransaction:
+    def __init__(self, database: MemoryDatabase) -> None:
+        self._database = database
+        self._writes: list[Callable[[], None]] = []
+
+    def get(self, path: str) -> Document | None:
+        if self._writes:
+            raise RuntimeError("a transaction must read before it writes")
+        found = self._database.documents.get(path)
+        return copy.deepcopy(found) if found is not None else None
+
+    def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
+        value = self._resolve(data)
+
+        def apply() -> None:
+            documents = self._database.documents
+            documents[path] = _merge(documents.get(path, {}), value) if merge else value
+
+        self._writes.append(apply)
+
+    def update(self, path: str, data: Mapping[str, Any]) -> None:
+        value = self._resolve(data)
+
+        def apply() -> None:
+            document = self._database.documents.get(path)
+            if document is None:
+                raise KeyError(f"no document to update at {path}")
+            for dotted, item in value.items():
+                *parents, leaf = dotted.split(".")
+                target = document
+                for name in parents:
+                    target = target.setdefault(name, {})
+                target[leaf] = item
+
+        self._writes.append(apply)
+
+    def delete(self, path: str) -> None:
+        self._writes.append(lambda: self._database.documents.pop(path, None))
+
+    def commit(self) -> None:
+        for apply in self._writes:
+            apply()
+        if self._writes:
+            self._database.commits += 1
+
+    def _resolve(self, value: Any) -> Any:
+        if value is SERVER_TIME:
+            return self._database.now
+        if isinstance(value, Mapping):
+            return {key: self._resolve(item) for key, item in value.items()}
+        return copy.deepcopy(value)
+
+
+def _merge(base: Document, extra: Mapping[str, Any]) -> Document:
+    merged = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged

@@ -1,0 +1,143 @@
+"""Typed values of the trading domain (frozen dataclasses, Decimal money)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+
+class SymbolType(StrEnum):
+    SPOT = "spot"
+    FUTURES = "futures"
+
+
+class PositionType(StrEnum):
+    LONG = "long"
+    SHORT = "short"
+
+
+class Action(StrEnum):
+    """What a trigger opens: `buy` (spot long), `long` or `short` (futures)."""
+
+    BUY = "buy"
+    LONG = "long"
+    SHORT = "short"
+
+    @property
+    def position_type(self) -> PositionType:
+        """Return the side of the position this action opens."""
+        return PositionType.SHORT if self is Action.SHORT else PositionType.LONG
+
+
+class Condition(StrEnum):
+    ABOVE = "above"
+    BELOW = "below"
+    MARKET = "market"
+
+
+class CloseReason(StrEnum):
+    STOP_LOSS = "stop_loss"
+    TAKE_PROFIT = "take_profit"
+    LIQUIDATION = "liquidation"
+    MANUAL = "manual"
+
+
+@dataclass(frozen=True)
+class Tick:
+    """One market update: the last trade price and, when known, the best bid/ask."""
+
+    symbol: str
+    price: Decimal
+    best_bid: Decimal | None = None
+    best_ask: Decimal | None = None
+    #: Exchange time in milliseconds since the epoch, when the feed gives it.
+    time_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class OrderRequest:
+    """A validated order: what a trigger or an execution asks to open."""
+
+    symbol: str
+    symbol_type: SymbolType
+    action: Action
+    amount: Decimal
+    leverage: int
+    condition: Condition
+    target_price: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    venue: str = "kucoin"
+
+    @property
+    def position_type(self) -> PositionType:
+        """Return the side of the position this order opens."""
+        return self.action.position_type
+
+
+@dataclass(frozen=True)
+class OpenedPosition:
+    """What opening a position records, every value rounded for writing."""
+
+    symbol: str
+    symbol_type: SymbolType
+    position_type: PositionType
+    size: Decimal
+    entry_price: Decimal
+    leverage: int
+    margin: Decimal
+    open_fee: Decimal
+    liquidation_price: Decimal | None
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+
+    @property
+    def debit(self) -> Decimal:
+        """Return what the balance pays to open: margin (or cost) plus the fee."""
+        return self.margin + self.open_fee
+
+
+@dataclass(frozen=True)
+class CloseRequest:
+    """The worker's mark on a position: why and at what fill price it closes."""
+
+    reason: CloseReason
+    price: Decimal | None
+    source: str | None = None
+
+
+@dataclass(frozen=True)
+class PositionState:
+    """A validated `openPositions` document."""
+
+    symbol: str
+    symbol_type: SymbolType
+    position_type: PositionType
+    size: Decimal
+    entry_price: Decimal
+    leverage: int
+    margin: Decimal
+    open_fee: Decimal
+    liquidation_price: Decimal | None
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+    status: str
+    close_request: CloseRequest | None = None
+    venue: str = "kucoin"
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What closing a position records, every value rounded for writing."""
+
+    close_price: Decimal
+    close_fee: Decimal
+    gross_pnl: Decimal
+    #: What the balance is credited: proceeds less fee (spot) or
+    #: max(0, margin + gross − fee) (futures, isolated margin).
+    credit: Decimal
+    #: Everything returned minus everything paid, fees included.
+    pnl: Decimal
+    #: pnl as a percentage of what opening the position cost (margin + open fee).
+    pnl_percent: Decimal

@@ -1,0 +1,73 @@
+"""Exact numbers: reading Firestore numbers into `Decimal` and rounding for writing."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+
+#: Money, prices and sizes are written with 8 decimal places (DESIGN.md §2).
+MONEY_PLACES = Decimal("0.00000001")
+#: Percentages (pnlPercent) are written with 4 decimal places.
+PERCENT_PLACES = Decimal("0.0001")
+#: Largest magnitude accepted from a document. A Firestore number is an IEEE
+#: double: 15 significant digits survive a round trip, so 8 decimals leave 7
+#: integer digits for money that must stay exact to the last decimal.
+MAX_MAGNITUDE = Decimal("1000000000000")
+
+ZERO = Decimal(0)
+ONE = Decimal(1)
+HUNDRED = Decimal(100)
+
+
+def quantize(value: Decimal, places: Decimal = MONEY_PLACES) -> Decimal:
+    """Round `value` once, half to even, to the places it is written with."""
+    return value.quantize(places, rounding=ROUND_HALF_EVEN)
+
+
+def to_firestore(value: Decimal, places: Decimal = MONEY_PLACES) -> float | int:
+    """Return the Firestore number for `value`, rounded to `places`.
+
+    Whole numbers are written as integers so that they stay exact at any size.
+    """
+    rounded = quantize(value, places)
+    if rounded == rounded.to_integral_value():
+        return int(rounded)
+    return float(rounded)
+
+
+def parse_number(value: object) -> Decimal | None:
+    """Return `value` as an exact Decimal, or None when it is not a finite number.
+
+    Firestore numbers arrive as `int` or `float`; a float is read through its
+    shortest repr, which is the decimal the writer meant. Booleans, strings,
+    NaN and infinities are not numbers here.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return Decimal(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return None
+        return Decimal(repr(value))
+    if isinstance(value, Decimal):
+        return value if value.is_finite() else None
+    return None
+
+
+def parse_decimal_string(value: object) -> Decimal | None:
+    """Return an exchange's decimal string (e.g. ``"87956.1"``) as a Decimal, or None."""
+    if not isinstance(value, str) or not value or len(value) > 40:
+        return None
+    try:
+        parsed = Decimal(value)
+    except InvalidOperation:
+        return None
+    return parsed if parsed.is_finite() else None
+
+
+def decimal_places(value: Decimal) -> int:
+    """Return how many digits `value` has after the decimal point."""
+    exponent = value.normalize().as_tuple().exponent
+    assert isinstance(exponent, int)
+    return max(0, -exponent)

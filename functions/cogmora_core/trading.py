@@ -1,0 +1,187 @@
+"""The trading rules of DESIGN.md §3: fills, opening, closing, liquidation, conditions."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from cogmora_core.config import TradingConfig
+from cogmora_core.errors import Reason, Rejected
+from cogmora_core.model import (
+    CloseReason,
+    Condition,
+    OpenedPosition,
+    OrderRequest,
+    PositionState,
+    PositionType,
+    Settlement,
+    SymbolType,
+    Tick,
+)
+from cogmora_core.money import HUNDRED, ONE, PERCENT_PLACES, ZERO, quantize
+
+
+def fill_price(tick: Tick, buying: bool) -> Decimal:
+    """Return the executable price: best ask to buy, best bid to sell, else the last price."""
+    side = tick.best_ask if buying else tick.best_bid
+    if side is not None and side > ZERO:
+        return side
+    return tick.price
+
+
+def entry_is_buy(position_type: PositionType) -> bool:
+    """Return whether opening a position of this side buys (longs buy, shorts sell)."""
+    return position_type is PositionType.LONG
+
+
+def exit_is_buy(position_type: PositionType) -> bool:
+    """Return whether closing a position of this side buys (shorts buy back)."""
+    return position_type is PositionType.SHORT
+
+
+def liquidation_price(
+    entry: Decimal, leverage: int, position_type: PositionType, maintenance_margin_rate: Decimal
+) -> Decimal:
+    """Return the isolated-margin liquidation price, rounded for writing.
+
+    Long: entry × (1 − 1/leverage + mmr); short: entry × (1 + 1/leverage − mmr).
+    """
+    inverse = ONE / Decimal(leverage)
+    if position_type is PositionType.LONG:
+        factor = ONE - inverse + maintenance_margin_rate
+    else:
+        factor = ONE + inverse - maintenance_margin_rate
+    return quantize(entry * factor)
+
+
+def open_position(order: OrderRequest, fill: Decimal, config: TradingConfig) -> OpenedPosition:
+    """Return the position `order` opens at `fill`, with size, margin and fee.
+
+    Spot: fee = amount × rate, size = amount / fill. Futures: notional =
+    amount × leverage, size = notional / fill, fee = notional × rate.
+    Raises `Rejected` for a fill price that is not positive.
+    """
+    if fill <= ZERO:
+        raise Rejected(Reason.INVALID_PRICE, f"fill price {fill} is not positive")
+    rate = config.taker_fee(order.symbol_type)
+    notional = order.amount * order.leverage
+    liquidation: Decimal | None = None
+    if order.symbol_type is SymbolType.FUTURES:
+        liquidation = liquidation_price(
+            fill, order.leverage, order.position_type, config.maintenance_margin_rate
+        )
+    size = quantize(notional / fill)
+    if size <= ZERO:
+        raise Rejected(Reason.INVALID_AMOUNT, f"amount {order.amount} buys nothing at {fill}")
+    return OpenedPosition(
+        symbol=order.symbol,
+        symbol_type=order.symbol_type,
+        position_type=order.position_type,
+        size=size,
+        entry_price=fill,
+        leverage=order.leverage,
+        margin=quantize(order.amount),
+        open_fee=quantize(notional * rate),
+        liquidation_price=liquidation,
+        stop_loss=order.stop_loss,
+        take_profit=order.take_profit,
+    )
+
+
+def close_position(position: PositionState, close: Decimal, config: TradingConfig) -> Settlement:
+    """Return the settlement of `position` closed at the fill price `close`.
+
+    Spot: proceeds = size × close, fee = proceeds × rate, credit = proceeds −
+    fee. Futures: gross = size × (close − entry) (long) or size × (entry −
+    close) (short), fee = size × close × rate, credit = max(0, margin + gross
+    − fee): isolated margin never takes more than the position's margin.
+    """
+    if close <= ZERO:
+        raise Rejected(Reason.INVALID_PRICE, f"close price {close} is not positive")
+    rate = config.taker_fee(position.symbol_type)
+    value = position.size * close
+    fee = value * rate
+    if position.symbol_type is SymbolType.SPOT:
+        gross = value - position.size * position.entry_price
+        credit = value - fee
+    else:
+        move = close - position.entry_price
+        gross = position.size * (move if position.position_type is PositionType.LONG else -move)
+        credit = max(ZERO, position.margin + gross - fee)
+    credit = quantize(credit)
+    cost = position.margin + position.open_fee
+    pnl = credit - cost
+    pnl_percent = quantize(pnl / cost * HUNDRED, PERCENT_PLACES) if cost > ZERO else ZERO
+    return Settlement(
+        close_price=close,
+        close_fee=quantize(fee),
+        gross_pnl=quantize(gross),
+        credit=credit,
+        pnl=pnl,
+        pnl_percent=pnl_percent,
+    )
+
+
+def trigger_fires(condition: Condition, target: Decimal | None, price: Decimal) -> bool:
+    """Return whether a trigger fires at the last price (`market` always does)."""
+    if condition is Condition.MARKET:
+        return True
+    assert target is not None
+    if condition is Condition.ABOVE:
+        return price >= target
+    return price <= target
+
+
+def stop_loss_hit(position_type: PositionType, stop_loss: Decimal, price: Decimal) -> bool:
+    """Return whether the stop-loss is crossed: long at price <= stop, short at >=."""
+    if position_type is PositionType.LONG:
+        return price <= stop_loss
+    return price >= stop_loss
+
+
+def take_profit_hit(position_type: PositionType, take_profit: Decimal, price: Decimal) -> bool:
+    """Return whether the take-profit is crossed: long at price >= level, short at <=."""
+    if position_type is PositionType.LONG:
+        return price >= take_profit
+    return price <= take_profit
+
+
+def liquidation_hit(position_type: PositionType, liquidation: Decimal, price: Decimal) -> bool:
+    """Return whether the liquidation price is crossed: long at price <= it, short at >=."""
+    return stop_loss_hit(position_type, liquidation, price)
+
+
+def close_reason(position: PositionState, price: Decimal) -> CloseReason | None:
+    """Return why `position` must close at the last `price`, or None.
+
+    When one tick crosses several levels, liquidation wins over stop-loss,
+    and stop-loss over take-profit (they cannot both be crossed by one price
+    unless the levels are inverted).
+    """
+    side = position.position_type
+    if position.liquidation_price is not None and liquidation_hit(
+        side, position.liquidation_price, price
+    ):
+        return CloseReason.LIQUIDATION
+    if position.stop_loss is not None and stop_loss_hit(side, position.stop_loss, price):
+        return CloseReason.STOP_LOSS
+    if position.take_profit is not None and take_profit_hit(side, position.take_profit, price):
+        return CloseReason.TAKE_PROFIT
+    return None
+
+
+def close_fill(position_type: PositionType, tick: Tick) -> Decimal:
+    """Return the fill price for closing a position of this side on `tick`."""
+    return fill_price(tick, buying=exit_is_buy(position_type))
+
+
+def open_fill(position_type: PositionType, tick: Tick) -> Decimal:
+    """Return the fill price for opening a position of this side on `tick`."""
+    return fill_price(tick, buying=entry_is_buy(position_type))
+
+
+def check_balance(balance: Decimal, opened: OpenedPosition) -> None:
+    """Raise `Rejected(insufficient_balance)` when `balance` cannot pay to open."""
+    if balance < opened.debit:
+        raise Rejected(
+            Reason.INSUFFICIENT_BALANCE, f"needs {opened.debit}, balance is {balance}"
+        )

@@ -1,0 +1,252 @@
+"""Validation of trigger, execution and position documents into typed values.
+
+Every function here takes a document's data as Firestore gives it (a mapping
+of plain values) and returns a typed value or raises `Rejected` with one of
+the stable reasons of `errors.Reason`. Nothing here trusts the document: it
+may have been written by an old app, an admin tool or an attacker.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import StrEnum
+from typing import TypeVar
+
+from cogmora_core.errors import Reason, Rejected
+from cogmora_core.model import (
+    Action,
+    CloseReason,
+    CloseRequest,
+    Condition,
+    OrderRequest,
+    PositionState,
+    PositionType,
+    SymbolType,
+)
+from cogmora_core.money import MAX_MAGNITUDE, ZERO, decimal_places, parse_number
+
+SPOT_SYMBOL = re.compile(r"^[A-Z0-9]{1,15}-USDT$")
+FUTURES_SYMBOL = re.compile(r"^[A-Z0-9]{1,15}USDTM$")
+E = TypeVar("E", bound=StrEnum)
+VENUES = frozenset({"kucoin"})
+MAX_LEVERAGE = 100
+#: Amounts are quote money written with 8 decimals; more would be rounded away.
+AMOUNT_MAX_PLACES = 8
+
+def _enum(cls: type[E], raw: object) -> E | None:
+    """Return `raw` as a member of `cls`, or None (never raises, whatever `raw` is)."""
+    if not isinstance(raw, str):
+        return None
+    try:
+        return cls(raw)
+    except ValueError:
+        return None
+
+
+_ACTIONS = {
+    SymbolType.SPOT: frozenset({Action.BUY}),
+    SymbolType.FUTURES: frozenset({Action.LONG, Action.SHORT}),
+}
+
+
+def parse_symbol(data: Mapping[str, object]) -> tuple[str, SymbolType, str]:
+    """Return (symbol, symbolType, venue) of a document, checked against each other."""
+    raw_type = data.get("symbolType")
+    symbol_type = _enum(SymbolType, raw_type)
+    if symbol_type is None:
+        raise Rejected(Reason.UNKNOWN_SYMBOL_TYPE, f"symbolType {raw_type!r}")
+    venue = data.get("venue", "kucoin")
+    if venue is None:
+        venue = "kucoin"
+    if not isinstance(venue, str) or venue not in VENUES:
+        raise Rejected(Reason.INVALID_VENUE, f"venue {venue!r}")
+    symbol = data.get("symbol")
+    pattern = SPOT_SYMBOL if symbol_type is SymbolType.SPOT else FUTURES_SYMBOL
+    if not isinstance(symbol, str) or not pattern.match(symbol):
+        raise Rejected(Reason.INVALID_SYMBOL, f"{symbol!r} is not a USDT {symbol_type} symbol")
+    return symbol, symbol_type, venue
+
+
+def _positive(data: Mapping[str, object], name: str, reason: str) -> Decimal:
+    value = parse_number(data.get(name))
+    if value is None or value <= ZERO or value > MAX_MAGNITUDE:
+        raise Rejected(reason, f"{name} {data.get(name)!r} is not a positive number")
+    return value
+
+
+def _optional_positive(data: Mapping[str, object], name: str, reason: str) -> Decimal | None:
+    if data.get(name) is None:
+        return None
+    return _positive(data, name, reason)
+
+
+def _leverage(data: Mapping[str, object], symbol_type: SymbolType) -> int:
+    raw = data.get("leverage")
+    if raw is None and symbol_type is SymbolType.SPOT:
+        return 1
+    value = parse_number(raw)
+    if value is None or value != value.to_integral_value():
+        raise Rejected(Reason.INVALID_LEVERAGE, f"leverage {raw!r} is not a whole number")
+    leverage = int(value)
+    top = MAX_LEVERAGE if symbol_type is SymbolType.FUTURES else 1
+    if not 1 <= leverage <= top:
+        raise Rejected(Reason.INVALID_LEVERAGE, f"leverage {leverage} outside 1..{top}")
+    return leverage
+
+
+def check_levels(
+    position_type: PositionType,
+    reference: Decimal | None,
+    stop_loss: Decimal | None,
+    take_profit: Decimal | None,
+) -> None:
+    """Raise `Rejected` unless the stop-loss and take-profit are on the correct side.
+
+    Long: stopLoss < reference < takeProfit; short: the reverse. Without a
+    reference (a market order), only the two levels are checked against each other.
+    """
+    long = position_type is PositionType.LONG
+    if stop_loss is not None and reference is not None:
+        if (stop_loss >= reference) if long else (stop_loss <= reference):
+            raise Rejected(
+                Reason.INVALID_STOP_LOSS,
+                f"stopLoss {stop_loss} must be {'below' if long else 'above'} {reference}",
+            )
+    if take_profit is not None and reference is not None:
+        if (take_profit <= reference) if long else (take_profit >= reference):
+            raise Rejected(
+                Reason.INVALID_TAKE_PROFIT,
+                f"takeProfit {take_profit} must be {'above' if long else 'below'} {reference}",
+            )
+    if stop_loss is not None and take_profit is not None:
+        if (stop_loss >= take_profit) if long else (stop_loss <= take_profit):
+            raise Rejected(
+                Reason.INVALID_STOP_LOSS,
+                f"stopLoss {stop_loss} and takeProfit {take_profit} are inverted",
+            )
+
+
+def parse_order(data: Mapping[str, object], check_target_levels: bool = True) -> OrderRequest:
+    """Return the order a trigger or execution document describes, or raise `Rejected`.
+
+    With `check_target_levels`, stop-loss and take-profit must sit on the
+    correct side of `targetPrice` (what a user may arm). An execution passes
+    False: its levels were checked when armed, and a fill that gapped past a
+    level opens the position all the same, to be closed on the next tick, as
+    an exchange's bracket order would.
+    """
+    if not isinstance(data, Mapping):
+        raise Rejected(Reason.INVALID_DOCUMENT, "document is not a map")
+    symbol, symbol_type, venue = parse_symbol(data)
+    raw_action = data.get("action")
+    action = _enum(Action, raw_action)
+    if action is None or action not in _ACTIONS[symbol_type]:
+        raise Rejected(Reason.INVALID_ACTION, f"action {raw_action!r} for {symbol_type}")
+    amount = _positive(data, "amount", Reason.INVALID_AMOUNT)
+    if decimal_places(amount) > AMOUNT_MAX_PLACES:
+        raise Rejected(Reason.INVALID_AMOUNT, f"amount {amount} has more than 8 decimals")
+    leverage = _leverage(data, symbol_type)
+    raw_condition = data.get("condition")
+    condition = _enum(Condition, raw_condition)
+    if condition is None:
+        raise Rejected(Reason.INVALID_CONDITION, f"condition {raw_condition!r}")
+    target: Decimal | None = None
+    if condition is Condition.MARKET:
+        if data.get("targetPrice") is not None:
+            raise Rejected(Reason.INVALID_TARGET_PRICE, "a market order has no targetPrice")
+    else:
+        target = _positive(data, "targetPrice", Reason.INVALID_TARGET_PRICE)
+    stop_loss = _optional_positive(data, "stopLoss", Reason.INVALID_STOP_LOSS)
+    take_profit = _optional_positive(data, "takeProfit", Reason.INVALID_TAKE_PROFIT)
+    check_levels(
+        action.position_type, target if check_target_levels else None, stop_loss, take_profit
+    )
+    return OrderRequest(
+        symbol=symbol,
+        symbol_type=symbol_type,
+        action=action,
+        amount=amount,
+        leverage=leverage,
+        condition=condition,
+        target_price=target,
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+        venue=venue,
+    )
+
+
+def parse_execution(data: Mapping[str, object]) -> tuple[OrderRequest, Decimal]:
+    """Return (order, executedPrice) of an `executedTriggers` document, or raise `Rejected`."""
+    order = parse_order(data, check_target_levels=False)
+    price = _positive(data, "executedPrice", Reason.INVALID_PRICE)
+    return order, price
+
+
+def parse_trigger(data: Mapping[str, object]) -> OrderRequest:
+    """Return the order of an active `tradeTriggers` document, or raise `Rejected`."""
+    details = data.get("details")
+    if not isinstance(details, Mapping) or details.get("status") != "active":
+        raise Rejected(Reason.INVALID_STATUS, "details.status is not 'active'")
+    return parse_order(data, check_target_levels=True)
+
+
+def parse_position(data: Mapping[str, object]) -> PositionState:
+    """Return the state of an `openPositions` document, or raise `Rejected`."""
+    if not isinstance(data, Mapping):
+        raise Rejected(Reason.INVALID_DOCUMENT, "document is not a map")
+    symbol, symbol_type, venue = parse_symbol(data)
+    raw_side = data.get("positionType")
+    side = _enum(PositionType, raw_side)
+    if side is None or (symbol_type is SymbolType.SPOT and side is not PositionType.LONG):
+        raise Rejected(Reason.INVALID_POSITION_TYPE, f"positionType {raw_side!r}")
+    size = _positive(data, "size", Reason.INVALID_SIZE)
+    entry = _positive(data, "averageEntryPrice", Reason.INVALID_PRICE)
+    leverage = _leverage(data, symbol_type)
+    margin = _positive(data, "margin", Reason.INVALID_AMOUNT)
+    open_fee = parse_number(data.get("openFee", 0))
+    if open_fee is None or open_fee < ZERO or open_fee > MAX_MAGNITUDE:
+        raise Rejected(Reason.INVALID_AMOUNT, f"openFee {data.get('openFee')!r}")
+    liquidation = _optional_positive(data, "liquidationPrice", Reason.INVALID_PRICE)
+    details = data.get("details")
+    if not isinstance(details, Mapping):
+        raise Rejected(Reason.INVALID_STATUS, "details is not a map")
+    status = details.get("status")
+    if status not in ("open", "closing"):
+        raise Rejected(Reason.INVALID_STATUS, f"details.status {status!r}")
+    stop_loss = _optional_positive(details, "stopLoss", Reason.INVALID_STOP_LOSS)
+    take_profit = _optional_positive(details, "takeProfit", Reason.INVALID_TAKE_PROFIT)
+    return PositionState(
+        symbol=symbol,
+        symbol_type=symbol_type,
+        position_type=side,
+        size=size,
+        entry_price=entry,
+        leverage=leverage,
+        margin=margin,
+        open_fee=open_fee,
+        liquidation_price=liquidation,
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+        status=str(status),
+        close_request=_close_request(details.get("closeRequest")),
+        venue=venue,
+    )
+
+
+def _close_request(raw: object) -> CloseRequest | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise Rejected(Reason.INVALID_CLOSE_REQUEST, "closeRequest is not a map")
+    reason = raw.get("reason")
+    if not isinstance(reason, str) or reason not in set(CloseReason):
+        raise Rejected(Reason.INVALID_CLOSE_REQUEST, f"closeRequest.reason {reason!r}")
+    price = _optional_positive(raw, "price", Reason.INVALID_CLOSE_REQUEST)
+    source = raw.get("source")
+    return CloseRequest(
+        reason=CloseReason(str(reason)),
+        price=price,
+        source=source if isinstance(source, str) else None,
+    )

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# Run every test: set up, then unit, integration and end-to-end tests inside the
+# Firebase Emulator Suite (Firestore + Functions + Auth). Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+scripts/setup.sh
+source scripts/env.sh
+ruff check functions worker tests bench scripts
+mypy
+exec firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
+  "pytest -p no:cacheprovider ${*:-tests}"
