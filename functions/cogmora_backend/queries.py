@@ -41,11 +41,15 @@ PENDING_EXECUTIONS = QuerySpec(
 )
 #: Positions marked `closing` with a price since before a cutoff (the reconciler).
 STALE_PRICED_CLOSES = QuerySpec(
-    "stale priced closes", "openPositions", ("details.status",),
+    "stale priced closes",
+    "openPositions",
+    ("details.status",),
     range_field="details.closeRequest.at",
 )
 #: Open or closing positions of one symbol (the worker's slow path, as in the seed).
-POSITIONS_BY_SYMBOL = QuerySpec("positions by symbol", "openPositions", ("symbol", "details.status"))
+POSITIONS_BY_SYMBOL = QuerySpec(
+    "positions by symbol", "openPositions", ("symbol", "details.status")
+)
 #: Active triggers of one symbol (the worker's slow path, as in the seed).
 TRIGGERS_BY_SYMBOL = QuerySpec("triggers by symbol", "tradeTriggers", ("symbol", "details.status"))
 #: Every open or closing position (the worker's listeners and resync).

@@ -9,14 +9,15 @@ them through the same services the triggers use.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from cogmora_backend import queries
-from cogmora_backend.settlement import load_config, settle_close, settle_execution
+from cogmora_backend.settlement import Outcome, load_config, settle_close, settle_execution
 from cogmora_backend.store import FirestoreDatabase
-from cogmora_core.errors import CogmoraError
+from cogmora_core.config import TradingConfig
 
 log = logging.getLogger(__name__)
 
@@ -48,27 +49,33 @@ def reconcile(
     client = database.client
     pending = queries.PENDING_EXECUTIONS.build(client, ("pending",), cutoff).limit(batch)
     for snapshot in pending.stream():
-        uid = _owner(snapshot)
-        _count(report.executions, report, snapshot,
-               lambda: settle_execution(database, uid, snapshot.id, config).kind)
+        _settle_one(settle_execution, database, config, snapshot, report.executions, report)
     closing = queries.STALE_PRICED_CLOSES.build(client, ("closing",), cutoff).limit(batch)
     for snapshot in closing.stream():
-        uid = _owner(snapshot)
-        _count(report.closes, report, snapshot,
-               lambda: settle_close(database, uid, snapshot.id, config).kind)
-    log.info("reconciled", extra={"executions": report.executions, "closes": report.closes,
-                                  "failures": len(report.failures)})
+        _settle_one(settle_close, database, config, snapshot, report.closes, report)
+    log.info(
+        "reconciled",
+        extra={
+            "executions": report.executions,
+            "closes": report.closes,
+            "failures": len(report.failures),
+        },
+    )
     return report
 
 
-def _owner(snapshot: Any) -> str:
-    return str(snapshot.reference.parent.parent.id)
-
-
-def _count(counts: dict[str, int], report: ReconcileReport, snapshot: Any, settle: Any) -> None:
+def _settle_one(
+    service: Callable[[FirestoreDatabase, str, str, TradingConfig], Outcome],
+    database: FirestoreDatabase,
+    config: TradingConfig,
+    snapshot: Any,
+    counts: dict[str, int],
+    report: ReconcileReport,
+) -> None:
+    uid = str(snapshot.reference.parent.parent.id)
     try:
-        kind = settle()
-    except (CogmoraError, Exception) as error:  # one bad mark must not stop the run
+        kind = service(database, uid, snapshot.id, config).kind
+    except Exception as error:  # one bad mark must not stop the run
         report.failures.append(f"{snapshot.reference.path}: {error!r}")
         log.exception("reconcile failed for one mark", extra={"path": snapshot.reference.path})
         return

@@ -56,7 +56,9 @@ def history_open_document(
     }
 
 
-def history_close_fields(settlement: Settlement, reason: CloseReason, closed_at: Any) -> dict[str, Any]:
+def history_close_fields(
+    settlement: Settlement, reason: CloseReason, closed_at: Any
+) -> dict[str, Any]:
     """Return the fields that complete a `tradeHistory` record at settlement."""
     return {
         "status": "closed",

@@ -111,7 +111,9 @@ def settle_execution(
             )
             return Outcome("rejected", rejection.reason)
         opened_at = execution.get("executedAt") or SERVER_TIME
-        tx.set(paths.position(uid, execution_id), position_document(opened, execution_id, opened_at))
+        tx.set(
+            paths.position(uid, execution_id), position_document(opened, execution_id, opened_at)
+        )
         tx.set(
             paths.history(uid, execution_id),
             history_open_document(opened, execution_id, opened_at),
@@ -126,8 +128,12 @@ def settle_execution(
     outcome = database.run(work)
     log.info(
         "execution settled",
-        extra={"uid": uid, "executionId": execution_id, "outcome": outcome.kind,
-               "reason": outcome.reason},
+        extra={
+            "uid": uid,
+            "executionId": execution_id,
+            "outcome": outcome.kind,
+            "reason": outcome.reason,
+        },
     )
     return outcome
 
@@ -188,7 +194,11 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
     outcome = database.run(work)
     log.info(
         "close settled",
-        extra={"uid": uid, "positionId": position_id, "outcome": outcome.kind,
-               "reason": outcome.reason},
+        extra={
+            "uid": uid,
+            "positionId": position_id,
+            "outcome": outcome.kind,
+            "reason": outcome.reason,
+        },
     )
     return outcome

@@ -13,6 +13,8 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from cogmora_backend.retry import is_contention, retry
+
 T = TypeVar("T")
 Document = dict[str, Any]
 
@@ -56,9 +58,10 @@ class Database(Protocol):
 class FirestoreDatabase:
     """The real database: Google Cloud Firestore (or its emulator)."""
 
-    def __init__(self, client: Any, max_attempts: int = 25) -> None:
+    def __init__(self, client: Any, max_attempts: int = 3, deadline_seconds: float = 60.0) -> None:
         self._client = client
         self._max_attempts = max_attempts
+        self._deadline_seconds = deadline_seconds
 
     @property
     def client(self) -> Any:
@@ -66,14 +69,22 @@ class FirestoreDatabase:
         return self._client
 
     def run(self, work: Callable[[Transaction], T]) -> T:
-        """Run `work` in a Firestore transaction, retried on contention."""
+        """Run `work` in a Firestore transaction, retried with jittered backoff on contention.
+
+        The client retries an aborted commit at once, a few times; past that,
+        racing transactions back off so that they stop colliding in lockstep.
+        """
         from google.cloud import firestore
 
         @firestore.transactional
         def attempt(transaction: Any) -> T:
             return work(_FirestoreTransaction(self._client, transaction))
 
-        return attempt(self._client.transaction(max_attempts=self._max_attempts))
+        return retry(
+            lambda: attempt(self._client.transaction(max_attempts=self._max_attempts)),
+            is_contention,
+            self._deadline_seconds,
+        )
 
     def read(self, path: str) -> Document | None:
         """Return one document outside any transaction, or None."""

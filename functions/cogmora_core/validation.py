@@ -108,24 +108,25 @@ def check_levels(
     reference (a market order), only the two levels are checked against each other.
     """
     long = position_type is PositionType.LONG
-    if stop_loss is not None and reference is not None:
-        if (stop_loss >= reference) if long else (stop_loss <= reference):
-            raise Rejected(
-                Reason.INVALID_STOP_LOSS,
-                f"stopLoss {stop_loss} must be {'below' if long else 'above'} {reference}",
-            )
-    if take_profit is not None and reference is not None:
-        if (take_profit <= reference) if long else (take_profit >= reference):
-            raise Rejected(
-                Reason.INVALID_TAKE_PROFIT,
-                f"takeProfit {take_profit} must be {'above' if long else 'below'} {reference}",
-            )
-    if stop_loss is not None and take_profit is not None:
-        if (stop_loss >= take_profit) if long else (stop_loss <= take_profit):
-            raise Rejected(
-                Reason.INVALID_STOP_LOSS,
-                f"stopLoss {stop_loss} and takeProfit {take_profit} are inverted",
-            )
+    side = "below" if long else "above"
+    other = "above" if long else "below"
+    if stop_loss is not None and reference is not None and (
+        (stop_loss >= reference) if long else (stop_loss <= reference)
+    ):
+        raise Rejected(Reason.INVALID_STOP_LOSS, f"stopLoss {stop_loss} must be {side} {reference}")
+    if take_profit is not None and reference is not None and (
+        (take_profit <= reference) if long else (take_profit >= reference)
+    ):
+        raise Rejected(
+            Reason.INVALID_TAKE_PROFIT, f"takeProfit {take_profit} must be {other} {reference}"
+        )
+    if stop_loss is not None and take_profit is not None and (
+        (stop_loss >= take_profit) if long else (stop_loss <= take_profit)
+    ):
+        raise Rejected(
+            Reason.INVALID_STOP_LOSS,
+            f"stopLoss {stop_loss} and takeProfit {take_profit} are inverted",
+        )
 
 
 def parse_order(data: Mapping[str, object], check_target_levels: bool = True) -> OrderRequest:

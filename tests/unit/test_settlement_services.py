@@ -65,7 +65,9 @@ def test_racing_settlements_of_one_execution_debit_once() -> None:
     db = database(**{"users__u1__executedTriggers__e1": spot_execution_doc()})
     outcomes: list[str] = []
     threads = [
-        threading.Thread(target=lambda: outcomes.append(settle_execution(db, "u1", "e1", CONFIG).kind))
+        threading.Thread(
+            target=lambda: outcomes.append(settle_execution(db, "u1", "e1", CONFIG).kind)
+        )
         for _ in range(20)
     ]
     for thread in threads:
@@ -77,7 +79,9 @@ def test_racing_settlements_of_one_execution_debit_once() -> None:
 
 
 def test_rejection_records_reason_and_debits_nothing() -> None:
-    db = database(balance=100, **{"users__u1__executedTriggers__e1": spot_execution_doc(amount=100)})
+    db = database(
+        balance=100, **{"users__u1__executedTriggers__e1": spot_execution_doc(amount=100)}
+    )
 
     outcome = settle_execution(db, "u1", "e1", CONFIG)
 
@@ -96,17 +100,23 @@ def test_account_without_balance_leaves_execution_pending_for_later() -> None:
 
 
 def closing(price: object = 110, reason: str = "take_profit", **details: object) -> dict:
-    return position_doc(details={
-        "status": "closing", "closeRequest": {"reason": reason, "price": price, "source": "worker"},
-        **details,
-    })
+    return position_doc(
+        details={
+            "status": "closing",
+            "closeRequest": {"reason": reason, "price": price, "source": "worker"},
+            **details,
+        }
+    )
 
 
 def test_priced_close_credits_completes_history_and_deletes_position() -> None:
-    db = database(balance=9497, **{
-        "users__u1__openPositions__p1": closing(price=110),
-        "users__u1__tradeHistory__p1": {"positionId": "p1", "status": "open"},
-    })
+    db = database(
+        balance=9497,
+        **{
+            "users__u1__openPositions__p1": closing(price=110),
+            "users__u1__tradeHistory__p1": {"positionId": "p1", "status": "open"},
+        },
+    )
 
     assert settle_close(db, "u1", "p1", CONFIG).kind == "settled"
 
@@ -120,8 +130,9 @@ def test_priced_close_credits_completes_history_and_deletes_position() -> None:
 
 
 def test_close_without_history_writes_the_whole_record() -> None:
-    db = database(balance=0, **{"users__u1__openPositions__p1": closing(price=90.5,
-                                                                         reason="liquidation")})
+    db = database(
+        balance=0, **{"users__u1__openPositions__p1": closing(price=90.5, reason="liquidation")}
+    )
     assert settle_close(db, "u1", "p1", CONFIG).kind == "settled"
     history = db.documents["users/u1/tradeHistory/p1"]
     assert (history["entryPrice"], history["margin"], history["pnl"]) == (100, 500, -480.715)
@@ -129,10 +140,13 @@ def test_close_without_history_writes_the_whole_record() -> None:
 
 
 def test_close_twice_credits_once_and_unpriced_close_waits_for_the_worker() -> None:
-    db = database(balance=0, **{
-        "users__u1__openPositions__p1": closing(price=110),
-        "users__u1__openPositions__p2": position_doc(details={"status": "closing"}),
-    })
+    db = database(
+        balance=0,
+        **{
+            "users__u1__openPositions__p1": closing(price=110),
+            "users__u1__openPositions__p2": position_doc(details={"status": "closing"}),
+        },
+    )
     assert settle_close(db, "u1", "p1", CONFIG).kind == "settled"
     assert settle_close(db, "u1", "p1", CONFIG).kind == "skipped"
     assert settle_close(db, "u1", "p2", CONFIG).kind == "skipped"
@@ -158,20 +172,34 @@ def test_ledger_identity_holds_after_mixed_opens_and_closes() -> None:
         "e1": execution_doc(),
         "e2": spot_execution_doc(amount=250.5, executedPrice=43210.12),
         "e3": execution_doc(action="short", leverage=25, amount=333.33, executedPrice=61234.5),
-        "e4": execution_doc(symbol="SOLUSDTM", amount=77.77777777, leverage=7, executedPrice=137.421),
+        "e4": execution_doc(
+            symbol="SOLUSDTM", amount=77.77777777, leverage=7, executedPrice=137.421
+        ),
     }
     for eid, doc in executions.items():
         db.documents[f"users/u1/executedTriggers/{eid}"] = doc
         assert settle_execution(db, "u1", eid, CONFIG).kind == "filled"
     for pid, price in (("e1", 61111.11), ("e3", 59999.99)):
         db.documents[f"users/u1/openPositions/{pid}"]["details"] = {
-            "status": "closing", "closeRequest": {"reason": "manual", "price": price}}
+            "status": "closing",
+            "closeRequest": {"reason": "manual", "price": price},
+        }
         assert settle_close(db, "u1", pid, CONFIG).kind == "settled"
 
     open_cost = sum(
-        (parse_number(doc["margin"]) + parse_number(doc["openFee"])  # type: ignore[operator]
-         for path, doc in db.documents.items() if "/openPositions/" in path), D(0))
+        (
+            parse_number(doc["margin"]) + parse_number(doc["openFee"])  # type: ignore[operator]
+            for path, doc in db.documents.items()
+            if "/openPositions/" in path
+        ),
+        D(0),
+    )
     closed_pnl = sum(
-        (parse_number(doc["pnl"]) for path, doc in db.documents.items()  # type: ignore[misc]
-         if "/tradeHistory/" in path and doc["status"] == "closed"), D(0))
+        (
+            parse_number(doc["pnl"])
+            for path, doc in db.documents.items()  # type: ignore[misc]
+            if "/tradeHistory/" in path and doc["status"] == "closed"
+        ),
+        D(0),
+    )
     assert balance(db) + open_cost - closed_pnl == D("10000")

@@ -68,8 +68,18 @@ def test_spot_buy_then_close_with_fees_is_exact() -> None:
     ("action", "leverage", "amount", "entry", "close", "size", "fee", "liq", "credit", "pnl"),
     [
         ("long", 1, 1000, 100, 110, "10", "0.6", "0.5", "1099.34", "98.74"),
-        ("long", 10, 100, 60000, 63000, "0.01666667", "0.6", "54300", "149.37000987",
-         "48.77000987"),
+        (
+            "long",
+            10,
+            100,
+            60000,
+            63000,
+            "0.01666667",
+            "0.6",
+            "54300",
+            "149.37000987",
+            "48.77000987",
+        ),
         ("long", 100, 10, 100, "100.5", "10", "0.6", "99.5", "14.397", "3.797"),
         ("short", 1, 1000, 100, 90, "10", "0.6", "199.5", "1099.46", "98.86"),
         ("short", 10, 500, 100, 105, "50", "3", "109.5", "246.85", "-256.15"),
@@ -77,11 +87,25 @@ def test_spot_buy_then_close_with_fees_is_exact() -> None:
     ],
 )
 def test_futures_open_and_close_are_exact(
-    action: str, leverage: int, amount: int, entry: object, close: object,
-    size: str, fee: str, liq: str, credit: str, pnl: str,
+    action: str,
+    leverage: int,
+    amount: int,
+    entry: object,
+    close: object,
+    size: str,
+    fee: str,
+    liq: str,
+    credit: str,
+    pnl: str,
 ) -> None:
-    position = opened(action=action, leverage=leverage, amount=amount, executedPrice=entry,
-                      targetPrice=entry, symbol="SOLUSDTM")
+    position = opened(
+        action=action,
+        leverage=leverage,
+        amount=amount,
+        executedPrice=entry,
+        targetPrice=entry,
+        symbol="SOLUSDTM",
+    )
     assert position.size == D(size)
     assert position.open_fee == D(fee)
     assert position.margin == D(amount)
@@ -157,8 +181,10 @@ def test_fills_take_the_executable_side_of_the_book() -> None:
 @pytest.mark.parametrize(
     ("condition", "target", "price", "fires"),
     [
-        ("above", "100", "99.99", False), ("above", "100", "100", True),
-        ("below", "100", "100.01", False), ("below", "100", "100", True),
+        ("above", "100", "99.99", False),
+        ("above", "100", "100", True),
+        ("below", "100", "100.01", False),
+        ("below", "100", "100", True),
         ("market", None, "1", True),
     ],
 )
@@ -171,18 +197,26 @@ def test_trigger_conditions(condition: str, target: str | None, price: str, fire
 @pytest.mark.parametrize(
     ("side", "price", "reason"),
     [
-        ("long", "95", CloseReason.STOP_LOSS), ("long", "95.01", None),
-        ("long", "110", CloseReason.TAKE_PROFIT), ("long", "109.99", None),
-        ("short", "110", CloseReason.STOP_LOSS), ("short", "109.99", None),
-        ("short", "95", CloseReason.TAKE_PROFIT), ("short", "95.01", None),
+        ("long", "95", CloseReason.STOP_LOSS),
+        ("long", "95.01", None),
+        ("long", "110", CloseReason.TAKE_PROFIT),
+        ("long", "109.99", None),
+        ("short", "110", CloseReason.STOP_LOSS),
+        ("short", "109.99", None),
+        ("short", "95", CloseReason.TAKE_PROFIT),
+        ("short", "95.01", None),
     ],
 )
 def test_stop_loss_and_take_profit_by_side(side: str, price: str, reason: object) -> None:
     levels = {"long": (95, 110), "short": (110, 95)}[side]
-    state = parse_position(position_doc(
-        positionType=side, leverage=1, liquidationPrice=None,
-        details={"status": "open", "stopLoss": levels[0], "takeProfit": levels[1]},
-    ))
+    state = parse_position(
+        position_doc(
+            positionType=side,
+            leverage=1,
+            liquidationPrice=None,
+            details={"status": "open", "stopLoss": levels[0], "takeProfit": levels[1]},
+        )
+    )
     assert close_reason(state, D(price)) == reason
 
 

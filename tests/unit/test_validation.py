@@ -97,8 +97,10 @@ def test_valid_trigger_parses_to_typed_values() -> None:
     ("overrides", "reason"),
     [
         ({"positionType": "sideways"}, "invalid_position_type"),
-        ({"symbol": "SOL-USDT", "symbolType": "spot", "positionType": "short",
-          "leverage": 1}, "invalid_position_type"),
+        (
+            {"symbol": "SOL-USDT", "symbolType": "spot", "positionType": "short", "leverage": 1},
+            "invalid_position_type",
+        ),
         ({"size": 0}, "invalid_size"),
         ({"averageEntryPrice": None}, "invalid_price"),
         ({"margin": -1}, "invalid_amount"),
@@ -106,10 +108,14 @@ def test_valid_trigger_parses_to_typed_values() -> None:
         ({"details": DROP}, "invalid_status"),
         ({"details": {"status": "settled"}}, "invalid_status"),
         ({"details": {"status": "closing", "closeRequest": "now"}}, "invalid_close_request"),
-        ({"details": {"status": "closing", "closeRequest": {"reason": "boredom"}}},
-         "invalid_close_request"),
-        ({"details": {"status": "closing", "closeRequest": {"reason": "manual", "price": -3}}},
-         "invalid_close_request"),
+        (
+            {"details": {"status": "closing", "closeRequest": {"reason": "boredom"}}},
+            "invalid_close_request",
+        ),
+        (
+            {"details": {"status": "closing", "closeRequest": {"reason": "manual", "price": -3}}},
+            "invalid_close_request",
+        ),
         ({"details": {"status": "open", "stopLoss": "low"}}, "invalid_stop_loss"),
     ],
 )
