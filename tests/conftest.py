@@ -1,4 +1,4 @@
-"""Test-wide settings: the emulator-backed tests fail loudly when run without emulators."""
+"""Test-wide settings."""
 
 from __future__ import annotations
 
@@ -7,16 +7,7 @@ import os
 import pytest
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test under tests/integration and tests/e2e as needing the emulators."""
-    for item in items:
-        if "/tests/integration/" in str(item.fspath) or "/tests/e2e/" in str(item.fspath):
-            item.add_marker(pytest.mark.emulator)
-
-
-@pytest.fixture(autouse=True)
-def _needs_emulators(request: pytest.FixtureRequest) -> None:
-    if request.node.get_closest_marker("emulator") and not os.environ.get(
-        "FIRESTORE_EMULATOR_HOST"
-    ):
+def require_emulators() -> None:
+    """Fail (never skip) a test that needs the emulators when they are not running."""
+    if not os.environ.get("FIRESTORE_EMULATOR_HOST"):
         pytest.fail("this test needs the emulators: run it through scripts/test.sh")

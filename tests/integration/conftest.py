@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import require_emulators
 from tests.support.emulator import balance_of, firestore_client, new_uid, wait_for
 
 
 @pytest.fixture(scope="session")
 def db() -> Any:
     """Return the admin Firestore client of the emulator."""
+    require_emulators()
     return firestore_client()
 
 

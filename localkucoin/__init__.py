@@ -1,0 +1,1 @@
+"""A local KuCoin: the public token endpoint and WebSocket protocol, for tests and the demo."""

@@ -1,0 +1,324 @@
+"""A local KuCoin market (spot or futures) on aiohttp, speaking the exchange's wire format.
+
+REST: `POST /api/v1/bullet-public` answers a token and an instance server
+(endpoint, pingInterval, pingTimeout) exactly as KuCoin does. WebSocket:
+welcome, ping/pong, subscribe/unsubscribe with acks, 509 limits, 404 unknown
+topics, 401 bad tokens, ping timeouts, and ticker frames in KuCoin's shape.
+Fault switches (methods, and `POST /_control/...` for other processes):
+drop connections, close them cleanly, stall pongs, answer the token request
+with 429 or 500, send error frames and garbage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import secrets
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+SPOT_TOPIC = "/market/ticker:"
+FUTURES_TOPIC = "/contractMarket/ticker:"
+
+
+@dataclass(eq=False)
+class Session:
+    """One client connection."""
+
+    ws: web.WebSocketResponse
+    connect_id: str
+    symbols: set[str] = field(default_factory=set)
+    last_ping: float = field(default_factory=time.monotonic)
+    watchdog: asyncio.Task | None = None
+
+
+class LocalKucoin:
+    """One market of the local exchange (`spot` or `futures`)."""
+
+    def __init__(
+        self,
+        market: str,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        ping_interval_ms: int = 18000,
+        ping_timeout_ms: int = 10000,
+        topic_limit: int = 300,
+    ) -> None:
+        self.market = market
+        self.host = host
+        self.port = port
+        self.ping_interval_ms = ping_interval_ms
+        self.ping_timeout_ms = ping_timeout_ms
+        self.topic_limit = topic_limit
+        self.sessions: set[Session] = set()
+        self.tokens: set[str] = set()
+        self.token_failures: list[int] = []
+        self.stall_pongs = False
+        self.token_requests = 0
+        self.connections = 0
+        self.subscribe_messages: list[dict] = []
+        self._sequence = itertools.count(1)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def topic_prefix(self) -> str:
+        return SPOT_TOPIC if self.market == "spot" else FUTURES_TOPIC
+
+    @property
+    def base_url(self) -> str:
+        """Return the REST base URL, the value of KUCOIN_SPOT_API / KUCOIN_FUTURES_API."""
+        return f"http://{self.host}:{self.port}"
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.add_routes([
+            web.post("/api/v1/bullet-public", self._token),
+            web.get("/endpoint", self._websocket),
+            web.post("/_control/{action}", self._control),
+        ])
+        return app
+
+    async def start(self) -> str:
+        """Start serving; return the REST base URL."""
+        self._runner = web.AppRunner(self.app(), handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets
+        self.port = server.sockets[0].getsockname()[1]
+        return self.base_url
+
+    async def stop(self) -> None:
+        """Close every connection and stop serving."""
+        await self.drop_connections()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- REST ---------------------------------------------------------------
+
+    async def _token(self, request: web.Request) -> web.Response:
+        self.token_requests += 1
+        if self.token_failures:
+            status = self.token_failures.pop(0)
+            code = "429000" if status == 429 else "500000"
+            return web.json_response({"code": code, "msg": "Too Many Requests"
+                                      if status == 429 else "Internal Server Error"},
+                                     status=status)
+        token = secrets.token_urlsafe(24)
+        self.tokens.add(token)
+        return web.json_response({"code": "200000", "data": {
+            "token": token,
+            "instanceServers": [{
+                "endpoint": f"ws://{self.host}:{self.port}/endpoint",
+                "encrypt": False,
+                "protocol": "websocket",
+                "pingInterval": self.ping_interval_ms,
+                "pingTimeout": self.ping_timeout_ms,
+            }],
+        }})
+
+    # --- WebSocket ----------------------------------------------------------
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=True)
+        await ws.prepare(request)
+        connect_id = request.query.get("connectId", "")
+        if request.query.get("token") not in self.tokens:
+            await self._send(ws, {"id": connect_id, "type": "error", "code": 401,
+                                  "data": "token is invalid"})
+            await ws.close()
+            return ws
+        self.connections += 1
+        session = Session(ws, connect_id)
+        self.sessions.add(session)
+        session.watchdog = asyncio.create_task(self._watch_pings(session))
+        await self._send(ws, {"id": connect_id, "type": "welcome"})
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    await self._on_message(session, message.data)
+                elif message.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self.sessions.discard(session)
+            if session.watchdog is not None:
+                session.watchdog.cancel()
+        return ws
+
+    async def _watch_pings(self, session: Session) -> None:
+        limit = (self.ping_interval_ms + self.ping_timeout_ms) / 1000
+        with contextlib.suppress(asyncio.CancelledError, ConnectionResetError):
+            while not session.ws.closed:
+                await asyncio.sleep(limit / 4)
+                if time.monotonic() - session.last_ping > limit:
+                    await self._send(session.ws, {"id": session.connect_id, "type": "error",
+                                                  "code": 400, "data": "ping timeout"})
+                    await session.ws.close()
+                    return
+
+    async def _on_message(self, session: Session, text: str) -> None:
+        try:
+            message = orjson.loads(text)
+            kind = message["type"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            await self._error(session, "", 415, "invalid command type")
+            return
+        message_id = str(message.get("id", ""))
+        if kind == "ping":
+            session.last_ping = time.monotonic()
+            if not self.stall_pongs:
+                await self._send(session.ws, {"id": message_id, "type": "pong"})
+        elif kind in ("subscribe", "unsubscribe"):
+            self.subscribe_messages.append(message)
+            await self._on_subscription(session, message, kind, message_id)
+        else:
+            await self._error(session, message_id, 415, "invalid command type")
+
+    async def _on_subscription(self, session: Session, message: dict, kind: str,
+                               message_id: str) -> None:
+        topic = message.get("topic")
+        if not isinstance(topic, str) or not topic:
+            await self._error(session, message_id, 406, "topic is required")
+            return
+        if not topic.startswith(self.topic_prefix):
+            await self._error(session, message_id, 404, f"topic {topic} is not found")
+            return
+        symbols = [s for s in topic[len(self.topic_prefix):].split(",") if s]
+        if not symbols or (self.market == "futures" and len(symbols) != 1):
+            await self._error(session, message_id, 404, f"topic {topic} is not found")
+            return
+        if len(symbols) > 100:
+            await self._error(session, message_id, 509,
+                              "exceed max subscription count limitation of 100 per time")
+            return
+        if kind == "subscribe":
+            if len(session.symbols | set(symbols)) > self.topic_limit:
+                await self._error(session, message_id, 509,
+                                  f"exceed max topic count limitation of {self.topic_limit}")
+                return
+            session.symbols.update(symbols)
+        else:
+            session.symbols.difference_update(symbols)
+        if message.get("response"):
+            await self._send(session.ws, {"id": message_id, "type": "ack"})
+
+    async def _error(self, session: Session, message_id: str, code: int, data: str) -> None:
+        await self._send(session.ws, {"id": message_id, "type": "error", "code": code,
+                                      "data": data})
+
+    @staticmethod
+    async def _send(ws: web.WebSocketResponse, frame: dict) -> None:
+        with contextlib.suppress(ConnectionResetError, RuntimeError):
+            await ws.send_str(orjson.dumps(frame).decode())
+
+    # --- market data --------------------------------------------------------
+
+    def ticker_frame(self, symbol: str, price: Decimal, bid: Decimal | None = None,
+                     ask: Decimal | None = None) -> dict[str, Any]:
+        """Return a ticker frame for `symbol` exactly as KuCoin sends it."""
+        sequence = next(self._sequence)
+        bid = bid if bid is not None else price
+        ask = ask if ask is not None else price
+        now_ms = int(time.time() * 1000)
+        if self.market == "spot":
+            return {"topic": SPOT_TOPIC + symbol, "type": "message", "subject": "trade.ticker",
+                    "data": {"bestAsk": _s(ask), "bestAskSize": "1.5", "bestBid": _s(bid),
+                             "bestBidSize": "2.25", "price": _s(price),
+                             "sequence": str(sequence), "size": "0.01", "time": now_ms}}
+        return {"topic": FUTURES_TOPIC + symbol, "type": "message", "subject": "ticker",
+                "sn": sequence,
+                "data": {"symbol": symbol, "sequence": sequence, "side": "buy", "price": _s(price),
+                         "size": 1, "tradeId": f"{sequence:024x}", "bestBidSize": 10,
+                         "bestBidPrice": _s(bid), "bestAskPrice": _s(ask), "bestAskSize": 12,
+                         "ts": now_ms * 1_000_000}}
+
+    async def publish(self, symbol: str, price: Decimal, bid: Decimal | None = None,
+                      ask: Decimal | None = None) -> int:
+        """Send a ticker to every connection subscribed to `symbol`; return how many."""
+        text = orjson.dumps(self.ticker_frame(symbol, price, bid, ask)).decode()
+        receivers = [s for s in self.sessions if symbol in s.symbols and not s.ws.closed]
+        for session in receivers:
+            with contextlib.suppress(ConnectionResetError, RuntimeError):
+                await session.ws.send_str(text)
+        return len(receivers)
+
+    def subscribed(self) -> set[str]:
+        """Return every symbol some connection is subscribed to."""
+        return set().union(*(s.symbols for s in self.sessions)) if self.sessions else set()
+
+    # --- faults -------------------------------------------------------------
+
+    async def drop_connections(self) -> None:
+        """Cut every connection abruptly (no close handshake)."""
+        for session in list(self.sessions):
+            transport = session.ws._req.transport if session.ws._req else None  # noqa: SLF001
+            if transport is not None:
+                transport.abort()
+            self.sessions.discard(session)
+
+    async def close_connections(self, code: int = 1001) -> None:
+        """Close every connection cleanly, as a server restart does."""
+        for session in list(self.sessions):
+            await session.ws.close(code=code, message=b"server restarting")
+
+    async def send_garbage(self) -> None:
+        """Send frames no client can use: bad JSON, unknown types and topics, bad prices."""
+        junk = [
+            "{not json", "[]", '{"type":"surprise"}',
+            orjson.dumps({"type": "message", "topic": "/market/level2:BTC-USDT", "data": {}}).decode(),
+            orjson.dumps({"type": "message", "topic": self.topic_prefix + "XBTUSDTM",
+                          "data": {"price": "-1"}}).decode(),
+        ]
+        for session in list(self.sessions):
+            for text in junk:
+                with contextlib.suppress(ConnectionResetError, RuntimeError):
+                    await session.ws.send_str(text)
+
+    async def send_error_frames(self) -> None:
+        """Send unsolicited error frames (a 509 and a 500) to every connection."""
+        for session in list(self.sessions):
+            await self._error(session, "0", 509, "service busy, please retry later")
+            await self._error(session, "0", 500, "system error")
+
+    async def _control(self, request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        body = await request.json() if request.can_read_body else {}
+        if action == "tick":
+            sent = await self.publish(body["symbol"], Decimal(str(body["price"])),
+                                      _d(body.get("bid")), _d(body.get("ask")))
+            return web.json_response({"sent": sent})
+        if action == "drop":
+            await self.drop_connections()
+        elif action == "close":
+            await self.close_connections()
+        elif action == "stall_pongs":
+            self.stall_pongs = bool(body.get("on", True))
+        elif action == "token_failures":
+            self.token_failures.extend(int(c) for c in body.get("codes", []))
+        elif action == "garbage":
+            await self.send_garbage()
+        elif action == "errors":
+            await self.send_error_frames()
+        elif action == "state":
+            return web.json_response({"subscribed": sorted(self.subscribed()),
+                                      "connections": self.connections,
+                                      "open": len(self.sessions),
+                                      "tokenRequests": self.token_requests})
+        else:
+            raise web.HTTPNotFound(text=f"no control action {action}")
+        return web.json_response({"ok": True})
+
+
+def _s(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _d(value: object) -> Decimal | None:
+    return Decimal(str(value)) if value is not None else None

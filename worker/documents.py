@@ -1,0 +1,59 @@
+"""Turn watched Firestore documents into what the index arms, or a rejection."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from cogmora_core.errors import Reason, Rejected
+from cogmora_core.model import Condition
+from cogmora_core.validation import parse_position, parse_trigger
+from worker.book import POSITION, TRIGGER, Armed
+
+
+def owner_of(path: str) -> tuple[str, str]:
+    """Return (uid, document id) of `users/{uid}/{collection}/{id}`."""
+    parts = path.split("/")
+    if len(parts) != 4 or parts[0] != "users":
+        raise ValueError(f"not a user sub-document: {path}")
+    return parts[1], parts[3]
+
+
+def armed_trigger(path: str, data: Mapping[str, Any]) -> Armed:
+    """Return the armed form of an active trigger, or raise `Rejected`."""
+    uid, doc_id = owner_of(path)
+    order = parse_trigger(data)
+    return Armed(
+        path=path, uid=uid, doc_id=doc_id, kind=TRIGGER, symbol=order.symbol,
+        symbol_type=str(order.symbol_type), venue=order.venue, order=order,
+        immediate=order.condition is Condition.MARKET,
+    )
+
+
+def armed_position(path: str, data: Mapping[str, Any]) -> Armed | None:
+    """Return the armed form of a position, None when nothing is left to watch.
+
+    An `open` position is watched at its levels; a `closing` one without a
+    price waits for the next fresh price (a manual close); a priced one is the
+    functions' to settle. Raises `Rejected` for a position it cannot evaluate.
+    """
+    uid, doc_id = owner_of(path)
+    state = parse_position(data)
+    manual = state.status == "closing"
+    if manual and state.close_request is not None and state.close_request.price is not None:
+        return None
+    if not manual and not (state.stop_loss or state.take_profit or state.liquidation_price):
+        return None
+    return Armed(
+        path=path, uid=uid, doc_id=doc_id, kind=POSITION, symbol=state.symbol,
+        symbol_type=str(state.symbol_type), venue=state.venue, position=state, immediate=manual,
+    )
+
+
+def trigger_status(data: Mapping[str, Any]) -> object:
+    """Return a trigger document's `details.status`, whatever shape `details` has."""
+    details = data.get("details")
+    return details.get("status") if isinstance(details, Mapping) else None
+
+
+__all__ = ["Reason", "Rejected", "armed_position", "armed_trigger", "owner_of", "trigger_status"]

@@ -1,0 +1,139 @@
+"""KuCoin's public WebSocket protocol, Sans-I/O: messages out, frames in.
+
+Spot: `/market/ticker:{symbols}` (subject `trade.ticker`: last trade price
+plus best bid/ask). Futures: `/contractMarket/ticker:{symbol}` (subject
+`ticker`): it carries the last trade price (conditions are detected on it)
+and the best bid/ask at that trade (fills use them), in one topic per symbol.
+`tickerV2` was not chosen: it has no last price, and pairing it with the
+trade topic would double the topics per connection for little gain, since a
+condition only changes when a trade prints.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from cogmora_core.model import Tick
+from cogmora_core.money import ZERO, parse_decimal_string
+
+SPOT = "spot"
+FUTURES = "futures"
+SPOT_TICKER = "/market/ticker:"
+FUTURES_TICKER = "/contractMarket/ticker:"
+#: Symbols per subscribe message (KuCoin answers 509 past it).
+MAX_SYMBOLS_PER_MESSAGE = 100
+
+
+class FrameError(Exception):
+    """A frame that cannot be used; `reason` is the metric label."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """A protocol frame that is not market data: welcome, pong, ack or error."""
+
+    type: str
+    id: str
+    code: int | None = None
+    data: Any = None
+
+
+def subscribe_messages(market: str, symbols: list[str], op: str, ids: Iterator[int]) -> list[dict]:
+    """Return the messages that (un)subscribe `symbols`, ≤ 100 symbols per spot message.
+
+    Futures ticker topics take one symbol each.
+    """
+    if market == SPOT:
+        batches = [symbols[i:i + MAX_SYMBOLS_PER_MESSAGE]
+                   for i in range(0, len(symbols), MAX_SYMBOLS_PER_MESSAGE)]
+        topics = [SPOT_TICKER + ",".join(batch) for batch in batches]
+    else:
+        topics = [FUTURES_TICKER + symbol for symbol in symbols]
+    return [
+        {"id": next(ids), "type": op, "topic": topic, "privateChannel": False,
+         "response": True}
+        for topic in topics
+    ]
+
+
+def symbols_of(message: dict) -> list[str]:
+    """Return the symbols a (un)subscribe message names."""
+    topic = str(message["topic"])
+    return topic.split(":", 1)[1].split(",")
+
+
+def ping_message(ping_id: int) -> dict:
+    """Return a keep-alive ping."""
+    return {"id": str(ping_id), "type": "ping"}
+
+
+def parse_frame(raw: str | bytes, market: str) -> Tick | Control:
+    """Return the tick or control frame in `raw`, or raise `FrameError`."""
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise FrameError("invalid_json", str(error)) from None
+    if not isinstance(frame, dict):
+        raise FrameError("not_an_object")
+    kind = frame.get("type")
+    if kind == "message":
+        return _parse_ticker(frame, market)
+    if kind in ("welcome", "pong", "ack", "error"):
+        code = frame.get("code")
+        return Control(kind, str(frame.get("id", "")),
+                       int(code) if isinstance(code, int | str) and str(code).isdigit() else None,
+                       frame.get("data"))
+    raise FrameError("unknown_type", repr(kind)[:80])
+
+
+def _parse_ticker(frame: dict, market: str) -> Tick:
+    topic = frame.get("topic")
+    data = frame.get("data")
+    if not isinstance(topic, str) or not isinstance(data, dict):
+        raise FrameError("missing_fields", "topic or data")
+    if market == SPOT:
+        if not topic.startswith(SPOT_TICKER):
+            raise FrameError("unknown_topic", topic[:80])
+        symbol = topic[len(SPOT_TICKER):]
+        if symbol == "all":
+            symbol = frame.get("subject")  # type: ignore[assignment]
+        bid, ask, time_ms = data.get("bestBid"), data.get("bestAsk"), data.get("time")
+    else:
+        if not topic.startswith(FUTURES_TICKER):
+            raise FrameError("unknown_topic", topic[:80])
+        symbol = topic[len(FUTURES_TICKER):]
+        bid, ask = data.get("bestBidPrice"), data.get("bestAskPrice")
+        ts = data.get("ts")
+        time_ms = ts // 1_000_000 if isinstance(ts, int) else None
+    if not isinstance(symbol, str) or not symbol or "," in symbol:
+        raise FrameError("missing_fields", "symbol")
+    price = _price(data.get("price"), "price")
+    if price is None:
+        raise FrameError("missing_fields", "price")
+    return Tick(
+        symbol=symbol,
+        price=price,
+        best_bid=_price(bid, "bestBid"),
+        best_ask=_price(ask, "bestAsk"),
+        time_ms=time_ms if isinstance(time_ms, int) else None,
+    )
+
+
+def _price(raw: object, name: str) -> Decimal | None:
+    if raw is None:
+        return None
+    value = parse_decimal_string(raw)
+    if value is None:
+        raise FrameError("bad_price", f"{name} {raw!r}"[:80])
+    if value <= ZERO:
+        raise FrameError("bad_price", f"{name} {raw!r} is not positive"[:80])
+    return value
