@@ -258,7 +258,7 @@ class LocalKucoin:
     async def drop_connections(self) -> None:
         """Cut every connection abruptly (no close handshake)."""
         for session in list(self.sessions):
-            transport = session.ws._req.transport if session.ws._req else None  # noqa: SLF001
+            transport = session.ws._req.transport if session.ws._req else None
             if transport is not None:
                 transport.abort()
             self.sessions.discard(session)
@@ -272,7 +272,8 @@ class LocalKucoin:
         """Send frames no client can use: bad JSON, unknown types and topics, bad prices."""
         junk = [
             "{not json", "[]", '{"type":"surprise"}',
-            orjson.dumps({"type": "message", "topic": "/market/level2:BTC-USDT", "data": {}}).decode(),
+            orjson.dumps({"type": "message", "topic": "/market/level2:BTC-USDT",
+                          "data": {}}).decode(),
             orjson.dumps({"type": "message", "topic": self.topic_prefix + "XBTUSDTM",
                           "data": {"price": "-1"}}).decode(),
         ]

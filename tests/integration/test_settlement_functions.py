@@ -10,10 +10,10 @@ from typing import Any
 from google.cloud import firestore
 
 from cogmora_backend import handlers
-from cogmora_backend.marks import mark_close
+from cogmora_backend.marks import mark_position
 from cogmora_backend.reconcile import reconcile
 from cogmora_backend.store import FirestoreDatabase
-from cogmora_core.model import CloseReason
+from cogmora_core.model import Tick
 from cogmora_core.money import parse_number
 from tests.support.builders import execution_doc, spot_execution_doc
 from tests.support.emulator import (
@@ -154,19 +154,15 @@ def test_twenty_concurrent_close_attempts_settle_once(db: Any, funded_user: str)
         "details": {"status": "closing", "closeRequest": {"reason": "manual", "price": 55000}}
     }
 
+    tick = Tick("BTC-USDT", price=D("55000.1"), best_bid=D("55000"), best_ask=D("55000.2"))
+    db.document(path).update({"details.status": "closing"})  # the user asks to close
+
     def attempt(index: int) -> None:
         start.wait()
         try:
-            if index % 2:  # half race to mark the close, as two worker instances would
+            if index % 2:  # half race to price the close, as many worker instances would
                 outcomes.append(
-                    mark_close(
-                        database,
-                        funded_user,
-                        "e1",
-                        CloseReason.MANUAL,
-                        D("55000"),
-                        source=f"worker-{index}",
-                    ).kind
+                    mark_position(database, funded_user, "e1", tick, f"worker-{index}").kind
                 )
             else:  # half deliver the close event to the handler at the same moment
                 outcomes.append(handlers.on_position_written(funded_user, "e1", priced).kind)

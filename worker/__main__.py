@@ -1,0 +1,7 @@
+"""`python -m worker`: run the Cloud Run worker."""
+
+import asyncio
+
+from worker.app import main
+
+asyncio.run(main())

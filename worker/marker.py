@@ -1,0 +1,99 @@
+"""Write marks for the index's hits, off the event loop, retried until they land.
+
+The tick path only enqueues: each hit becomes a task that runs the mark's
+Firestore transaction in a thread. A mark that fails is retried with backoff;
+one that keeps failing is armed again, so the next tick tries once more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from cogmora_backend.marks import mark_position, mark_trigger, reject_trigger
+from cogmora_backend.settlement import Outcome
+from cogmora_backend.store import Database
+from worker.book import TRIGGER, Armed, Hit, PriceIndex
+from worker.feeds.kucoin import backoff
+from worker.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+
+class Marker:
+    """Turns hits into marks, at most `concurrency` at once."""
+
+    def __init__(self, database: Database, index: PriceIndex, metrics: Metrics, source: str,
+                 concurrency: int = 16, attempts: int = 5) -> None:
+        self.database = database
+        self.index = index
+        self.metrics = metrics
+        self.source = source
+        self.attempts = attempts
+        self._executor = ThreadPoolExecutor(max_workers=concurrency,
+                                            thread_name_prefix="mark")
+        self._in_flight: dict[str, asyncio.Task] = {}
+
+    def submit(self, hit: Hit, received_at: float) -> None:
+        """Start marking `hit` unless a mark of the same document is already running."""
+        path = hit.armed.path
+        if path in self._in_flight:
+            return
+        task = asyncio.get_running_loop().create_task(self._mark(hit, received_at))
+        self._in_flight[path] = task
+        task.add_done_callback(lambda _: self._in_flight.pop(path, None))
+
+    def reject(self, armed_path: str, uid: str, doc_id: str, reason: str, detail: str) -> None:
+        """Record on an active trigger why it cannot execute (in the background)."""
+        async def run() -> None:
+            try:
+                await self._call(reject_trigger, self.database, uid, doc_id, reason, detail)
+            except Exception:
+                log.exception("could not record a trigger rejection", extra={"path": armed_path})
+
+        asyncio.get_running_loop().create_task(run())
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for marks in flight (graceful stop)."""
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight.values()), timeout=timeout)
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _call(self, fn, *args):  # type: ignore[no-untyped-def]
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    async def _mark(self, hit: Hit, received_at: float) -> None:
+        armed = hit.armed
+        service = mark_trigger if armed.kind == TRIGGER else mark_position
+        delays = backoff(0.1, 2.0)
+        for attempt in range(1, self.attempts + 1):
+            try:
+                outcome: Outcome = await self._call(
+                    service, self.database, armed.uid, armed.doc_id, hit.tick, self.source)
+            except Exception as error:
+                self.metrics.mark_outcomes.labels("error").inc()
+                log.warning("mark failed", extra={"path": armed.path, "attempt": attempt,
+                                                  "error": repr(error)})
+                await asyncio.sleep(next(delays))
+                continue
+            self.metrics.mark_outcomes.labels(outcome.kind).inc()
+            if outcome.kind == "marked":
+                self.metrics.marks.labels(outcome.reason).inc()
+                self.metrics.mark_latency.observe(time.monotonic() - received_at)
+                log.info("marked", extra={"path": armed.path, "reason": outcome.reason,
+                                          "price": str(hit.tick.price)})
+            elif outcome.kind == "invalid":
+                self.metrics.invalid_documents.labels(_collection(armed), outcome.reason).inc()
+                log.warning("cannot mark an invalid document",
+                            extra={"path": armed.path, "reason": outcome.reason})
+            return
+        log.error("mark still failing: armed again for the next tick",
+                  extra={"path": armed.path})
+        if armed.path not in self.index:
+            self.index.arm(armed)
+
+
+def _collection(armed: Armed) -> str:
+    return "tradeTriggers" if armed.kind == TRIGGER else "openPositions"

@@ -1,0 +1,152 @@
+"""What to watch: every open position and active trigger, kept in the index.
+
+On start the slow path (collection-group queries, as the seed design does)
+arms everything; then live listeners on the same queries arm, re-arm or
+disarm a document within a second of its change, and a full resync at a
+configurable interval is the safety net. A document that cannot be evaluated
+is reported, counted and skipped; an invalid active trigger is set to
+`rejected` with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from cogmora_backend import queries
+from cogmora_backend.settlement import load_config
+from cogmora_backend.store import FirestoreDatabase
+from cogmora_core.errors import Rejected
+from worker.book import Hit, PriceIndex
+from worker.documents import armed_position, armed_trigger, owner_of
+from worker.marker import Marker
+from worker.metrics import Metrics
+
+log = logging.getLogger(__name__)
+Change = tuple[str, dict[str, Any] | None]
+TRIGGERS = "tradeTriggers"
+POSITIONS = "openPositions"
+
+
+class Watcher:
+    """Keeps the index equal to Firestore's open positions and active triggers."""
+
+    def __init__(self, database: FirestoreDatabase, index: PriceIndex, marker: Marker,
+                 metrics: Metrics, on_change: Callable[[], None]) -> None:
+        self.database = database
+        self.index = index
+        self.marker = marker
+        self.metrics = metrics
+        self.on_change = on_change
+        self.max_price_age = 10.0
+        self.last_resync_ok = False
+        self._watches: list[Any] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def healthy(self) -> bool:
+        """Return whether the listeners stream and the last full read worked."""
+        return self.last_resync_ok and bool(self._watches) and all(
+            w.is_active for w in self._watches)
+
+    def _queries(self) -> dict[str, Any]:
+        client = self.database.client
+        return {
+            POSITIONS: queries.LIVE_POSITIONS.build(client, (["open", "closing"],)),
+            TRIGGERS: queries.ACTIVE_TRIGGERS.build(client, ("active",)),
+        }
+
+    async def resync(self) -> None:
+        """Read every watched document (the slow path) and make the index match it."""
+        loop = asyncio.get_running_loop()
+        try:
+            config = await loop.run_in_executor(None, load_config, self.database)
+            self.max_price_age = float(config.max_price_age_seconds)
+            for collection, query in self._queries().items():
+                snapshots = await loop.run_in_executor(None, lambda q=query: list(q.stream()))
+                self.metrics.documents_read.labels("resync").inc(len(snapshots) or 1)
+                changes = [(s.reference.path, s.to_dict()) for s in snapshots]
+                present = {path for path, _ in changes}
+                stale = [(p, None) for p in list(self.index.paths())
+                         if f"/{collection}/" in p and p not in present]
+                self.apply(changes + stale)
+            self.last_resync_ok = True
+        except Exception:
+            self.last_resync_ok = False
+            log.exception("resync failed")
+
+    def start_listeners(self) -> None:
+        """Listen to the same queries; changes are applied on the event loop."""
+        self._loop = asyncio.get_running_loop()
+        for query in self._queries().values():
+            self._watches.append(query.on_snapshot(self._on_snapshot))
+
+    def stop(self) -> None:
+        """Stop listening."""
+        for watch in self._watches:
+            watch.unsubscribe()
+        self._watches.clear()
+
+    async def resync_forever(self, interval: float) -> None:
+        """Resync every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.resync()
+
+    def _on_snapshot(self, snapshots: Any, changes: Any, read_time: Any) -> None:
+        # Runs on the client's listener thread: hand over to the loop.
+        batch: list[Change] = []
+        for change in changes:
+            document = change.document
+            data = None if change.type.name == "REMOVED" else document.to_dict()
+            batch.append((document.reference.path, data))
+        if batch and self._loop is not None:
+            self.metrics.documents_read.labels("listener").inc(len(batch))
+            self._loop.call_soon_threadsafe(self.apply, batch)
+
+    def apply(self, changes: Iterable[Change]) -> None:
+        """Arm, re-arm or disarm each changed document, then refresh the subscriptions."""
+        for path, data in changes:
+            try:
+                self._apply_one(path, data)
+            except Exception:  # one bad document never stops the others
+                log.exception("could not apply a document change", extra={"path": path})
+        self.metrics.armed.set(len(self.index))
+        self.on_change()
+
+    def _apply_one(self, path: str, data: dict[str, Any] | None) -> None:
+        if data is None:
+            self.index.disarm(path)
+            return
+        collection = TRIGGERS if f"/{TRIGGERS}/" in path else POSITIONS
+        try:
+            if collection == TRIGGERS:
+                details = data.get("details")
+                if not isinstance(details, dict) or details.get("status") != "active":
+                    self.index.disarm(path)
+                    return
+                armed = armed_trigger(path, data)
+            else:
+                armed = armed_position(path, data)  # type: ignore[assignment]
+        except Rejected as rejection:
+            self.index.disarm(path)
+            self.metrics.invalid_documents.labels(collection, rejection.reason).inc()
+            log.warning("document cannot be evaluated",
+                        extra={"path": path, "reason": rejection.reason,
+                               "detail": rejection.detail})
+            if collection == TRIGGERS:
+                uid, doc_id = owner_of(path)
+                self.marker.reject(path, uid, doc_id, rejection.reason, rejection.detail)
+            return
+        if armed is None:
+            self.index.disarm(path)
+            return
+        self.index.arm(armed)
+        if armed.immediate:
+            tick = self.index.fresh_tick(armed.symbol, self.max_price_age)
+            if tick is not None:
+                self.index.disarm(path)
+                self.marker.submit(Hit(armed, tick), time.monotonic())
