@@ -14,8 +14,8 @@ from cogmora_backend import firestore_client
 from cogmora_backend.logs import configure_logging
 from cogmora_core.model import Tick
 from worker.book import PriceIndex
-from worker.feeds.kucoin import KucoinFeed
 from worker.endpoints import make_app
+from worker.feeds.kucoin import KucoinFeed
 from worker.marker import Marker
 from worker.metrics import Metrics
 from worker.settings import Settings

@@ -133,13 +133,6 @@ def exchange() -> Iterator[Exchange]:
 
 
 @pytest.fixture(scope="session")
-def worker(exchange: Exchange) -> Iterator[WorkerProcess]:
-    process = WorkerProcess(exchange, "worker-e2e")
-    yield process
-    assert process.stop() == 0, "the worker must stop cleanly on SIGTERM"
-
-
-@pytest.fixture(scope="session")
 def db() -> Any:
     require_emulators()
     return firestore_client()

@@ -151,7 +151,7 @@ def test_opens_another_connection_past_the_topic_limit() -> None:
 
 def test_a_symbol_the_exchange_refuses_past_its_limit_is_retried_not_fatal() -> None:
     async def scenario() -> None:
-        exchange, feed, ticks, metrics = await started(topic_limit=5, server_limit=2)
+        exchange, feed, _, metrics = await started(topic_limit=5, server_limit=2)
         feed.update_desired({"A-USDT", "B-USDT", "C-USDT"})
         await eventually(lambda: value(metrics, "cogmora_exchange_errors_total",
                                        feed="kucoin-spot-0", code="509") >= 2)

@@ -93,7 +93,7 @@ def test_spot_subscriptions_batch_at_most_100_symbols_per_message() -> None:
     assert [len(symbols_of(m)) for m in messages] == [100, 100, 50]
     assert [m["id"] for m in messages] == [7, 8, 9]
     assert messages[0]["topic"].startswith("/market/ticker:S0-USDT,S1-USDT,")
-    assert sum((symbols_of(m) for m in messages), []) == symbols
+    assert [s for m in messages for s in symbols_of(m)] == symbols
     assert all(m["response"] is True and m["privateChannel"] is False for m in messages)
 
 
