@@ -308,7 +308,9 @@ class LocalKucoin:
         elif action == "errors":
             await self.send_error_frames()
         elif action == "state":
+            latest = getattr(self, "latest", {})
             return web.json_response({"subscribed": sorted(self.subscribed()),
+                                      "prices": {s: str(q.price) for s, q in latest.items()},
                                       "connections": self.connections,
                                       "open": len(self.sessions),
                                       "tokenRequests": self.token_requests})

@@ -17,7 +17,8 @@ def test_demo_seed_funds_accounts_and_opens_positions_exactly(db: Any) -> None:
     assert balance_of(db, "demo-alice") == D("9247")
     assert balance_of(db, "demo-bob") == D("8999")
     assert balance_of(db, "demo-carol") == D("10000")
+    assert balance_of(db, "demo-dave") == D("10000")
     position = document(db, "users/demo-alice/openPositions/demo-1")
     assert position is not None and position["positionType"] == "short"
-    assert document(db, "users/demo-carol/tradeTriggers/demo-0") is not None
+    assert document(db, "users/demo-carol/tradeTriggers/demo-t0") is not None
     assert "demo-alice" in demo.snapshot(db)

@@ -1,0 +1,71 @@
+"""`python -m localkucoin`: run the local KuCoin (spot and futures) with price paths.
+
+By default it replays the recorded SOLUSDTM day on the futures market and
+plays deterministic random walks for XBTUSDTM, ETHUSDTM (futures) and
+BTC-USDT, ETH-USDT (spot). Control it over HTTP: `POST /_control/tick`,
+`drop`, `close`, `stall_pongs`, `token_failures`, `garbage`, `errors`,
+`state` on either market's port.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+from decimal import Decimal
+from pathlib import Path
+
+from localkucoin.replay import DEFAULT_REPLAY, Quote, play, random_walk, recorded_day
+from localkucoin.server import LocalKucoin
+
+WALKS = {
+    "futures": {"XBTUSDTM": Decimal("60000.0"), "ETHUSDTM": Decimal("3000.00")},
+    "spot": {"BTC-USDT": Decimal("87956.1"), "ETH-USDT": Decimal("3000.00")},
+}
+
+
+async def serve(args: argparse.Namespace) -> None:
+    spot = LocalKucoin("spot", port=args.spot_port)
+    futures = LocalKucoin("futures", port=args.futures_port)
+    await spot.start()
+    await futures.start()
+    print(f"KUCOIN_SPOT_API={spot.base_url}", flush=True)
+    print(f"KUCOIN_FUTURES_API={futures.base_url}", flush=True)
+    latest: dict[str, Quote] = {}
+    tasks = [asyncio.create_task(play(futures, "SOLUSDTM", recorded_day(args.replay),
+                                      args.speed, latest))]
+    if not args.replay_only:
+        for seed, (market, walks) in enumerate(((futures, WALKS["futures"]),
+                                                (spot, WALKS["spot"]))):
+            for n, (symbol, start) in enumerate(walks.items()):
+                tasks.append(asyncio.create_task(play(
+                    market, symbol, random_walk(start, seed * 10 + n), args.speed, latest)))
+    spot.latest = latest  # type: ignore[attr-defined]
+    futures.latest = latest  # type: ignore[attr-defined]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await asyncio.gather(*tasks)
+    await spot.stop()
+    await futures.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--spot-port", type=int, default=9501)
+    parser.add_argument("--futures-port", type=int, default=9502)
+    parser.add_argument("--replay", type=Path, default=DEFAULT_REPLAY)
+    parser.add_argument("--speed", type=float, default=10.0,
+                        help="steps per second (the recorded day has one step per second)")
+    parser.add_argument("--replay-only", action="store_true", help="no scripted walks")
+    asyncio.run(serve(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
