@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 scripts/setup.sh
 source scripts/env.sh
-ruff check functions worker tests bench scripts
+ruff check functions worker localkucoin tests bench scripts
 mypy
 exec firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
   "pytest -p no:cacheprovider ${*:-tests}"

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Exchange, WorkerProcess
 from tests.support.builders import execution_doc, spot_execution_doc, trigger_doc
 from tests.support.emulator import balance_of, document, wait_for
+from tests.support.processes import Exchange, WorkerProcess
 from tests.support.system import (
     closed_history,
     execution_of,

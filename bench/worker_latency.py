@@ -1,0 +1,101 @@
+"""Measure the worker on the emulators: arming, tick → mark committed, tick → settled.
+
+Starts the local KuCoin and `python -m worker` (as the tests do), then:
+1. arming: writes N triggers one by one and times each until the worker's
+   `/debug/armed` shows it;
+2. execution: arms N triggers at distinct levels on one symbol, then
+   publishes ticks that each cross exactly one level, one at a time, and
+   times from the publish until a Firestore listener sees the execution
+   (mark committed) and sees it `filled` (settled by openPositionHandler).
+Run inside the emulators: scripts/bench.sh worker_latency [--rounds N].
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+from decimal import Decimal
+from typing import Any
+
+from bench.settlement_latency import percentile
+from tests.support.builders import trigger_doc
+from tests.support.emulator import firestore_client, wait_for
+from tests.support.processes import Exchange, WorkerProcess
+from tests.support.system import funded_user
+
+SYMBOL = "BNCHUSDTM"
+
+
+class Seen:
+    """Times at which a listener first saw each execution, and saw it filled."""
+
+    def __init__(self) -> None:
+        self.marked: dict[str, float] = {}
+        self.filled: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    def __call__(self, snapshots: Any, changes: Any, read_time: Any) -> None:
+        now = time.perf_counter()
+        with self.lock:
+            for change in changes:
+                doc = change.document
+                if change.type.name == "REMOVED":
+                    continue
+                self.marked.setdefault(doc.id, now)
+                if (doc.to_dict() or {}).get("status") == "filled":
+                    self.filled.setdefault(doc.id, now)
+
+
+def measure(rounds: int) -> dict[str, list[float]]:
+    db = firestore_client()
+    exchange = Exchange()
+    worker = WorkerProcess(exchange, "worker-bench")
+    try:
+        uid = funded_user(db, "bench")
+        db.document(f"users/{uid}").update({"balance": 10_000_000})
+        arming: list[float] = []
+        for n in range(rounds):
+            path = f"users/{uid}/tradeTriggers/t{n}"
+            started = time.perf_counter()
+            db.document(path).set(trigger_doc(symbol=SYMBOL, targetPrice=1000 - n,
+                                              leverage=10, amount=10))
+            wait_for(lambda path=path: worker.armed(path), timeout=10, every=0.005)
+            arming.append(time.perf_counter() - started)
+        seen = Seen()
+        watch = db.collection(f"users/{uid}/executedTriggers").on_snapshot(seen)
+        to_mark: list[float] = []
+        to_settle: list[float] = []
+        for n in range(rounds):
+            price = Decimal(1000 - n) - Decimal("0.5")  # crosses t{n} only
+            started = time.perf_counter()
+            exchange.publish(SYMBOL, str(price), str(price - 1), str(price + 1))
+            wait_for(lambda n=n: f"t{n}" in seen.filled, timeout=20, every=0.002)
+            to_mark.append(seen.marked[f"t{n}"] - started)
+            to_settle.append(seen.filled[f"t{n}"] - started)
+        watch.unsubscribe()
+        return {"trigger written → armed": arming, "tick → mark committed": to_mark,
+                "tick → settled (filled)": to_settle}
+    finally:
+        worker.stop()
+        exchange.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=200)
+    args = parser.parse_args()
+    results = measure(args.rounds)
+    print(f"worker latency on the emulators, {args.rounds} rounds each (ms)")
+    print(f"{'':<28}{'p50':>9}{'p95':>9}{'p99':>9}{'max':>9}{'mean':>9}")
+    for name, samples in results.items():
+        ms = [s * 1000 for s in samples]
+        print(f"{name:<28}{percentile(ms, .5):>9.1f}{percentile(ms, .95):>9.1f}"
+              f"{percentile(ms, .99):>9.1f}{max(ms):>9.1f}{statistics.fmean(ms):>9.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
