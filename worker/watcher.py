@@ -43,6 +43,9 @@ class Watcher:
         self.on_change = on_change
         self.max_price_age = 10.0
         self.last_resync_ok = False
+        #: When the listener last applied each path (monotonic): a resync that
+        #: started earlier read an older state of it and must not undo it.
+        self._applied_at: dict[str, float] = {}
         self._watches: list[Any] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -62,21 +65,31 @@ class Watcher:
     async def resync(self) -> None:
         """Read every watched document (the slow path) and make the index match it."""
         loop = asyncio.get_running_loop()
+        started = time.monotonic()
         try:
             config = await loop.run_in_executor(None, load_config, self.database)
             self.max_price_age = float(config.max_price_age_seconds)
             for collection, query in self._queries().items():
                 snapshots = await loop.run_in_executor(None, lambda q=query: list(q.stream()))
                 self.metrics.documents_read.labels("resync").inc(len(snapshots) or 1)
-                changes = [(s.reference.path, s.to_dict()) for s in snapshots]
-                present = {path for path, _ in changes}
-                stale = [(p, None) for p in list(self.index.paths())
-                         if f"/{collection}/" in p and p not in present]
-                self.apply(changes + stale)
+                self.reconcile(collection, [(s.reference.path, s.to_dict()) for s in snapshots],
+                               started)
+            self._applied_at = {p: t for p, t in self._applied_at.items() if t >= started}
             self.last_resync_ok = True
         except Exception:
             self.last_resync_ok = False
             log.exception("resync failed")
+
+    def reconcile(self, collection: str, documents: list[Change], started: float) -> None:
+        """Make the index match `documents`, the full result of a read begun at `started`.
+
+        Paths the listener applied after `started` keep the listener's newer state.
+        """
+        present = {path for path, _ in documents}
+        stale = [(p, None) for p in list(self.index.paths())
+                 if f"/{collection}/" in p and p not in present]
+        self.apply([(path, data) for path, data in [*documents, *stale]
+                    if self._applied_at.get(path, float("-inf")) < started])
 
     def start_listeners(self) -> None:
         """Listen to the same queries; changes are applied on the event loop."""
@@ -105,7 +118,14 @@ class Watcher:
             batch.append((document.reference.path, data))
         if batch and self._loop is not None:
             self.metrics.documents_read.labels("listener").inc(len(batch))
-            self._loop.call_soon_threadsafe(self.apply, batch)
+            self._loop.call_soon_threadsafe(self.apply_from_listener, batch)
+
+    def apply_from_listener(self, changes: list[Change]) -> None:
+        """Apply the listener's changes, remembering when (see `reconcile`)."""
+        now = time.monotonic()
+        for path, _ in changes:
+            self._applied_at[path] = now
+        self.apply(changes)
 
     def apply(self, changes: Iterable[Change]) -> None:
         """Arm, re-arm or disarm each changed document, then refresh the subscriptions."""

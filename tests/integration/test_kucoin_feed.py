@@ -162,3 +162,18 @@ def test_a_symbol_the_exchange_refuses_past_its_limit_is_retried_not_fatal() -> 
         await exchange.stop()
 
     asyncio.run(scenario())
+
+
+def test_reconnects_with_a_new_token_when_the_token_expires() -> None:
+    async def scenario() -> None:
+        exchange, feed, ticks, _ = await started()
+        feed.tokens.max_age = 0.5
+        feed.update_desired({"BTC-USDT"})
+        await eventually(lambda: exchange.connections >= 3 and exchange.token_requests >= 3)
+        await eventually(lambda: exchange.subscribed() == {"BTC-USDT"})
+        feed.tokens.max_age = 3600
+        await receives(exchange, ticks, "BTC-USDT", "100")
+        await feed.stop()
+        await exchange.stop()
+
+    asyncio.run(scenario())

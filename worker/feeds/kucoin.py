@@ -235,6 +235,7 @@ class KucoinConnection:
             asyncio.create_task(self._read(ws, instance)),
             asyncio.create_task(self._ping(ws, instance)),
             asyncio.create_task(self._sync_subscriptions(ws)),
+            asyncio.create_task(self._expire(instance)),
         ]
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
@@ -298,6 +299,13 @@ class KucoinConnection:
                 self.rejected[symbol] = f"{frame.code} {frame.data}"
         else:  # 509 limits, 500 busy: ask again after a pause
             asyncio.get_running_loop().call_later(self.resubscribe_delay, self._changed.set)
+
+    async def _expire(self, instance: Instance) -> None:
+        """Reconnect with a new token before the server drops the old one (after ~24 h)."""
+        age = time.monotonic() - instance.fetched_at
+        await asyncio.sleep(max(0.0, self.tokens.max_age - age))
+        self.tokens.invalidate()
+        raise FeedDead("token expired")
 
     async def _ping(self, ws: ClientConnection, instance: Instance) -> None:
         while True:

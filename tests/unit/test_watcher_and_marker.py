@@ -1,0 +1,126 @@
+"""The watcher keeps the index equal to the documents; the marker retries failed marks."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal as D
+from typing import Any
+
+from cogmora_backend.store import MemoryDatabase
+from cogmora_core.model import Tick
+from tests.support.builders import position_doc, trigger_doc
+from worker.book import PriceIndex
+from worker.documents import armed_trigger
+from worker.marker import Marker
+from worker.metrics import Metrics
+from worker.watcher import Watcher
+
+T1 = "users/u1/tradeTriggers/t1"
+T2 = "users/u1/tradeTriggers/t2"
+P1 = "users/u1/openPositions/p1"
+
+
+class RecordingMarker:
+    def __init__(self) -> None:
+        self.rejected: list[tuple[str, str]] = []
+        self.submitted: list[Any] = []
+
+    def reject(self, path: str, uid: str, doc_id: str, reason: str, detail: str) -> None:
+        self.rejected.append((path, reason))
+
+    def submit(self, hit: Any, received_at: float) -> None:
+        self.submitted.append(hit)
+
+
+def watcher() -> tuple[Watcher, PriceIndex, RecordingMarker, Metrics]:
+    index, marker, metrics = PriceIndex(), RecordingMarker(), Metrics()
+    return Watcher(None, index, marker, metrics, lambda: None), index, marker, metrics  # type: ignore[arg-type]
+
+
+def test_listener_changes_arm_rearm_and_disarm() -> None:
+    w, index, _, _ = watcher()
+    w.apply_from_listener([(T1, trigger_doc()), (P1, position_doc())])
+    assert T1 in index and P1 in index
+    w.apply_from_listener([(T1, trigger_doc(details={"status": "cancelled"})), (P1, None)])
+    assert T1 not in index and P1 not in index
+
+
+def test_invalid_trigger_is_rejected_and_invalid_position_only_counted() -> None:
+    w, index, marker, metrics = watcher()
+    w.apply_from_listener([(T1, trigger_doc(amount=-1)), (P1, position_doc(size="big"))])
+    assert marker.rejected == [(T1, "invalid_amount")]
+    assert len(index) == 0
+    assert metrics.registry.get_sample_value(
+        "cogmora_invalid_documents_total",
+        {"collection": "openPositions", "reason": "invalid_size"}) == 1
+
+
+def test_a_resync_older_than_a_listener_change_does_not_undo_it() -> None:
+    w, index, _, _ = watcher()
+    started = time.monotonic()
+    w.apply_from_listener([(T2, trigger_doc())])  # created while the resync was reading
+    w.reconcile("tradeTriggers", [(T1, trigger_doc())], started)
+    assert T1 in index and T2 in index
+
+    later = time.monotonic()
+    w.reconcile("tradeTriggers", [(T1, trigger_doc())], later)  # a newer full read
+    assert T1 in index and T2 not in index
+
+
+def test_manual_close_with_a_fresh_price_is_marked_at_once() -> None:
+    w, index, marker, _ = watcher()
+    index.on_tick(Tick("SOLUSDTM", D("101"), D("100.9"), D("101.1")))
+    w.apply_from_listener([(P1, position_doc(details={"status": "closing"}))])
+    assert [h.tick.price for h in marker.submitted] == [D("101")]
+    assert P1 not in index
+
+
+class FlakyDatabase(MemoryDatabase):
+    """Fails its first `failures` transactions, as a contended or unreachable store would."""
+
+    def __init__(self, documents: dict, failures: int) -> None:
+        super().__init__(documents)
+        self.failures = failures
+
+    def run(self, work: Any) -> Any:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("store unreachable")
+        return super().run(work)
+
+
+def test_a_failed_mark_is_retried_until_it_lands() -> None:
+    database = FlakyDatabase({T1: trigger_doc()}, failures=2)
+    index, metrics = PriceIndex(), Metrics()
+    index.arm(armed_trigger(T1, trigger_doc()))
+    marker = Marker(database, index, metrics, "test", attempts=5)
+
+    async def scenario() -> None:
+        for hit in index.on_tick(Tick("XBTUSDTM", D("59000"), D("58999"), D("59001"))):
+            marker.submit(hit, time.monotonic())
+        await marker.drain(timeout=10)
+
+    asyncio.run(scenario())
+
+    execution = database.documents["users/u1/executedTriggers/t1"]
+    assert (execution["status"], execution["executedPrice"]) == ("pending", 59001)
+    assert T1 not in database.documents
+    assert metrics.registry.get_sample_value(
+        "cogmora_mark_outcomes_total", {"outcome": "error"}) == 2
+
+
+def test_a_mark_that_keeps_failing_is_armed_again_for_the_next_tick() -> None:
+    database = FlakyDatabase({T1: trigger_doc()}, failures=3)
+    index, metrics = PriceIndex(), Metrics()
+    index.arm(armed_trigger(T1, trigger_doc()))
+    marker = Marker(database, index, metrics, "test", attempts=2)
+
+    async def scenario() -> None:
+        for hit in index.on_tick(Tick("XBTUSDTM", D("59000"))):
+            marker.submit(hit, time.monotonic())
+        await marker.drain(timeout=10)
+
+    asyncio.run(scenario())
+    assert T1 in index
+    assert "users/u1/executedTriggers/t1" not in database.documents
