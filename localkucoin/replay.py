@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+#: The project's shared data: `shared/` beside the repository, or $COGMORA_SHARED.
+SHARED_DATA = Path(os.environ.get("COGMORA_SHARED")
+                   or Path(__file__).resolve().parents[2] / "shared") / "data"
 #: The day of real KuCoin data the demo replays by default.
-DEFAULT_REPLAY = Path(__file__).resolve().parents[2] / "shared" / "data" / (
-    "kucoin_SOLUSDTM_1s_20251116.csv")
+DEFAULT_REPLAY = SHARED_DATA / "kucoin_SOLUSDTM_1s_20251116.csv"
 
 
 @dataclass(frozen=True)

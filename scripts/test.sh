@@ -9,4 +9,4 @@ source scripts/env.sh
 ruff check functions worker localkucoin tests bench scripts
 mypy
 exec firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
-  "pytest -p no:cacheprovider ${*:-tests}"
+  "pytest -p no:cacheprovider --durations=10 ${*:-tests}"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import itertools
 import json
 from decimal import Decimal as D
-from pathlib import Path
 
 import pytest
 
 from cogmora_core.model import Tick
+from localkucoin.replay import SHARED_DATA
 from worker.feeds.kucoin_protocol import (
     FUTURES,
     SPOT,
@@ -20,7 +20,7 @@ from worker.feeds.kucoin_protocol import (
     symbols_of,
 )
 
-FRAMES = Path(__file__).resolve().parents[3] / "shared" / "data" / "kucoin_frames.jsonl"
+FRAMES = SHARED_DATA / "kucoin_frames.jsonl"
 
 
 def recorded_kucoin_frames() -> list[dict]:
