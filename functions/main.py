@@ -6,13 +6,20 @@ imports this module without network or credentials.
 
 from __future__ import annotations
 
-from firebase_functions import firestore_fn, options, scheduler_fn
+import firebase_admin
+from firebase_functions import firestore_fn, https_fn, options, params, scheduler_fn
 
 from cogmora_backend import handlers
 from cogmora_backend.logs import configure_logging
 
 configure_logging()
+# Callable functions verify ID tokens with the default Admin app; creating it
+# connects to nothing (credentials load on first use).
+if not firebase_admin._apps:
+    firebase_admin.initialize_app()
 options.set_global_options(region="us-central1")
+#: Gemini for the AI agent; without it the built-in model runs.
+GEMINI_API_KEY = params.SecretParam("GEMINI_API_KEY")
 
 
 def _data(snapshot: firestore_fn.DocumentSnapshot | None) -> dict | None:
@@ -46,3 +53,29 @@ def closePositionHandler(
 def reconcileMarks(event: scheduler_fn.ScheduledEvent) -> None:
     """Settle marks left unsettled by a handler that failed or never ran."""
     handlers.on_reconcile_tick()
+
+
+@scheduler_fn.on_schedule(
+    schedule="every 1 minutes", timezone="Etc/UTC", secrets=[GEMINI_API_KEY],
+    timeout_sec=540, memory=options.MemoryOption.GB_1,
+)
+def mainScheduler(event: scheduler_fn.ScheduledEvent) -> None:
+    """Run each user's due AI agent and watchlist scraper."""
+    handlers.on_main_scheduler()
+
+
+@firestore_fn.on_document_written(document="users/{uid}")
+def scheduleAutomation(
+    event: firestore_fn.Event[firestore_fn.Change[firestore_fn.DocumentSnapshot | None]],
+) -> None:
+    """Make a newly enabled automation task due at once."""
+    after = _data(event.data.after) if event.data is not None else None
+    handlers.on_user_written(event.params["uid"], after)
+
+
+@https_fn.on_call(secrets=[GEMINI_API_KEY], timeout_sec=120, memory=options.MemoryOption.GB_1)
+def proposePlan(request: https_fn.CallableRequest) -> dict:
+    """Ask the signed-in user's AI agent for a plan now."""
+    if request.auth is None:
+        raise https_fn.HttpsError(https_fn.FunctionsErrorCode.UNAUTHENTICATED, "sign in first")
+    return handlers.on_propose_plan(request.auth.uid)

@@ -21,6 +21,7 @@ from cogmora_backend.settlement import (
     settle_close,
     settle_execution,
 )
+from cogmora_backend.store import SERVER_TIME
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +51,30 @@ def on_position_written(uid: str, position_id: str, after: dict[str, Any] | None
 def on_reconcile_tick() -> ReconcileReport:
     """Run the reconciler once, now."""
     return reconcile(firestore_client.database(), datetime.now(UTC))
+
+
+def on_user_written(uid: str, after: dict[str, Any] | None) -> list[str]:
+    """Make a newly enabled automation task due at once (it has no `nextRun` yet)."""
+    from cogmora_backend.automation.scheduler import TASKS, schedule_new_automation
+
+    automation = (after or {}).get("automation")
+    if not isinstance(automation, dict) or not any(
+        isinstance(automation.get(t), dict) and automation[t].get("enabled") is True
+        and automation[t].get("nextRun") is None for t in TASKS
+    ):
+        return []
+    return schedule_new_automation(firestore_client.database(), uid, SERVER_TIME)
+
+
+def on_main_scheduler() -> Any:
+    """Run every due automation task once (mainScheduler, every minute)."""
+    from cogmora_backend.automation.runtime import run_scheduler_now
+
+    return run_scheduler_now(firestore_client.database())
+
+
+def on_propose_plan(uid: str) -> dict[str, Any]:
+    """Run the AI agent for `uid` now (the callable) and return the plan written."""
+    from cogmora_backend.automation.runtime import propose_now
+
+    return propose_now(firestore_client.database(), uid)

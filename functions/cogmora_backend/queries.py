@@ -12,12 +12,17 @@ from typing import Any
 
 @dataclass(frozen=True)
 class QuerySpec:
-    """A collection-group query: equality filters, then at most one range filter."""
+    """A query: equality filters, then at most one range filter (ordered by it).
+
+    `group` queries span every collection of that name (collection-group
+    scope); the others query the top-level collection of that name.
+    """
 
     name: str
     collection_group: str
     equality: tuple[str, ...]
     range_field: str | None = None
+    group: bool = True
 
     def build(self, client: Any, equals: tuple[Any, ...], below_or_at: Any = None) -> Any:
         """Return the query with `equals` for the equality fields and `<= below_or_at`."""
@@ -25,7 +30,10 @@ class QuerySpec:
 
         if len(equals) != len(self.equality):
             raise ValueError(f"{self.name} takes {len(self.equality)} equality values")
-        query = client.collection_group(self.collection_group)
+        if self.group:
+            query = client.collection_group(self.collection_group)
+        else:
+            query = client.collection(self.collection_group)
         for field, value in zip(self.equality, equals, strict=True):
             operator = "in" if isinstance(value, list) else "=="
             query = query.where(filter=FieldFilter(field, operator, value))
@@ -57,7 +65,16 @@ LIVE_POSITIONS = QuerySpec("live positions", "openPositions", ("details.status",
 #: Every active trigger (the worker's listeners and resync).
 ACTIVE_TRIGGERS = QuerySpec("active triggers", "tradeTriggers", ("details.status",))
 
+#: Users whose AI agent is enabled and due (mainScheduler).
+DUE_AI = QuerySpec("due ai agents", "users", ("automation.ai.enabled",),
+                   range_field="automation.ai.nextRun", group=False)
+#: Users whose watchlist scraper is enabled and due (mainScheduler).
+DUE_WATCHLISTS = QuerySpec("due watchlists", "users", ("automation.watchlist.enabled",),
+                           range_field="automation.watchlist.nextRun", group=False)
+
 ALL: tuple[QuerySpec, ...] = (
+    DUE_AI,
+    DUE_WATCHLISTS,
     PENDING_EXECUTIONS,
     STALE_PRICED_CLOSES,
     POSITIONS_BY_SYMBOL,

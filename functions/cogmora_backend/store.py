@@ -54,6 +54,9 @@ class Database(Protocol):
     def read(self, path: str) -> Document | None:
         """Return one document outside any transaction, or None."""
 
+    def list(self, collection: str) -> list[tuple[str, Document]]:
+        """Return (id, data) of every document of a collection, outside any transaction."""
+
 
 class FirestoreDatabase:
     """The real database: Google Cloud Firestore (or its emulator)."""
@@ -90,6 +93,10 @@ class FirestoreDatabase:
         """Return one document outside any transaction, or None."""
         snapshot = self._client.document(path).get()
         return snapshot.to_dict() if snapshot.exists else None
+
+    def list(self, collection: str) -> list[tuple[str, Document]]:
+        """Return (id, data) of every document of a collection."""
+        return [(s.id, s.to_dict()) for s in self._client.collection(collection).stream()]
 
 
 class _FirestoreTransaction:
@@ -145,6 +152,14 @@ class MemoryDatabase:
         with self._lock:
             found = self.documents.get(path)
             return copy.deepcopy(found) if found is not None else None
+
+    def list(self, collection: str) -> list[tuple[str, Document]]:
+        """Return (id, data) of every document directly in `collection`."""
+        depth = collection.count("/") + 1
+        with self._lock:
+            return [(path.rsplit("/", 1)[1], copy.deepcopy(doc))
+                    for path, doc in sorted(self.documents.items())
+                    if path.startswith(collection + "/") and path.count("/") == depth]
 
 
 class _MemoryTransaction:

@@ -25,18 +25,19 @@ QUERY_METHODS = {"where", "order_by", "collection_group", "start_at", "end_at"}
 def has_index(spec: QuerySpec) -> bool:
     """Return whether the index file serves `spec`."""
     wanted_range = [spec.range_field] if spec.range_field else []
+    scope = "COLLECTION_GROUP" if spec.group else "COLLECTION"
     if len(spec.equality) + len(wanted_range) == 1:
         field = (list(spec.equality) + wanted_range)[0]
         return any(
             override["collectionGroup"] == spec.collection_group
             and override["fieldPath"] == field
-            and any(i.get("queryScope") == "COLLECTION_GROUP" for i in override["indexes"])
+            and any(i.get("queryScope") == scope for i in override["indexes"])
             for override in INDEXES.get("fieldOverrides", [])
         )
     for index in INDEXES["indexes"]:
         if index["collectionGroup"] != spec.collection_group:
             continue
-        if index["queryScope"] != "COLLECTION_GROUP":
+        if index["queryScope"] != scope:
             continue
         fields = [f["fieldPath"] for f in index["fields"]]
         if sorted(fields[: len(spec.equality)]) == sorted(spec.equality) and (
@@ -58,6 +59,8 @@ def test_the_seed_designs_indexes_are_present() -> None:
 
 def test_a_query_without_an_index_is_caught() -> None:
     assert not has_index(QuerySpec("missing", "openPositions", ("symbol",), "openedAt"))
+    assert not has_index(QuerySpec("wrong scope", "users", ("automation.ai.enabled",),
+                                   "automation.ai.nextRun", group=True))
 
 
 def source_files() -> list[Path]:

@@ -1,0 +1,1 @@
+"""Scheduled automation: each user's AI agent and watchlist scraper (run by mainScheduler)."""

@@ -1,0 +1,145 @@
+"""The AI agent: the Genkit flow `proposeTradeTriggers` and what it writes.
+
+The flow renders the prompt in `prompt.md` with the user's data, asks a model
+for a typed `ModelPlan`, and validates every proposal with the trading core
+(levels, symbol type, amount within the risk budget and the balance); invalid
+ones are dropped with their reasons. The model is Gemini through the Google
+AI plugin when a `GEMINI_API_KEY` is configured, else the built-in model
+`cogmora/rules-v1` (the strategy in `strategy.py`), registered with Genkit so
+the same flow runs offline, in the emulator and in tests.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import re
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from genkit import ActionRunContext, Genkit, Message, ModelRequest, ModelResponse, Part
+
+from cogmora_backend.automation import strategy
+from cogmora_backend.automation.plan import (
+    AgentInput,
+    AgentPlan,
+    DroppedProposal,
+    ModelPlan,
+    Proposal,
+)
+from cogmora_core.errors import Rejected
+from cogmora_core.validation import parse_trigger
+
+PROMPT = (Path(__file__).parent / "prompt.md").read_text()
+GEMINI_MODEL = "googleai/gemini-2.5-flash"
+_INPUT_BLOCK = re.compile(r"```json\n(.*?)\n```", re.DOTALL)
+
+
+def render_prompt(data: AgentInput) -> str:
+    """Return the prompt with the user's data in its JSON block."""
+    return PROMPT.replace("{{input_json}}", data.model_dump_json(indent=2))
+
+
+def read_prompt_input(prompt: str) -> AgentInput:
+    """Return the data the prompt carries (what the built-in model reads)."""
+    found = _INPUT_BLOCK.search(prompt)
+    if found is None:
+        raise ValueError("the prompt carries no JSON block of input data")
+    return AgentInput.model_validate_json(found.group(1))
+
+
+def validate(plan: ModelPlan, data: AgentInput, model: str) -> AgentPlan:
+    """Keep the proposals the core accepts within the risk budget; drop the rest with reasons.
+
+    A proposal needs a stop-loss; its loss at the stop (amount × leverage ×
+    |target − stop| / target) may not pass maxRiskPercent of the balance, and
+    the amounts of the kept proposals together may not pass the balance.
+    """
+    balance = Decimal(repr(data.balance))
+    risk_budget = balance * Decimal(repr(data.maxRiskPercent)) / 100
+    committed = Decimal(0)
+    kept: list[Proposal] = []
+    dropped: list[DroppedProposal] = []
+    for proposal in plan.proposals:
+        try:
+            order = parse_trigger(trigger_document(proposal))
+            if order.stop_loss is None or order.target_price is None:
+                raise Rejected("missing_stop_loss", "every proposal needs a stop-loss")
+            loss = (order.amount * order.leverage * abs(order.target_price - order.stop_loss)
+                    / order.target_price)
+            if loss > risk_budget:
+                raise Rejected("over_risk_budget",
+                               f"loss at stop {loss:.2f} > {risk_budget:.2f} USDT")
+            if committed + order.amount > balance:
+                raise Rejected("insufficient_balance",
+                               f"{committed + order.amount} > balance {balance}")
+        except Rejected as rejection:
+            dropped.append(DroppedProposal(proposal=proposal, reason=rejection.reason,
+                                           detail=rejection.detail))
+            continue
+        committed += order.amount
+        kept.append(proposal)
+    return AgentPlan(proposals=kept, dropped=dropped, summary=plan.summary, model=model)
+
+
+def trigger_document(proposal: Proposal) -> dict[str, Any]:
+    """Return the `tradeTriggers` document of a proposal (status `active`)."""
+    document: dict[str, Any] = {
+        key: value for key, value in proposal.model_dump().items()
+        if key != "rationale" and value is not None
+    }
+    if proposal.symbolType == "spot" and proposal.leverage == 1:
+        document.pop("leverage")
+    document["details"] = {"status": "active"}
+    return document
+
+
+async def builtin_model(request: ModelRequest, context: ActionRunContext) -> ModelResponse:
+    """Answer a prompt with the strategy's plan: the built-in, offline, deterministic model."""
+    prompt = "".join(part.text or "" for message in request.messages
+                     for part in message.content)
+    plan = strategy.propose(read_prompt_input(prompt))
+    return ModelResponse(message=Message(role="model",
+                                         content=[Part(text=plan.model_dump_json())]))
+
+
+class Agent:
+    """A Genkit instance with the flow and the chosen model, built on first use."""
+
+    def __init__(self, gemini_api_key: str | None = None) -> None:
+        plugins: list[Any] = []
+        if gemini_api_key:
+            from genkit_google_genai import GoogleAI
+
+            os.environ.setdefault("GEMINI_API_KEY", gemini_api_key)
+            plugins.append(GoogleAI())
+            self.model = GEMINI_MODEL
+        else:
+            self.model = strategy.NAME
+        self.ai = Genkit(plugins=plugins)
+
+        self.ai.define_model(name=strategy.NAME, fn=builtin_model)
+        agent = self
+
+        @self.ai.flow(name="proposeTradeTriggers")
+        async def propose_trade_triggers(data: AgentInput) -> AgentPlan:
+            response = await agent.ai.generate(model=agent.model, prompt=render_prompt(data),
+                                               output_schema=ModelPlan)
+            output = response.output
+            plan = output if isinstance(output, ModelPlan) else ModelPlan.model_validate(
+                output if isinstance(output, dict) else json.loads(response.text))
+            return validate(plan, data, agent.model)
+
+        self.flow = propose_trade_triggers
+
+    async def propose(self, data: AgentInput) -> AgentPlan:
+        """Run the flow for `data`."""
+        return await self.flow(data)
+
+
+@functools.cache
+def default_agent() -> Agent:
+    """Return the process's agent: Gemini when GEMINI_API_KEY is set, else the built-in model."""
+    return Agent(os.environ.get("GEMINI_API_KEY") or None)

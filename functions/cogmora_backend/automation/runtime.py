@@ -1,0 +1,53 @@
+"""Run the automation from a function: one event loop, one scraper, the process's agent."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from cogmora_backend.automation.agent import default_agent
+from cogmora_backend.automation.scheduler import SchedulerReport, run_due_tasks
+from cogmora_backend.automation.scraper import Scraper, ScraperSource
+from cogmora_backend.automation.tasks import AutomationTasks
+from cogmora_backend.store import FirestoreDatabase
+
+CONFIG_SCRAPER = "config/scraper"
+
+
+def source_of(database: FirestoreDatabase) -> ScraperSource:
+    """Return the scraper's source from `config/scraper` (defaults where absent)."""
+    return ScraperSource.from_document(database.read(CONFIG_SCRAPER))
+
+
+def run_scheduler_now(database: FirestoreDatabase, **options: Any) -> SchedulerReport:
+    """Run every due task once, now; `options` go to `run_due_tasks`."""
+
+    async def run() -> SchedulerReport:
+        scraper = Scraper(source_of(database))
+        try:
+            tasks = AutomationTasks(database, default_agent(), scraper)
+            return await run_due_tasks(database, datetime.now(UTC),
+                                       {"ai": tasks.ai, "watchlist": tasks.watchlist},
+                                       clock=lambda: datetime.now(UTC), **options)
+        finally:
+            await scraper.close()
+
+    return asyncio.run(run())
+
+
+def propose_now(database: FirestoreDatabase, uid: str) -> dict[str, Any]:
+    """Run the AI agent for `uid` now and return {planId, plan}."""
+
+    async def run() -> dict[str, Any]:
+        scraper = Scraper(source_of(database))
+        try:
+            tasks = AutomationTasks(database, default_agent(), scraper)
+            user = await asyncio.to_thread(database.read, f"users/{uid}") or {}
+            settings = (user.get("automation") or {}).get("ai") or {}
+            plan_id, plan = await tasks.propose(uid, dict(settings), datetime.now(UTC))
+            return {"planId": plan_id, "plan": plan.model_dump()}
+        finally:
+            await scraper.close()
+
+    return asyncio.run(run())

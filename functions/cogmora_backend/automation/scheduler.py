@@ -1,0 +1,206 @@
+"""mainScheduler's job: run each user's due automation tasks, each exactly once.
+
+A run finds the users whose `automation.ai` or `automation.watchlist` task is
+enabled and due (`nextRun <= now`), claims each task in a transaction (moves
+`nextRun` forward by the task's interval and records a lease), so overlapping
+runs never run a task twice, then runs the claimed tasks with bounded
+concurrency and a per-task time limit, and records `lastRun`, `lastStatus`
+(`ok`, `partial`, `error`, `timeout`) and `lastError`. A failure of one task
+touches no other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from cogmora_backend import paths, queries
+from cogmora_backend.store import Database, FirestoreDatabase, Transaction
+
+log = logging.getLogger(__name__)
+
+TASKS = ("ai", "watchlist")
+DEFAULT_INTERVAL_MINUTES = {"ai": 60, "watchlist": 15}
+MIN_INTERVAL_MINUTES, MAX_INTERVAL_MINUTES = 1, 1440
+DUE_QUERIES = {"ai": queries.DUE_AI, "watchlist": queries.DUE_WATCHLISTS}
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A task this run owns until `lease_until`."""
+
+    uid: str
+    task: str
+    run_id: str
+    claimed_at: datetime
+    settings: dict[str, Any]
+    user: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class TaskResult:
+    """What a task did: `ok` or `partial` (with an error summary), and fields to record."""
+
+    status: str = "ok"
+    error: str | None = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+Runner = Callable[[Claim], Awaitable[TaskResult]]
+
+
+@dataclass
+class SchedulerReport:
+    """Counts of one run: due, claimed, and outcomes by task and status."""
+
+    run_id: str
+    due: dict[str, int] = field(default_factory=dict)
+    claimed: dict[str, int] = field(default_factory=dict)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def interval_of(settings: Mapping[str, Any], task: str) -> timedelta:
+    """Return the task's interval, the default when absent, clamped to 1 min .. 1 day."""
+    raw = settings.get("intervalMinutes")
+    minutes = raw if isinstance(raw, int | float) and not isinstance(raw, bool) else (
+        DEFAULT_INTERVAL_MINUTES[task])
+    return timedelta(minutes=min(max(float(minutes), MIN_INTERVAL_MINUTES), MAX_INTERVAL_MINUTES))
+
+
+def due_users(database: FirestoreDatabase, task: str, now: datetime, limit: int) -> list[str]:
+    """Return the ids of users whose `task` is enabled with `nextRun <= now`, oldest first."""
+    query = DUE_QUERIES[task].build(database.client, (True,), now).limit(limit)
+    return [snapshot.id for snapshot in query.stream()]
+
+
+def claim(database: Database, uid: str, task: str, now: datetime, run_id: str,
+          lease: timedelta) -> Claim | None:
+    """Claim a due task: move `nextRun` forward by its interval and record the lease.
+
+    Returns None when the task is disabled, not due (another run claimed it)
+    or leased to another run that has not finished.
+    """
+    path = paths.user(uid)
+
+    def work(tx: Transaction) -> Claim | None:
+        user = tx.get(path)
+        automation = (user or {}).get("automation")
+        settings = automation.get(task) if isinstance(automation, dict) else None
+        if not isinstance(settings, dict) or settings.get("enabled") is not True:
+            return None
+        next_run = settings.get("nextRun")
+        if isinstance(next_run, datetime) and next_run > now:
+            return None
+        held = settings.get("lease")
+        if isinstance(held, dict) and isinstance(held.get("until"), datetime) and (
+            held["until"] > now and held.get("runId") != run_id
+        ):
+            return None
+        tx.update(path, {
+            f"automation.{task}.nextRun": now + interval_of(settings, task),
+            f"automation.{task}.lease": {"runId": run_id, "until": now + lease},
+        })
+        assert user is not None
+        return Claim(uid, task, run_id, now, dict(settings), user)
+
+    return database.run(work)
+
+
+def record(database: Database, claimed: Claim, status: str, error: str | None,
+           fields: Mapping[str, Any], finished_at: datetime) -> None:
+    """Record a task's outcome and release its lease (only if this run still holds it)."""
+    path = paths.user(claimed.uid)
+    prefix = f"automation.{claimed.task}"
+
+    def work(tx: Transaction) -> None:
+        user = tx.get(path) or {}
+        settings = (user.get("automation") or {}).get(claimed.task) or {}
+        lease = settings.get("lease") if isinstance(settings, dict) else None
+        if isinstance(lease, dict) and lease.get("runId") not in (None, claimed.run_id):
+            return
+        tx.update(path, {
+            f"{prefix}.lastRun": finished_at,
+            f"{prefix}.lastStatus": status,
+            f"{prefix}.lastError": error,
+            f"{prefix}.lease": None,
+            **{f"{prefix}.{key}": value for key, value in fields.items()},
+        })
+
+    database.run(work)
+
+
+async def run_due_tasks(
+    database: FirestoreDatabase,
+    now: datetime,
+    runners: Mapping[str, Runner],
+    concurrency: int = 32,
+    time_limit: float = 20.0,
+    limit: int = 5000,
+    clock: Callable[[], datetime] | None = None,
+) -> SchedulerReport:
+    """Find, claim and run every due task once; return what happened."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    report = SchedulerReport(run_id=uuid.uuid4().hex[:12])
+    lease = timedelta(seconds=time_limit * 3 + 60)
+    gate = asyncio.Semaphore(concurrency)
+    finished_at = clock or (lambda: now)
+
+    async def one(uid: str, task: str) -> None:
+        async with gate:
+            claimed = await asyncio.to_thread(claim, database, uid, task, now,
+                                              report.run_id, lease)
+            if claimed is None:
+                return
+            report.claimed[task] = report.claimed.get(task, 0) + 1
+            try:
+                result = await asyncio.wait_for(runners[task](claimed), time_limit)
+                status, error, fields = result.status, result.error, result.fields
+            except TimeoutError:
+                status, error, fields = "timeout", f"took longer than {time_limit} s", {}
+            except Exception as failure:  # one task's failure touches no other
+                log.exception("automation task failed", extra={"uid": uid, "task": task})
+                status, error, fields = "error", f"{type(failure).__name__}: {failure}"[:500], {}
+            key = f"{task}:{status}"
+            report.outcomes[key] = report.outcomes.get(key, 0) + 1
+            await asyncio.to_thread(record, database, claimed, status, error, fields,
+                                    finished_at())
+
+    work = []
+    for task in TASKS:
+        if task not in runners:
+            continue
+        uids = await asyncio.to_thread(due_users, database, task, now, limit)
+        report.due[task] = len(uids)
+        work.extend(one(uid, task) for uid in uids)
+    await asyncio.gather(*work)
+    report.seconds = loop.time() - started
+    log.info("scheduler run", extra={"runId": report.run_id, "due": report.due,
+                                     "claimed": report.claimed, "outcomes": report.outcomes,
+                                     "seconds": round(report.seconds, 3)})
+    return report
+
+
+def schedule_new_automation(database: Database, uid: str, now: Any) -> list[str]:
+    """Make an enabled task without `nextRun` due at once (sets `nextRun = now`)."""
+    path = paths.user(uid)
+
+    def work(tx: Transaction) -> list[str]:
+        user = tx.get(path) or {}
+        automation = user.get("automation")
+        if not isinstance(automation, dict):
+            return []
+        tasks = [task for task in TASKS if isinstance(automation.get(task), dict)
+                 and automation[task].get("enabled") is True
+                 and automation[task].get("nextRun") is None]
+        if tasks:
+            tx.update(path, {f"automation.{task}.nextRun": now for task in tasks})
+        return tasks
+
+    return database.run(work)

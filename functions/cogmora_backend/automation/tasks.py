@@ -1,0 +1,133 @@
+"""The two automation tasks: the AI agent's plan and the watchlist scrape."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from typing import Any
+
+from cogmora_backend import paths
+from cogmora_backend.automation.agent import Agent, trigger_document
+from cogmora_backend.automation.plan import AgentInput, AgentPlan, HeldPosition, WatchedMarket
+from cogmora_backend.automation.scheduler import Claim, TaskResult
+from cogmora_backend.automation.scraper import FIELDS, Scraper
+from cogmora_backend.store import SERVER_TIME, Database, Transaction
+from cogmora_core.money import parse_number, to_firestore
+
+DEFAULT_MAX_RISK_PERCENT = 1.0
+
+
+def _float(value: Any) -> float | None:
+    number = parse_number(value)
+    return float(number) if number is not None else None
+
+
+def agent_input(user: dict[str, Any], positions: list[dict[str, Any]],
+                watchlist: list[dict[str, Any]], max_risk_percent: float) -> AgentInput:
+    """Return the agent's view of an account: balance, positions, scraped watchlist."""
+    held = []
+    for p in positions:
+        try:
+            held.append(HeldPosition(
+                symbol=str(p["symbol"]), symbolType=str(p["symbolType"]),
+                positionType=str(p["positionType"]), size=float(p["size"]),
+                averageEntryPrice=float(p["averageEntryPrice"]),
+                leverage=int(p.get("leverage") or 1)))
+        except (KeyError, TypeError, ValueError):
+            continue  # a position the agent cannot read is simply not shown to it
+    markets = [WatchedMarket(symbol=str(w.get("symbol") or ""), **{
+        name: _float(w.get(name)) for name in FIELDS}) for w in watchlist]
+    return AgentInput(balance=_float(user.get("balance")) or 0.0,
+                      maxRiskPercent=max_risk_percent, positions=held,
+                      watchlist=[m for m in markets if m.symbol])
+
+
+class AutomationTasks:
+    """Runs a claimed task for one user; shared by every task of a scheduler run."""
+
+    def __init__(self, database: Database, agent: Agent, scraper: Scraper) -> None:
+        self.database = database
+        self.agent = agent
+        self.scraper = scraper
+
+    async def ai(self, claim: Claim) -> TaskResult:
+        """Propose a plan, write it to `aiPlans`, and with autoExecute arm its triggers."""
+        plan_id, plan = await self.propose(claim.uid, claim.settings, claim.claimed_at)
+        return TaskResult(fields={"lastPlanId": plan_id},
+                          error=None if plan.proposals or not plan.dropped else
+                          f"all {len(plan.dropped)} proposals dropped")
+
+    async def propose(self, uid: str, settings: dict[str, Any],
+                      now: datetime) -> tuple[str, AgentPlan]:
+        """Run the flow for `uid` now and write the plan; return (planId, plan)."""
+        user, positions, watchlist = await asyncio.gather(
+            asyncio.to_thread(self.database.read, paths.user(uid)),
+            asyncio.to_thread(self.database.list, f"users/{uid}/openPositions"),
+            asyncio.to_thread(self.database.list, f"users/{uid}/watchlist"),
+        )
+        risk = settings.get("maxRiskPercent")
+        data = agent_input(
+            user or {}, [doc for _, doc in positions], [doc for _, doc in watchlist],
+            float(risk) if isinstance(risk, int | float) and not isinstance(risk, bool)
+            else DEFAULT_MAX_RISK_PERCENT)
+        plan = await self.agent.propose(data)
+        plan_id = f"plan-{now.strftime('%Y%m%dT%H%M%SZ')}-{uid[-6:]}"
+        auto = settings.get("autoExecute") is True
+        await asyncio.to_thread(self._write_plan, uid, plan_id, plan, data, auto)
+        return plan_id, plan
+
+    def _write_plan(self, uid: str, plan_id: str, plan: AgentPlan, data: AgentInput,
+                    auto: bool) -> None:
+        armed = plan.proposals if auto else []
+        trigger_ids = [f"{plan_id}-{n}" for n in range(len(armed))]
+
+        def work(tx: Transaction) -> None:
+            tx.set(f"users/{uid}/aiPlans/{plan_id}", {
+                "planId": plan_id,
+                "proposals": [p.model_dump() for p in plan.proposals],
+                "dropped": [d.model_dump() for d in plan.dropped],
+                "summary": plan.summary,
+                "rationale": [p.rationale for p in plan.proposals],
+                "model": plan.model,
+                "createdAt": SERVER_TIME,
+                "balance": data.balance,
+                "maxRiskPercent": data.maxRiskPercent,
+                "autoExecute": auto,
+                "triggerIds": trigger_ids,
+            })
+            for trigger_id, proposal in zip(trigger_ids, armed, strict=True):
+                tx.set(paths.trigger(uid, trigger_id), {
+                    **trigger_document(proposal), "source": "ai", "planId": plan_id,
+                    "rationale": proposal.rationale})
+            tx.update(paths.user(uid), {"automation.ai.lastPlanId": plan_id})
+
+        self.database.run(work)
+
+    async def watchlist(self, claim: Claim) -> TaskResult:
+        """Scrape every watched symbol (each page once per run) and write the data."""
+        docs = await asyncio.to_thread(self.database.list, f"users/{claim.uid}/watchlist")
+        symbols = [doc_id for doc_id, _ in docs]
+        results = await asyncio.gather(*(self.scraper.get(symbol) for symbol in symbols))
+        errors = []
+        for result in results:
+            path = f"users/{claim.uid}/watchlist/{result.symbol}"
+            if result.error is None:
+                fields: dict[str, Any] = {name: to_firestore(value)
+                                          for name, value in result.values.items()}
+                fields.update(symbol=result.symbol, updatedAt=SERVER_TIME, error=None,
+                              source=self.scraper.source.name)
+            else:
+                errors.append(f"{result.symbol}: {result.error}")
+                fields = {"error": result.error, "errorAt": SERVER_TIME}
+            await asyncio.to_thread(self._update, path, fields)
+        if not errors:
+            return TaskResult()
+        status = "error" if len(errors) == len(results) else "partial"
+        return TaskResult(status=status, error="; ".join(errors)[:1000])
+
+    def _update(self, path: str, fields: dict[str, Any]) -> None:
+        def work(tx: Transaction) -> None:
+            if tx.get(path) is not None:  # the user may have removed the symbol meanwhile
+                tx.update(path, fields)
+
+        self.database.run(work)

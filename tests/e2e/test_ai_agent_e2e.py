@@ -1,0 +1,58 @@
+"""End to end: the AI agent's auto-executed proposal is armed by the worker and executes."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal as D
+from typing import Any
+
+import pytest
+
+from cogmora_backend.automation.agent import Agent
+from cogmora_backend.automation.scheduler import run_due_tasks
+from cogmora_backend.automation.scraper import Scraper, ScraperSource
+from cogmora_backend.automation.tasks import AutomationTasks
+from cogmora_backend.store import FirestoreDatabase
+from tests.support.emulator import balance_of, document, wait_for
+from tests.support.processes import Exchange, WorkerProcess
+from tests.support.system import execution_of, funded_user, keep_publishing
+
+
+@pytest.fixture(scope="module")
+def worker(exchange: Exchange) -> Any:
+    process = WorkerProcess(exchange, "worker-ai")
+    yield process
+    assert process.stop() == 0
+
+
+def test_auto_executed_plan_becomes_a_trigger_that_the_worker_executes(
+    db: Any, exchange: Exchange, worker: WorkerProcess
+) -> None:
+    uid = funded_user(db, "ai-e2e")
+    now = datetime.now(UTC)
+    db.document(f"users/{uid}").update({"automation.ai": {
+        "enabled": True, "autoExecute": True, "maxRiskPercent": 1, "nextRun": now}})
+    db.document(f"users/{uid}/watchlist/AIXUSDTM").set({
+        "symbol": "AIXUSDTM", "price": 141.5, "change24h": 2.5, "high24h": 142, "low24h": 134})
+
+    async def scheduler_run() -> None:
+        scraper = Scraper(ScraperSource(url_pattern="http://127.0.0.1:9/{symbol}"))
+        tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper)
+        await run_due_tasks(FirestoreDatabase(db), now, {"ai": tasks.ai})
+        await scraper.close()
+
+    asyncio.run(scheduler_run())
+    plan_id = document(db, f"users/{uid}")["automation"]["ai"]["lastPlanId"]
+    trigger_id = f"{plan_id}-0"
+    wait_for(lambda: worker.armed(f"users/{uid}/tradeTriggers/{trigger_id}"))
+
+    execution = keep_publishing(lambda: exchange.publish("AIXUSDTM", "142.2", "142.19", "142.21"),
+                                lambda: execution_of(db, uid, trigger_id))
+
+    assert (execution["status"], execution["executedPrice"]) == ("filled", 142.21)
+    position = document(db, f"users/{uid}/openPositions/{trigger_id}")
+    assert position is not None
+    assert position["details"] == {"status": "open", "stopLoss": 138.142, "takeProfit": 150.142}
+    # margin 1184.51 + fee 1184.51 × 3 × 0.0006 = 2.132118
+    assert balance_of(db, uid) == D("10000") - D("1184.51") - D("2.132118")

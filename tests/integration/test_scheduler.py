@@ -1,0 +1,237 @@
+"""mainScheduler's job on the emulators: due selection, claims, outcomes, the two tasks."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from cogmora_backend.automation.agent import Agent
+from cogmora_backend.automation.scheduler import Claim, TaskResult, run_due_tasks
+from cogmora_backend.automation.scraper import Scraper, ScraperSource
+from cogmora_backend.automation.tasks import AutomationTasks
+from cogmora_backend.store import FirestoreDatabase
+from cogmora_core.validation import parse_trigger
+from tests.support.emulator import document, new_uid, project, wait_for
+from tests.support.pages import REDESIGNED, market_page, serving
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def user_with(db: Any, prefix: str, **automation: dict) -> str:
+    uid = new_uid(prefix)
+    db.document(f"users/{uid}").set({"balance": 10000, "createdAt": NOW,
+                                     "automation": automation})
+    return uid
+
+
+class Counting:
+    """Runners that record what ran; a uid in `fail` raises, one in `slow` hangs."""
+
+    def __init__(self, fail: set[str] = frozenset(), slow: set[str] = frozenset()) -> None:
+        self.ran: list[tuple[str, str]] = []
+        self.fail, self.slow = fail, slow
+
+    async def __call__(self, claim: Claim) -> TaskResult:
+        self.ran.append((claim.uid, claim.task))
+        if claim.uid in self.fail:
+            raise RuntimeError("exchange said no")
+        if claim.uid in self.slow:
+            await asyncio.sleep(30)
+        return TaskResult()
+
+
+def run(db: Any, now: datetime, runner: Counting, **options: Any) -> Any:
+    return asyncio.run(run_due_tasks(FirestoreDatabase(db), now,
+                                     {"ai": runner, "watchlist": runner}, **options))
+
+
+def mine(runner: Counting, uids: set[str]) -> list[tuple[str, str]]:
+    return sorted(item for item in runner.ran if item[0] in uids)
+
+
+def test_only_due_tasks_run_and_next_run_moves_by_the_interval(db: Any) -> None:
+    due = user_with(db, "due", ai={"enabled": True, "intervalMinutes": 30,
+                                   "nextRun": NOW - timedelta(minutes=1)},
+                    watchlist={"enabled": True, "nextRun": NOW})
+    later = user_with(db, "later", ai={"enabled": True, "nextRun": NOW + timedelta(seconds=1)})
+    off = user_with(db, "off", ai={"enabled": False, "nextRun": NOW - timedelta(days=1)})
+    runner = Counting()
+
+    run(db, NOW, runner)
+
+    assert mine(runner, {due, later, off}) == [(due, "ai"), (due, "watchlist")]
+    automation = document(db, f"users/{due}")["automation"]
+    assert automation["ai"]["nextRun"] == NOW + timedelta(minutes=30)
+    assert automation["watchlist"]["nextRun"] == NOW + timedelta(minutes=15)  # the default
+    assert automation["ai"]["lastRun"] == NOW
+    assert (automation["ai"]["lastStatus"], automation["ai"]["lastError"]) == ("ok", None)
+    assert automation["ai"]["lease"] is None
+    assert document(db, f"users/{later}")["automation"]["ai"]["nextRun"] == (
+        NOW + timedelta(seconds=1))
+
+
+def test_a_newly_enabled_task_is_due_at_once(db: Any) -> None:
+    uid = user_with(db, "new", ai={"enabled": True, "intervalMinutes": 5})
+
+    scheduled = wait_for(lambda: document(db, f"users/{uid}")["automation"]["ai"].get("nextRun"))
+    runner = Counting()
+    run(db, datetime.now(UTC) + timedelta(seconds=2), runner)
+
+    assert isinstance(scheduled, datetime)
+    assert mine(runner, {uid}) == [(uid, "ai")]
+
+
+def test_two_runs_started_together_run_each_task_once(db: Any) -> None:
+    uids = {user_with(db, "race", ai={"enabled": True, "nextRun": NOW},
+                      watchlist={"enabled": True, "nextRun": NOW}) for _ in range(8)}
+    runner = Counting()
+
+    async def both() -> None:
+        database = FirestoreDatabase(db)
+        runners = {"ai": runner, "watchlist": runner}
+        await asyncio.gather(run_due_tasks(database, NOW, runners),
+                             run_due_tasks(database, NOW, runners))
+
+    asyncio.run(both())
+
+    assert mine(runner, uids) == sorted((uid, task) for uid in uids
+                                        for task in ("ai", "watchlist"))
+
+
+def test_a_failing_or_slow_task_records_its_error_and_the_others_complete(db: Any) -> None:
+    good, bad, slow = (user_with(db, name, ai={"enabled": True, "nextRun": NOW})
+                       for name in ("good", "bad", "slow"))
+    runner = Counting(fail={bad}, slow={slow})
+
+    report = run(db, NOW, runner, time_limit=1.0)
+
+    assert mine(runner, {good, bad, slow}) == sorted([(good, "ai"), (bad, "ai"), (slow, "ai")])
+    ai = {uid: document(db, f"users/{uid}")["automation"]["ai"] for uid in (good, bad, slow)}
+    assert (ai[good]["lastStatus"], ai[good]["lastError"]) == ("ok", None)
+    assert (ai[bad]["lastStatus"], ai[bad]["lastError"]) == (
+        "error", "RuntimeError: exchange said no")
+    assert (ai[slow]["lastStatus"], ai[slow]["lastError"]) == (
+        "timeout", "took longer than 1.0 s")
+    assert report.outcomes["ai:error"] >= 1 and report.outcomes["ai:timeout"] >= 1
+
+
+def watch(db: Any, uid: str, symbol: str, **data: Any) -> None:
+    db.document(f"users/{uid}/watchlist/{symbol}").set({"symbol": symbol, **data})
+
+
+def run_tasks(db: Any, server_pattern: str, now: datetime) -> Any:
+    async def go() -> Any:
+        scraper = Scraper(ScraperSource(url_pattern=server_pattern))
+        try:
+            tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper)
+            return await run_due_tasks(FirestoreDatabase(db), now,
+                                       {"ai": tasks.ai, "watchlist": tasks.watchlist})
+        finally:
+            await scraper.close()
+
+    return asyncio.run(go())
+
+
+def test_ai_task_writes_the_plan_and_auto_executes_valid_triggers(db: Any) -> None:
+    now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    uid = user_with(db, "agent", ai={"enabled": True, "autoExecute": True,
+                                     "maxRiskPercent": 1, "nextRun": now})
+    watch(db, uid, "SOLUSDTM", price=141.5, change24h=2.5, high24h=142, low24h=134)
+    watch(db, uid, "XBTUSDTM", price=60000, change24h=1, high24h=61000, low24h=59000)
+
+    with serving() as server:
+        run_tasks(db, server.url_pattern, now)
+
+    ai = document(db, f"users/{uid}")["automation"]["ai"]
+    plan_id = f"plan-20260302T093000Z-{uid[-6:]}"
+    assert (ai["lastPlanId"], ai["lastStatus"]) == (plan_id, "ok")
+    plan = document(db, f"users/{uid}/aiPlans/{plan_id}")
+    assert plan is not None
+    assert set(plan) == {"planId", "proposals", "dropped", "summary", "rationale", "model",
+                         "createdAt", "balance", "maxRiskPercent", "autoExecute", "triggerIds"}
+    assert (plan["model"], plan["autoExecute"], plan["dropped"]) == (
+        "cogmora/rules-v1", True, [])
+    assert plan["proposals"] == [{
+        "symbol": "SOLUSDTM", "symbolType": "futures", "condition": "above",
+        "targetPrice": 142.142, "action": "long", "amount": 1184.51, "leverage": 3,
+        "stopLoss": 138.142, "takeProfit": 150.142, "rationale": plan["rationale"][0]}]
+    assert plan["triggerIds"] == [f"{plan_id}-0"]
+    trigger = document(db, f"users/{uid}/tradeTriggers/{plan_id}-0")
+    assert trigger is not None and (trigger["source"], trigger["planId"]) == ("ai", plan_id)
+    order = parse_trigger(trigger)
+    assert (order.symbol, str(order.target_price), order.leverage) == ("SOLUSDTM", "142.142", 3)
+
+
+def test_watchlist_task_scrapes_each_symbol_once_and_records_per_symbol_errors(
+    db: Any,
+) -> None:
+    now = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+    one = user_with(db, "watch-one", watchlist={"enabled": True, "nextRun": now})
+    two = user_with(db, "watch-two", watchlist={"enabled": True, "nextRun": now})
+    watch(db, one, "SOL-USDT")
+    watch(db, two, "SOL-USDT")
+    watch(db, two, "ETH-USDT", price=3000)
+
+    with serving() as server:
+        server.pages["SOL-USDT"] = market_page("SOL-USDT", price="141.50", change="-1.25",
+                                               high="142.8", low="134.43", volume="2.5M",
+                                               cap="$78,123,456,789")
+        server.pages["ETH-USDT"] = REDESIGNED
+        run_tasks(db, server.url_pattern, now)
+        assert server.requests["SOL-USDT"] == 1
+
+    sol = document(db, f"users/{one}/watchlist/SOL-USDT")
+    assert {k: sol[k] for k in ("price", "change24h", "high24h", "low24h", "volume24h",
+                                "marketCap", "error")} == {
+        "price": 141.5, "change24h": -1.25, "high24h": 142.8, "low24h": 134.43,
+        "volume24h": 2500000, "marketCap": 78123456789, "error": None}
+    assert isinstance(sol["updatedAt"], datetime)
+    eth = document(db, f"users/{two}/watchlist/ETH-USDT")
+    assert (eth["price"], eth["error"]) == (3000, 'layout_changed: no price ([data-field="price"])')
+    assert document(db, f"users/{one}")["automation"]["watchlist"]["lastStatus"] == "ok"
+    watchlist_two = document(db, f"users/{two}")["automation"]["watchlist"]
+    assert watchlist_two["lastStatus"] == "partial"
+    assert watchlist_two["lastError"] == (
+        'ETH-USDT: layout_changed: no price ([data-field="price"])')
+
+
+def id_token(uid: str) -> str:
+    import base64
+    import json
+    import time
+
+    def part(value: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+    now = int(time.time())
+    return ".".join([part({"alg": "none", "typ": "JWT"}), part({
+        "iss": f"https://securetoken.google.com/{project()}", "aud": project(), "iat": now,
+        "exp": now + 3600, "auth_time": now, "sub": uid, "user_id": uid,
+        "firebase": {"sign_in_provider": "custom", "identities": {}}}), ""])
+
+
+@pytest.fixture
+def callable_url() -> str:
+    return f"http://127.0.0.1:5001/{project()}/us-central1/proposePlan"
+
+
+def test_the_callable_plans_now_for_the_signed_in_user_only(db: Any, callable_url: str) -> None:
+    uid = user_with(db, "caller", ai={"enabled": False, "maxRiskPercent": 1})
+    watch(db, uid, "SOLUSDTM", price=141.5, change24h=2.5, high24h=142, low24h=134)
+
+    answer = httpx.post(callable_url, json={"data": {}}, timeout=60,
+                        headers={"Authorization": f"Bearer {id_token(uid)}"})
+    anonymous = httpx.post(callable_url, json={"data": {}}, timeout=60)
+
+    assert answer.status_code == 200, answer.text
+    result = answer.json()["result"]
+    assert [p["symbol"] for p in result["plan"]["proposals"]] == ["SOLUSDTM"]
+    assert document(db, f"users/{uid}/aiPlans/{result['planId']}") is not None
+    assert document(db, f"users/{uid}")["automation"]["ai"]["lastPlanId"] == result["planId"]
+    assert list(db.collection(f"users/{uid}/tradeTriggers").stream()) == []  # no autoExecute
+    assert anonymous.status_code == 401
+    assert anonymous.json()["error"]["status"] == "UNAUTHENTICATED"
