@@ -46,9 +46,11 @@ if ! stamp_ok .cache/functions-venv.stamp "$want" || [ ! -x functions/venv/bin/p
   echo "$want" > .cache/functions-venv.stamp
 fi
 
-# Secrets for the Functions emulator: an empty Gemini key means the built-in model runs.
+# Secrets for the Functions emulator: GEMINI_API_KEY=none means the built-in model runs.
 # Put a real key here (GEMINI_API_KEY=...) to use Gemini locally; the file stays out of git.
-[ -f functions/.secret.local ] || echo "GEMINI_API_KEY=" > functions/.secret.local
+if [ ! -f functions/.secret.local ] || grep -qx "GEMINI_API_KEY=" functions/.secret.local; then
+  echo "GEMINI_API_KEY=none" > functions/.secret.local
+fi
 
 # The Firestore emulator wrapper jar (EMULATOR.md): rebuilt each time, it is tiny.
 .venv/bin/python scripts/build_emulator_jar.py .cache/firestore-emulator.jar >/dev/null

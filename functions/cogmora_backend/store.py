@@ -29,17 +29,27 @@ class _ServerTime:
 SERVER_TIME: Any = _ServerTime()
 
 
+class DocumentMissing(Exception):
+    """A batch updated a document that does not exist; the batch wrote nothing."""
+
+
 class Transaction(Protocol):
     """Reads come first, writes are applied together when the work returns."""
 
     def get(self, path: str) -> Document | None:
         """Return the document's data, or None when it does not exist."""
 
+    def get_many(self, paths: list[str]) -> list[Document | None]:
+        """Return several documents at once (one round trip), in the order asked."""
+
     def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
         """Write the whole document (or merge top-level maps into it)."""
 
     def update(self, path: str, data: Mapping[str, Any]) -> None:
-        """Change the named fields; dotted keys are field paths."""
+        """Change the named fields (dotted keys are field paths) of an existing document.
+
+        In a batch, a missing document fails the whole batch with `DocumentMissing`.
+        """
 
     def delete(self, path: str) -> None:
         """Delete the document."""
@@ -50,6 +60,9 @@ class Database(Protocol):
 
     def run(self, work: Callable[[Transaction], T]) -> T:
         """Run `work` in one transaction and return what it returns."""
+
+    def write(self, work: Callable[[Transaction], None]) -> None:
+        """Apply the writes of `work` atomically, without reads (one round trip)."""
 
     def read(self, path: str) -> Document | None:
         """Return one document outside any transaction, or None."""
@@ -89,6 +102,21 @@ class FirestoreDatabase:
             self._deadline_seconds,
         )
 
+    def write(self, work: Callable[[Transaction], None]) -> None:
+        """Apply the writes of `work` in one atomic batch (no reads allowed).
+
+        Raises `DocumentMissing` when an update names a document that does not exist
+        (nothing is written then).
+        """
+        from google.api_core import exceptions
+
+        batch = self._client.batch()
+        work(_FirestoreTransaction(self._client, batch, reads=False))
+        try:
+            retry(batch.commit, is_contention, self._deadline_seconds)
+        except exceptions.NotFound as error:
+            raise DocumentMissing(str(error)) from error
+
     def read(self, path: str) -> Document | None:
         """Return one document outside any transaction, or None."""
         snapshot = self._client.document(path).get()
@@ -100,13 +128,27 @@ class FirestoreDatabase:
 
 
 class _FirestoreTransaction:
-    def __init__(self, client: Any, transaction: Any) -> None:
+    def __init__(self, client: Any, transaction: Any, reads: bool = True) -> None:
         self._client = client
         self._transaction = transaction
+        self._reads = reads
 
     def get(self, path: str) -> Document | None:
+        if not self._reads:
+            raise RuntimeError("a write batch cannot read")
         snapshot = self._client.document(path).get(transaction=self._transaction)
         return snapshot.to_dict() if snapshot.exists else None
+
+    def get_many(self, paths: list[str]) -> list[Document | None]:
+        if not self._reads:
+            raise RuntimeError("a write batch cannot read")
+        if not paths:
+            return []
+        references = [self._client.document(path) for path in paths]
+        found = {snapshot.reference.path: snapshot.to_dict() for snapshot in
+                 self._client.get_all(references, transaction=self._transaction)
+                 if snapshot.exists}
+        return [found.get(path) for path in paths]
 
     def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
         self._transaction.set(self._client.document(path), _to_firestore(data), merge=merge)
@@ -147,6 +189,16 @@ class MemoryDatabase:
             transaction.commit()
             return result
 
+    def write(self, work: Callable[[Transaction], None]) -> None:
+        """Apply the writes of `work` together (reads are refused, as in a batch)."""
+        with self._lock:
+            batch = _MemoryTransaction(self, reads=False)
+            work(batch)
+            try:
+                batch.commit()
+            except KeyError as error:
+                raise DocumentMissing(str(error)) from error
+
     def read(self, path: str) -> Document | None:
         """Return a copy of one document, or None."""
         with self._lock:
@@ -163,15 +215,22 @@ class MemoryDatabase:
 
 
 class _MemoryTransaction:
-    def __init__(self, database: MemoryDatabase) -> None:
+    def __init__(self, database: MemoryDatabase, reads: bool = True) -> None:
         self._database = database
+        self._reads = reads
         self._writes: list[Callable[[], None]] = []
+        self._updated: list[str] = []
 
     def get(self, path: str) -> Document | None:
+        if not self._reads:
+            raise RuntimeError("a write batch cannot read")
         if self._writes:
             raise RuntimeError("a transaction must read before it writes")
         found = self._database.documents.get(path)
         return copy.deepcopy(found) if found is not None else None
+
+    def get_many(self, paths: list[str]) -> list[Document | None]:
+        return [self.get(path) for path in paths]
 
     def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
         value = self._resolve(data)
@@ -184,6 +243,7 @@ class _MemoryTransaction:
 
     def update(self, path: str, data: Mapping[str, Any]) -> None:
         value = self._resolve(data)
+        self._updated.append(path)
 
         def apply() -> None:
             document = self._database.documents.get(path)
@@ -202,6 +262,9 @@ class _MemoryTransaction:
         self._writes.append(lambda: self._database.documents.pop(path, None))
 
     def commit(self) -> None:
+        missing = [path for path in self._updated if path not in self._database.documents]
+        if missing:
+            raise KeyError(f"no document to update at {missing[0]}")
         for apply in self._writes:
             apply()
         if self._writes:

@@ -35,7 +35,7 @@ class PageServer:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the stdlib's name
+            def do_GET(self) -> None:
                 symbol = self.path.rsplit("/", 1)[-1]
                 server.requests[symbol] += 1
                 server.user_agents.add(self.headers.get("User-Agent", ""))

@@ -99,3 +99,30 @@ def test_invalid_proposals_are_dropped_with_their_reasons() -> None:
         "insufficient_balance"]
     assert [p.symbol for p in plan.proposals] == ["XBTUSDTM"]
     assert (plan.summary, plan.model) == ("bad", "test/scripted")
+
+
+def test_a_chatty_model_answer_still_parses_through_genkits_lenient_parser() -> None:
+    agent = Agent()
+    proposal = BAD[4].model_dump()
+
+    async def chatty(request: ModelRequest, context: ActionRunContext) -> ModelResponse:
+        body = ("Here is the plan:\n```json\n{\"proposals\": [" + json.dumps(proposal) +
+                ",], \"summary\": \"one idea\",}\n```")
+        return ModelResponse(message=Message(role="model", content=[Part(text=body)]))
+
+    agent.ai.define_model(name="test/chatty", fn=chatty)
+    agent.model = "test/chatty"
+
+    plan = run(agent, AgentInput(balance=1000, maxRiskPercent=2))
+
+    assert [p.symbol for p in plan.proposals] == ["XBTUSDTM"]
+    assert plan.summary == "one idea"
+
+
+def test_gemini_is_used_only_with_a_real_key() -> None:
+    from cogmora_backend.automation.agent import gemini_key
+
+    assert gemini_key({}) is None
+    assert gemini_key({"GEMINI_API_KEY": " none "}) is None
+    assert gemini_key({"GEMINI_API_KEY": "OFF"}) is None
+    assert gemini_key({"GEMINI_API_KEY": "AIza-example"}) == "AIza-example"

@@ -11,7 +11,7 @@ from cogmora_backend.automation.agent import Agent, trigger_document
 from cogmora_backend.automation.plan import AgentInput, AgentPlan, HeldPosition, WatchedMarket
 from cogmora_backend.automation.scheduler import Claim, TaskResult
 from cogmora_backend.automation.scraper import FIELDS, Scraper
-from cogmora_backend.store import SERVER_TIME, Database, Transaction
+from cogmora_backend.store import SERVER_TIME, Database, DocumentMissing, Transaction
 from cogmora_core.money import parse_number, to_firestore
 
 DEFAULT_MAX_RISK_PERCENT = 1.0
@@ -49,22 +49,36 @@ class AutomationTasks:
         self.database = database
         self.agent = agent
         self.scraper = scraper
+        self._watchlists: dict[str, asyncio.Task[list[tuple[str, dict[str, Any]]]]] = {}
+
+    async def watchlist_of(self, uid: str) -> list[tuple[str, dict[str, Any]]]:
+        """Return the user's watchlist documents, listed once per run for both tasks."""
+        listing = self._watchlists.get(uid)
+        if listing is None:
+            listing = self._watchlists[uid] = asyncio.ensure_future(asyncio.to_thread(
+                self.database.list, f"users/{uid}/watchlist"))
+        return await listing
 
     async def ai(self, claim: Claim) -> TaskResult:
         """Propose a plan, write it to `aiPlans`, and with autoExecute arm its triggers."""
-        plan_id, plan = await self.propose(claim.uid, claim.settings, claim.claimed_at)
+        plan_id, plan = await self.propose(claim.uid, claim.settings, claim.claimed_at,
+                                           user=claim.user)
         return TaskResult(fields={"lastPlanId": plan_id},
                           error=None if plan.proposals or not plan.dropped else
                           f"all {len(plan.dropped)} proposals dropped")
 
-    async def propose(self, uid: str, settings: dict[str, Any],
-                      now: datetime) -> tuple[str, AgentPlan]:
-        """Run the flow for `uid` now and write the plan; return (planId, plan)."""
-        user, positions, watchlist = await asyncio.gather(
-            asyncio.to_thread(self.database.read, paths.user(uid)),
+    async def propose(self, uid: str, settings: dict[str, Any], now: datetime,
+                      user: dict[str, Any] | None = None) -> tuple[str, AgentPlan]:
+        """Run the flow for `uid` now and write the plan; return (planId, plan).
+
+        `user` is the account as the claim read it (read again when absent).
+        """
+        positions, watchlist = await asyncio.gather(
             asyncio.to_thread(self.database.list, f"users/{uid}/openPositions"),
-            asyncio.to_thread(self.database.list, f"users/{uid}/watchlist"),
+            self.watchlist_of(uid),
         )
+        if user is None:
+            user = await asyncio.to_thread(self.database.read, paths.user(uid))
         risk = settings.get("maxRiskPercent")
         data = agent_input(
             user or {}, [doc for _, doc in positions], [doc for _, doc in watchlist],
@@ -101,14 +115,15 @@ class AutomationTasks:
                     "rationale": proposal.rationale})
             tx.update(paths.user(uid), {"automation.ai.lastPlanId": plan_id})
 
-        self.database.run(work)
+        self.database.write(work)
 
     async def watchlist(self, claim: Claim) -> TaskResult:
         """Scrape every watched symbol (each page once per run) and write the data."""
-        docs = await asyncio.to_thread(self.database.list, f"users/{claim.uid}/watchlist")
+        docs = await self.watchlist_of(claim.uid)
         symbols = [doc_id for doc_id, _ in docs]
         results = await asyncio.gather(*(self.scraper.get(symbol) for symbol in symbols))
         errors = []
+        updates: dict[str, dict[str, Any]] = {}
         for result in results:
             path = f"users/{claim.uid}/watchlist/{result.symbol}"
             if result.error is None:
@@ -119,15 +134,36 @@ class AutomationTasks:
             else:
                 errors.append(f"{result.symbol}: {result.error}")
                 fields = {"error": result.error, "errorAt": SERVER_TIME}
-            await asyncio.to_thread(self._update, path, fields)
+            updates[path] = fields
+        await asyncio.to_thread(self._update_existing, updates)
         if not errors:
             return TaskResult()
         status = "error" if len(errors) == len(results) else "partial"
         return TaskResult(status=status, error="; ".join(errors)[:1000])
 
-    def _update(self, path: str, fields: dict[str, Any]) -> None:
+    def _update_existing(self, updates: dict[str, dict[str, Any]]) -> None:
+        """Update the watchlist documents that still exist.
+
+        One atomic batch when all of them still exist (they were just listed);
+        if the user removed one meanwhile, a transaction that reads first.
+        """
+        if not updates:
+            return
+
+        def optimistic(batch: Transaction) -> None:
+            for path, fields in updates.items():
+                batch.update(path, fields)
+
+        try:
+            self.database.write(optimistic)
+            return
+        except DocumentMissing:
+            pass
+
         def work(tx: Transaction) -> None:
-            if tx.get(path) is not None:  # the user may have removed the symbol meanwhile
-                tx.update(path, fields)
+            found = tx.get_many(list(updates))
+            for (path, fields), document in zip(updates.items(), found, strict=True):
+                if document is not None:  # the user may have removed the symbol meanwhile
+                    tx.update(path, fields)
 
         self.database.run(work)

@@ -1,0 +1,105 @@
+"""How long one mainScheduler run takes for N due users (it must fit the minute).
+
+Seeds N users (default 5,000) on the emulators with both tasks due: the AI
+agent with the built-in model (autoExecute off) and the watchlist scraper
+over pages from a local HTTP server (each user watches 2 of 20 symbols).
+Firestore triggers are switched off for the whole benchmark: every claim
+writes the user document, and scheduleAutomation's invocations (which return
+at once in production, on instances of their own) would otherwise flood the
+local Functions emulator on this 2-core machine and measure it instead. Then
+it runs the scheduler job once, as mainScheduler does, and prints the time,
+the tasks claimed and their outcomes. Run: scripts/bench.sh scheduler_scale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cogmora_backend.automation.agent import Agent
+from cogmora_backend.automation.scheduler import run_due_tasks
+from cogmora_backend.automation.scraper import Scraper, ScraperSource
+from cogmora_backend.automation.tasks import AutomationTasks
+from cogmora_backend.store import FirestoreDatabase
+from tests.support.emulator import firestore_client, new_uid, set_background_triggers
+from tests.support.pages import market_page, serving
+
+SYMBOLS = [f"S{n:02d}USDTM" for n in range(20)]
+
+
+def seed(db: Any, users: int, due_at: datetime) -> None:
+    batch, pending = db.batch(), 0
+    for n in range(users):
+        uid = new_uid("scale")
+        batch.set(db.document(f"users/{uid}"), {
+            "balance": 10000, "createdAt": due_at,
+            "automation": {
+                "ai": {"enabled": True, "maxRiskPercent": 1, "nextRun": due_at},
+                "watchlist": {"enabled": True, "nextRun": due_at}}})
+        for symbol in (SYMBOLS[n % 20], SYMBOLS[(n * 7 + 3) % 20]):
+            batch.set(db.document(f"users/{uid}/watchlist/{symbol}"), {
+                "symbol": symbol, "price": 141.5, "change24h": 2.5, "high24h": 142,
+                "low24h": 134})
+        pending += 3
+        if pending >= 450:
+            batch.commit()
+            batch, pending = db.batch(), 0
+    if pending:
+        batch.commit()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--tasks", default="ai,watchlist",
+                        help="which tasks run (both are due for every user)")
+    args = parser.parse_args()
+    db = firestore_client()
+    due_at = datetime(2030, 1, 1, tzinfo=UTC) + timedelta(minutes=args.users)
+    set_background_triggers(False)
+    try:
+        measure(db, args.users, args.concurrency, due_at, args.tasks.split(","))
+    finally:
+        set_background_triggers(True)
+    return 0
+
+
+def measure(db: Any, users: int, concurrency: int, due_at: datetime,
+            names: list[str]) -> None:
+    started = time.perf_counter()
+    seed(db, users, due_at)
+    print(f"seeded {users} users in {time.perf_counter() - started:.1f} s")
+
+    with serving() as server:
+        for symbol in SYMBOLS:
+            server.pages[symbol] = market_page(symbol)
+
+        async def run() -> Any:
+            scraper = Scraper(ScraperSource(url_pattern=server.url_pattern))
+            try:
+                tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper)
+                runners = {"ai": tasks.ai, "watchlist": tasks.watchlist}
+                return await run_due_tasks(FirestoreDatabase(db), due_at,
+                                           {name: runners[name] for name in names},
+                                           concurrency=concurrency, limit=users)
+            finally:
+                await scraper.close()
+
+        report = asyncio.run(run())
+        fetches = sum(server.requests.values())
+    tasks = sum(report.claimed.values())
+    print(f"one scheduler run, {users} due users, concurrency {concurrency}")
+    print(f"  due {report.due}  claimed {report.claimed}")
+    print(f"  outcomes {report.outcomes}")
+    print(f"  page fetches {fetches} for {len(SYMBOLS)} symbols")
+    print(f"  run time {report.seconds:.1f} s  ({tasks / report.seconds:.0f} tasks/s); "
+          f"fits the minute: {report.seconds < 60}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
