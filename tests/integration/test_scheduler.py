@@ -17,6 +17,7 @@ from cogmora_backend.store import FirestoreDatabase
 from cogmora_core.validation import parse_trigger
 from tests.support.emulator import document, new_uid, project, wait_for
 from tests.support.pages import REDESIGNED, market_page, serving
+from tests.support.rest import id_token
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -197,21 +198,6 @@ def test_watchlist_task_scrapes_each_symbol_once_and_records_per_symbol_errors(
     assert watchlist_two["lastStatus"] == "partial"
     assert watchlist_two["lastError"] == (
         'ETH-USDT: layout_changed: no price ([data-field="price"])')
-
-
-def id_token(uid: str) -> str:
-    import base64
-    import json
-    import time
-
-    def part(value: dict) -> str:
-        return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
-
-    now = int(time.time())
-    return ".".join([part({"alg": "none", "typ": "JWT"}), part({
-        "iss": f"https://securetoken.google.com/{project()}", "aud": project(), "iat": now,
-        "exp": now + 3600, "auth_time": now, "sub": uid, "user_id": uid,
-        "firebase": {"sign_in_provider": "custom", "identities": {}}}), ""])
 
 
 @pytest.fixture
