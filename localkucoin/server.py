@@ -282,6 +282,14 @@ class LocalKucoin:
                 with contextlib.suppress(ConnectionResetError, RuntimeError):
                     await session.ws.send_str(text)
 
+    async def send_raw(self, text: str) -> int:
+        """Send one text frame, exactly as given, to every connection; return how many."""
+        sessions = list(self.sessions)
+        for session in sessions:
+            with contextlib.suppress(ConnectionResetError, RuntimeError):
+                await session.ws.send_str(text)
+        return len(sessions)
+
     async def send_error_frames(self) -> None:
         """Send unsolicited error frames (a 509 and a 500) to every connection."""
         for session in list(self.sessions):

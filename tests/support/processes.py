@@ -46,6 +46,10 @@ class Exchange:
             symbol, Decimal(price), Decimal(bid) if bid else None,
             Decimal(ask) if ask else None))
 
+    def send_raw(self, market: str, text: str) -> int:
+        """Send one raw text frame to every connection of `market` (spot or futures)."""
+        return self.call((self.spot if market == "spot" else self.futures).send_raw(text))
+
     def close(self) -> None:
         self.call(self.spot.stop())
         self.call(self.futures.stop())

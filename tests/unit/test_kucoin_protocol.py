@@ -79,6 +79,10 @@ def test_futures_ticker_frame() -> None:
          "bad_price"),
         ('{"type":"message","topic":"/market/ticker:BTC-USDT",'
          '"data":{"price":"1","bestAsk":"0"}}', "bad_price"),
+        ('{"type":"message","topic":"/market/ticker:BTC-USDT","data":{"price":"1e999"}}',
+         "bad_price"),
+        ('{"type":"message","topic":"/market/ticker:BTC-USDT","data":{"price":"Infinity"}}',
+         "bad_price"),
     ],
 )
 def test_bad_frames_are_refused_with_a_reason(raw: str, reason: str) -> None:

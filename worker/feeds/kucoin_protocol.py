@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 
 from cogmora_core.model import Tick
-from cogmora_core.money import ZERO, parse_decimal_string
+from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string
 
 SPOT = "spot"
 FUTURES = "futures"
@@ -136,4 +136,6 @@ def _price(raw: object, name: str) -> Decimal | None:
         raise FrameError("bad_price", f"{name} {raw!r}"[:80])
     if value <= ZERO:
         raise FrameError("bad_price", f"{name} {raw!r} is not positive"[:80])
+    if value > MAX_MAGNITUDE:
+        raise FrameError("bad_price", f"{name} {raw!r} is out of range"[:80])
     return value
