@@ -13,7 +13,6 @@ Market orders and manual closes wait in a per-symbol list for the next tick
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from decimal import Decimal
 
 from sortedcontainers import SortedList
 
-from cogmora_core.model import Condition, OrderRequest, PositionState, PositionType, Tick
+from cogmora_core.model import Condition, PositionLevels, PositionType, Tick, TriggerLevel
 from cogmora_core.trading import close_reason, trigger_fires
 
 TRIGGER = "trigger"
@@ -30,19 +29,31 @@ POSITION = "position"
 
 @dataclass(slots=True, frozen=True)
 class Armed:
-    """One watched document: a trigger's order or a position's state."""
+    """One watched document, reduced to what decides when it fires.
+
+    The index keeps only levels: the mark's transaction reads the whole
+    document again, so nothing else needs to stay in memory.
+    """
 
     path: str
-    uid: str
-    doc_id: str
     kind: str
     symbol: str
     symbol_type: str
     venue: str
-    order: OrderRequest | None = None
-    position: PositionState | None = None
+    trigger: TriggerLevel | None = None
+    position: PositionLevels | None = None
     #: Fires on the next fresh price (market orders, manual closes).
     immediate: bool = False
+
+    @property
+    def uid(self) -> str:
+        """Return the owner's id (`users/{uid}/...`)."""
+        return self.path.split("/", 2)[1]
+
+    @property
+    def doc_id(self) -> str:
+        """Return the document's id."""
+        return self.path.rsplit("/", 1)[1]
 
 
 @dataclass(slots=True, frozen=True)
@@ -53,9 +64,13 @@ class Hit:
     tick: Tick
 
 
+#: Where a level rests: its list, and its (level, path) entry in that list.
+_Entry = tuple[SortedList, tuple[Decimal, str]]
+
+
 @dataclass(slots=True)
 class _Book:
-    falling: SortedList = field(default_factory=SortedList)  # (level, seq, path)
+    falling: SortedList = field(default_factory=SortedList)  # (level, path)
     rising: SortedList = field(default_factory=SortedList)
     waiting: dict[str, Armed] = field(default_factory=dict)
     last: Tick | None = None
@@ -67,8 +82,7 @@ class PriceIndex:
 
     def __init__(self) -> None:
         self._books: dict[str, _Book] = {}
-        self._armed: dict[str, tuple[Armed, list[tuple[SortedList, tuple[Decimal, int, str]]]]] = {}
-        self._seq = itertools.count()
+        self._armed: dict[str, tuple[Armed, tuple[_Entry, ...]]] = {}
 
     def __len__(self) -> int:
         return len(self._armed)
@@ -86,16 +100,16 @@ class PriceIndex:
         book = self._books.get(armed.symbol)
         if book is None:
             book = self._books[armed.symbol] = _Book()
-        entries: list[tuple[SortedList, tuple[Decimal, int, str]]] = []
+        entries: list[_Entry] = []
         if armed.immediate:
             book.waiting[armed.path] = armed
         else:
             for falling, level in _levels(armed):
                 target = book.falling if falling else book.rising
-                entry = (level, next(self._seq), armed.path)
+                entry = (level, armed.path)
                 target.add(entry)
                 entries.append((target, entry))
-        self._armed[armed.path] = (armed, entries)
+        self._armed[armed.path] = (armed, tuple(entries))
 
     def disarm(self, path: str) -> Armed | None:
         """Stop watching the document at `path`; return what was armed, if anything."""
@@ -146,9 +160,9 @@ class PriceIndex:
         fired: list[str] = []
         falling, rising = book.falling, book.rising
         while falling and falling[-1][0] >= price:
-            fired.append(falling.pop()[2])
+            fired.append(falling.pop()[1])
         while rising and rising[0][0] <= price:
-            fired.append(rising.pop(0)[2])
+            fired.append(rising.pop(0)[1])
         if book.waiting:
             fired.extend(book.waiting)
         if not fired:
@@ -169,16 +183,16 @@ def fires(armed: Armed, price: Decimal) -> bool:
     """Return whether `armed` must execute at the last `price`, by the core's rules."""
     if armed.immediate:
         return True
-    if armed.order is not None:
-        return trigger_fires(armed.order.condition, armed.order.target_price, price)
+    if armed.trigger is not None:
+        return trigger_fires(armed.trigger.condition, armed.trigger.target_price, price)
     assert armed.position is not None
     return close_reason(armed.position, price) is not None
 
 
 def _levels(armed: Armed) -> list[tuple[bool, Decimal]]:
     """Return (fires when falling?, level) for each level of a trigger or position."""
-    if armed.order is not None:
-        order = armed.order
+    if armed.trigger is not None:
+        order = armed.trigger
         assert order.target_price is not None and order.condition is not Condition.MARKET
         return [(order.condition is Condition.BELOW, order.target_price)]
     position = armed.position

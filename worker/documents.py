@@ -21,11 +21,11 @@ def owner_of(path: str) -> tuple[str, str]:
 
 def armed_trigger(path: str, data: Mapping[str, Any]) -> Armed:
     """Return the armed form of an active trigger, or raise `Rejected`."""
-    uid, doc_id = owner_of(path)
+    owner_of(path)
     order = parse_trigger(data)
     return Armed(
-        path=path, uid=uid, doc_id=doc_id, kind=TRIGGER, symbol=order.symbol,
-        symbol_type=str(order.symbol_type), venue=order.venue, order=order,
+        path=path, kind=TRIGGER, symbol=order.symbol,
+        symbol_type=str(order.symbol_type), venue=order.venue, trigger=order.level,
         immediate=order.condition is Condition.MARKET,
     )
 
@@ -37,7 +37,7 @@ def armed_position(path: str, data: Mapping[str, Any]) -> Armed | None:
     price waits for the next fresh price (a manual close); a priced one is the
     functions' to settle. Raises `Rejected` for a position it cannot evaluate.
     """
-    uid, doc_id = owner_of(path)
+    owner_of(path)
     state = parse_position(data)
     manual = state.status == "closing"
     if manual and state.close_request is not None and state.close_request.price is not None:
@@ -45,8 +45,9 @@ def armed_position(path: str, data: Mapping[str, Any]) -> Armed | None:
     if not manual and not (state.stop_loss or state.take_profit or state.liquidation_price):
         return None
     return Armed(
-        path=path, uid=uid, doc_id=doc_id, kind=POSITION, symbol=state.symbol,
-        symbol_type=str(state.symbol_type), venue=state.venue, position=state, immediate=manual,
+        path=path, kind=POSITION, symbol=state.symbol,
+        symbol_type=str(state.symbol_type), venue=state.venue, position=state.levels,
+        immediate=manual,
     )
 
 

@@ -43,7 +43,7 @@ class CloseReason(StrEnum):
     MANUAL = "manual"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tick:
     """One market update: the last trade price and, when known, the best bid/ask."""
 
@@ -55,7 +55,7 @@ class Tick:
     time_ms: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OrderRequest:
     """A validated order: what a trigger or an execution asks to open."""
 
@@ -75,8 +75,13 @@ class OrderRequest:
         """Return the side of the position this order opens."""
         return self.action.position_type
 
+    @property
+    def level(self) -> TriggerLevel:
+        """Return the condition and target that decide when the order fires."""
+        return TriggerLevel(self.condition, self.target_price)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class OpenedPosition:
     """What opening a position records, every value rounded for writing."""
 
@@ -98,7 +103,7 @@ class OpenedPosition:
         return self.margin + self.open_fee
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CloseRequest:
     """The worker's mark on a position: why and at what fill price it closes."""
 
@@ -107,7 +112,25 @@ class CloseRequest:
     source: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class TriggerLevel:
+    """What decides when a trigger fires: its condition and target."""
+
+    condition: Condition
+    target_price: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
+class PositionLevels:
+    """What decides when a position must close: its side and its levels."""
+
+    position_type: PositionType
+    liquidation_price: Decimal | None
+    stop_loss: Decimal | None
+    take_profit: Decimal | None
+
+
+@dataclass(frozen=True, slots=True)
 class PositionState:
     """A validated `openPositions` document."""
 
@@ -126,8 +149,14 @@ class PositionState:
     close_request: CloseRequest | None = None
     venue: str = "kucoin"
 
+    @property
+    def levels(self) -> PositionLevels:
+        """Return the side and levels that decide when the position closes."""
+        return PositionLevels(self.position_type, self.liquidation_price, self.stop_loss,
+                              self.take_profit)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class Settlement:
     """What closing a position records, every value rounded for writing."""
 

@@ -11,6 +11,7 @@ from cogmora_core.model import (
     Condition,
     OpenedPosition,
     OrderRequest,
+    PositionLevels,
     PositionState,
     PositionType,
     Settlement,
@@ -150,7 +151,7 @@ def liquidation_hit(position_type: PositionType, liquidation: Decimal, price: De
     return stop_loss_hit(position_type, liquidation, price)
 
 
-def close_reason(position: PositionState, price: Decimal) -> CloseReason | None:
+def close_reason(position: PositionState | PositionLevels, price: Decimal) -> CloseReason | None:
     """Return why `position` must close at the last `price`, or None.
 
     When one tick crosses several levels, liquidation wins over stop-loss,

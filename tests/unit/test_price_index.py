@@ -47,8 +47,8 @@ def brute_force(armed: list, price: D) -> set[str]:
     for item in armed:
         if item.immediate:
             fired.add(item.path)
-        elif item.order is not None:
-            if trigger_fires(item.order.condition, item.order.target_price, price):
+        elif item.trigger is not None:
+            if trigger_fires(item.trigger.condition, item.trigger.target_price, price):
                 fired.add(item.path)
         elif close_reason(item.position, price) is not None:
             fired.add(item.path)
