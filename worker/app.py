@@ -42,7 +42,7 @@ class Worker:
                                               topic_limit=settings.topic_limit),
         }
         self.watcher = Watcher(self.database, self.index, self.marker, self.metrics,
-                               self.update_subscriptions)
+                               self.update_subscriptions, owns=settings.owns)
         self.stopping = asyncio.Event()
 
     def on_tick(self, tick: Tick) -> None:
@@ -76,9 +76,11 @@ class Worker:
             feed.start()
         await self.watcher.resync()  # the slow path, before listening
         self.watcher.start_listeners()
-        resync = asyncio.create_task(self.watcher.resync_forever(self.settings.resync_seconds))
-        log.info("worker running", extra={"armed": len(self.index),
-                                          "workerId": self.settings.worker_id})
+        resync = asyncio.create_task(self.watcher.resync_forever(
+            self.settings.resync_seconds, self.settings.full_resync_seconds))
+        log.info("worker running", extra={
+            "armed": len(self.index), "workerId": self.settings.worker_id,
+            "shard": f"{self.settings.shard_index}/{self.settings.shard_count}"})
         await self.stopping.wait()
         log.info("worker stopping")
         resync.cancel()

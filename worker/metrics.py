@@ -37,6 +37,9 @@ class Metrics:
         self.documents_read = Counter(
             "cogmora_documents_read", "Firestore documents read, by source", ["source"],
             registry=r)
+        self.resyncs = Counter(
+            "cogmora_resyncs", "Full re-reads of the watched documents, by cause", ["cause"],
+            registry=r)
         self.armed = Gauge("cogmora_armed_documents", "Documents armed in the index", registry=r)
 
     def render(self) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import zlib
 from dataclasses import dataclass, field
 
 
@@ -20,12 +21,18 @@ class Settings:
     kucoin_futures_api: str = "https://api-futures.kucoin.com"
     backpack_ws_url: str = "wss://ws.backpack.exchange"
     port: int = 8080
-    #: Seconds between full resyncs of the index with Firestore (the safety net).
+    #: Seconds between checks of the index against Firestore (a count per query).
     resync_seconds: float = 300.0
+    #: Seconds between full re-reads, whatever the counts say.
+    full_resync_seconds: float = 21600.0
     #: Topics per connection before another connection is opened.
     topic_limit: int = 300
     #: Marks written at once.
     mark_concurrency: int = 16
+    #: Instances sharing the load, and this instance's shard (0-based): it arms only
+    #: documents whose symbol hashes to its shard (see `owns`).
+    shard_count: int = 1
+    shard_index: int = 0
     #: Recorded on every mark as `source`.
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
 
@@ -40,8 +47,26 @@ class Settings:
             backpack_ws_url=os.environ.get("BACKPACK_WS_URL") or defaults.backpack_ws_url,
             port=int(os.environ.get("PORT") or defaults.port),
             resync_seconds=_float("RESYNC_SECONDS", defaults.resync_seconds),
+            full_resync_seconds=_float("FULL_RESYNC_SECONDS", defaults.full_resync_seconds),
             topic_limit=int(os.environ.get("TOPIC_LIMIT") or defaults.topic_limit),
             mark_concurrency=int(os.environ.get("MARK_CONCURRENCY")
                                  or defaults.mark_concurrency),
             worker_id=os.environ.get("WORKER_ID") or defaults.worker_id,
+            shard_count=int(os.environ.get("SHARD_COUNT") or 1),
+            shard_index=int(os.environ.get("SHARD_INDEX") or 0),
         )
+
+    def __post_init__(self) -> None:
+        if self.shard_count < 1 or not 0 <= self.shard_index < self.shard_count:
+            raise ValueError(f"shard {self.shard_index} of {self.shard_count} is not a shard")
+
+    def owns(self, symbol: object) -> bool:
+        """Return whether this instance watches `symbol` (a stable hash picks one shard).
+
+        A document without a readable symbol belongs to shard 0, which reports it.
+        """
+        if self.shard_count == 1:
+            return True
+        if not isinstance(symbol, str):
+            return self.shard_index == 0
+        return zlib.crc32(symbol.encode()) % self.shard_count == self.shard_index

@@ -2,8 +2,11 @@
 
 On start the slow path (collection-group queries, as the seed design does)
 arms everything; then live listeners on the same queries arm, re-arm or
-disarm a document within a second of its change, and a full resync at a
-configurable interval is the safety net. A document that cannot be evaluated
+disarm a document within a second of its change. The safety net runs every
+`resync_seconds`: a `count()` of each query (billed about one read per 1,000
+entries) is compared with the documents the watcher knows, and only a
+mismatch, or `full_resync_seconds` since the last full read, re-reads
+everything. A document that cannot be evaluated
 is reported, counted and skipped; an invalid active trigger is set to
 `rejected` with its reason.
 """
@@ -35,14 +38,21 @@ class Watcher:
     """Keeps the index equal to Firestore's open positions and active triggers."""
 
     def __init__(self, database: FirestoreDatabase, index: PriceIndex, marker: Marker,
-                 metrics: Metrics, on_change: Callable[[], None]) -> None:
+                 metrics: Metrics, on_change: Callable[[], None],
+                 owns: Callable[[object], bool] = lambda symbol: True) -> None:
         self.database = database
+        self.owns = owns
         self.index = index
         self.marker = marker
         self.metrics = metrics
         self.on_change = on_change
         self.max_price_age = 10.0
         self.last_resync_ok = False
+        self.last_full_resync = float("-inf")
+        #: How long a count mismatch may last before it means something was missed.
+        self.settle_seconds = 2.0
+        #: Paths present in each watched query, armed or not (for the count check).
+        self.known: dict[str, set[str]] = {TRIGGERS: set(), POSITIONS: set()}
         #: When the listener last applied each path (monotonic): a resync that
         #: started earlier read an older state of it and must not undo it.
         self._applied_at: dict[str, float] = {}
@@ -76,6 +86,8 @@ class Watcher:
                                started)
             self._applied_at = {p: t for p, t in self._applied_at.items() if t >= started}
             self.last_resync_ok = True
+            self.last_full_resync = started
+            self.metrics.resyncs.labels("full").inc()
         except Exception:
             self.last_resync_ok = False
             log.exception("resync failed")
@@ -86,8 +98,8 @@ class Watcher:
         Paths the listener applied after `started` keep the listener's newer state.
         """
         present = {path for path, _ in documents}
-        stale = [(p, None) for p in list(self.index.paths())
-                 if f"/{collection}/" in p and p not in present]
+        seen = self.known[collection] | {p for p in self.index.paths() if f"/{collection}/" in p}
+        stale = [(p, None) for p in seen if p not in present]
         self.apply([(path, data) for path, data in [*documents, *stale]
                     if self._applied_at.get(path, float("-inf")) < started])
 
@@ -103,11 +115,38 @@ class Watcher:
             watch.unsubscribe()
         self._watches.clear()
 
-    async def resync_forever(self, interval: float) -> None:
-        """Resync every `interval` seconds until cancelled."""
+    async def resync_forever(self, interval: float, full_interval: float) -> None:
+        """Check every `interval` seconds; re-read everything on a mismatch or when due."""
         while True:
             await asyncio.sleep(interval)
-            await self.resync()
+            if time.monotonic() - self.last_full_resync >= full_interval:
+                await self.resync()
+            elif not await self.counts_match():
+                # The listener may just not have delivered a burst of changes yet.
+                await asyncio.sleep(self.settle_seconds)
+                if not await self.counts_match():
+                    self.metrics.resyncs.labels("count_mismatch").inc()
+                    await self.resync()
+
+    async def counts_match(self) -> bool:
+        """Return whether each query counts as many documents as the watcher knows."""
+        loop = asyncio.get_running_loop()
+        try:
+            for collection, query in self._queries().items():
+                result = await loop.run_in_executor(None, lambda q=query: q.count().get())
+                counted = int(result[0][0].value)
+                self.metrics.documents_read.labels("count").inc(max(1, -(-counted // 1000)))
+                if counted != len(self.known[collection]):
+                    log.warning("watched documents and the index disagree",
+                                extra={"collection": collection, "counted": counted,
+                                       "known": len(self.known[collection])})
+                    return False
+            self.last_resync_ok = True
+            return True
+        except Exception:
+            self.last_resync_ok = False
+            log.exception("count check failed")
+            return False
 
     def _on_snapshot(self, snapshots: Any, changes: Any, read_time: Any) -> None:
         # Runs on the client's listener thread: hand over to the loop.
@@ -138,10 +177,14 @@ class Watcher:
         self.on_change()
 
     def _apply_one(self, path: str, data: dict[str, Any] | None) -> None:
-        if data is None:
-            self.index.disarm(path)
-            return
         collection = TRIGGERS if f"/{TRIGGERS}/" in path else POSITIONS
+        if data is None or not _watched(collection, data):
+            self.known[collection].discard(path)
+        else:
+            self.known[collection].add(path)
+        if data is None or not self.owns(data.get("symbol")):
+            self.index.disarm(path)  # gone, or another shard's
+            return
         try:
             if collection == TRIGGERS:
                 details = data.get("details")
@@ -170,3 +213,10 @@ class Watcher:
             if tick is not None:
                 self.index.disarm(path)
                 self.marker.submit(Hit(armed, tick), time.monotonic())
+
+
+def _watched(collection: str, data: dict[str, Any]) -> bool:
+    """Return whether a document is in the watched query (as Firestore would count it)."""
+    details = data.get("details")
+    status = details.get("status") if isinstance(details, dict) else None
+    return status == "active" if collection == TRIGGERS else status in ("open", "closing")

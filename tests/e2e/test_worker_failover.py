@@ -105,3 +105,16 @@ def test_two_workers_at_once_mark_each_level_once(db: Any, exchange: Exchange) -
         for worker in workers:
             assert worker.stop() == 0
     assert document(db, f"users/{holder}/openPositions/p0") is None
+
+
+def test_two_shards_share_the_load_without_overlap_or_gaps(db: Any, exchange: Exchange) -> None:
+    from bench.scaleout import run
+
+    result = run(db, exchange, triggers=60, symbols=12)
+
+    assert result["overlap"] == 0 and result["gaps"] == 0
+    assert sum(result["armed"]) == 60 and min(result["armed"]) > 0
+    assert result["executions"] == result["filled"] == 60
+    assert result["marks"] == [result["sources"]["worker-shard-0"],
+                               result["sources"]["worker-shard-1"]]
+    assert sum(result["marks"]) == 60

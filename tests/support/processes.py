@@ -65,7 +65,7 @@ def free_port() -> int:
 class WorkerProcess:
     """`python -m worker` as Cloud Run would run it, against the local exchange."""
 
-    def __init__(self, exchange: Exchange, name: str) -> None:
+    def __init__(self, exchange: Exchange, name: str, **extra_env: str) -> None:
         self.port = free_port()
         self.name = name
         env = {
@@ -76,6 +76,7 @@ class WorkerProcess:
             "RESYNC_SECONDS": "5",
             "WORKER_ID": name,
             "GOOGLE_CLOUD_PROJECT": os.environ.get("GCLOUD_PROJECT", "demo-cogmora"),
+            **extra_env,
         }
         (ROOT / ".cache").mkdir(exist_ok=True)
         self.log = open(ROOT / ".cache" / f"{name}.log", "ab")  # noqa: SIM115

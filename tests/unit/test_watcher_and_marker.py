@@ -124,3 +124,40 @@ def test_a_mark_that_keeps_failing_is_armed_again_for_the_next_tick() -> None:
     asyncio.run(scenario())
     assert T1 in index
     assert "users/u1/executedTriggers/t1" not in database.documents
+
+
+def test_shards_split_symbols_without_overlap_or_gaps() -> None:
+    from worker.settings import Settings
+
+    symbols = [f"S{n}USDTM" for n in range(200)]
+    shards = [Settings(shard_count=3, shard_index=i) for i in range(3)]
+    owners = [[s for s in shards if s.owns(symbol)] for symbol in symbols]
+    assert all(len(found) == 1 for found in owners)
+    assert all(sum(s.owns(symbol) for symbol in symbols) > 40 for s in shards)
+    assert [s.owns(None) for s in shards] == [True, False, False]
+
+
+def test_a_shard_arms_only_its_own_symbols() -> None:
+    from worker.settings import Settings
+
+    index, marker, metrics = PriceIndex(), RecordingMarker(), Metrics()
+    mine = Settings(shard_count=2, shard_index=0)
+    w = Watcher(None, index, marker, metrics, lambda: None, owns=mine.owns)  # type: ignore[arg-type]
+    docs = [(f"users/u/tradeTriggers/t{n}", trigger_doc(symbol=f"S{n}USDTM"))
+            for n in range(40)]
+    w.apply_from_listener(docs)
+    assert sorted(index.paths()) == sorted(p for p, d in docs if mine.owns(d["symbol"]))
+    assert 0 < len(index) < 40
+
+
+def test_known_documents_follow_the_watched_queries_armed_or_not() -> None:
+    w, index, _, _ = watcher()
+    w.apply_from_listener([
+        (T1, trigger_doc()), (T2, trigger_doc(amount=-1)),  # armed; in the query but invalid
+        (P1, position_doc(details={"status": "closing",
+                                   "closeRequest": {"reason": "manual", "price": 1}})),
+    ])
+    assert (w.known["tradeTriggers"], w.known["openPositions"]) == ({T1, T2}, {P1})
+    assert len(index) == 1  # only T1: T2 is invalid, P1 is the functions' to settle
+    w.apply_from_listener([(T1, trigger_doc(details={"status": "cancelled"})), (P1, None)])
+    assert (w.known["tradeTriggers"], w.known["openPositions"]) == ({T2}, set())
