@@ -8,5 +8,5 @@ name=${1:-settlement_latency}
 shift || true
 scripts/setup.sh
 source scripts/env.sh
-exec firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
+firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
   "python -m bench.${name} $*"

@@ -2,3 +2,8 @@
 export COGMORA_PROJECT=${COGMORA_PROJECT:-demo-cogmora}
 export FIRESTORE_EMULATOR_BINARY_PATH="$ROOT/.cache/firestore-emulator.jar"
 export PATH="$ROOT/.venv/bin:$ROOT/node_modules/.bin:$PATH"
+
+# The Functions emulator leaves its Python workers (functions-framework) running after it
+# stops; end those of this checkout when a script using the emulators exits.
+end_functions_workers() { pkill -f "$ROOT/functions/venv/bin/functions-framework" 2>/dev/null || true; }
+trap end_functions_workers EXIT

@@ -8,5 +8,5 @@ scripts/setup.sh
 source scripts/env.sh
 ruff check functions worker localkucoin tests bench scripts
 mypy
-exec firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
+firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
   "pytest -p no:cacheprovider --durations=10 ${*:-tests}"
