@@ -33,6 +33,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
+from bench.results import record, tee
 from cogmora_backend import handlers
 from cogmora_backend.reconcile import reconcile
 from cogmora_backend.store import FirestoreDatabase
@@ -392,11 +393,14 @@ def main() -> int:
     parser.add_argument("--triggers", type=int, default=50, help="resting triggers per symbol")
     args = parser.parse_args()
     started = time.perf_counter()
-    counts, log = chaos(firestore_client(), args.symbols, args.triggers)
-    for line in log:
-        print("  " + line)
-    print(f"chaos run passed in {time.perf_counter() - started:.0f} s: " +
-          ", ".join(f"{k} {v}" for k, v in counts.items()))
+    with tee() as out:
+        counts, log = chaos(firestore_client(), args.symbols, args.triggers)
+        for line in log:
+            print("  " + line)
+        seconds = time.perf_counter() - started
+        print(f"chaos run passed in {seconds:.0f} s: " +
+              ", ".join(f"{k} {v}" for k, v in counts.items()))
+    record("chaos", {**counts, "seconds": seconds}, out.getvalue())
     return 0
 
 

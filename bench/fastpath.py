@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from bench.books import resting, tick_prices
+from bench.results import record, tee
 from cogmora_core.model import Tick
 from worker.book import Armed, PriceIndex, fires
 
@@ -75,15 +76,23 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--budget", type=float, default=1.5, help="seconds per measurement")
     args = parser.parse_args()
+    with tee() as out:
+        rows = run(args.budget)
+    record("fastpath", {"rows": rows, "ratio_10k": next(i / s for n, s, i in rows if n == 10_000)},
+           out.getvalue())
+    return 0
+
+
+def run(budget: float) -> list[tuple[int, float, float]]:
     rows = []
     print(f"{'orders':>8}{'seed ticks/s':>16}{'index ticks/s':>16}{'ratio':>10}")
     for size in SIZES:
-        seed, index = measure(size, args.budget)
+        seed, index = measure(size, budget)
         rows.append((size, seed, index))
         print(f"{size:>8}{seed:>16,.0f}{index:>16,.0f}{index / seed:>9,.0f}x", flush=True)
     chart(rows, ROOT / "docs" / "benchmarks" / "fastpath.png")
     print("chart: docs/benchmarks/fastpath.png")
-    return 0
+    return rows
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any
 
+from bench.results import record, tee
 from tests.support.builders import trigger_doc
 from tests.support.emulator import firestore_client, wait_for
 from tests.support.processes import Exchange, WorkerProcess
@@ -84,13 +85,19 @@ def main() -> int:
         result = run(firestore_client(), exchange, args.triggers, args.symbols)
     finally:
         exchange.close()
+    with tee() as out:
+        table(args, result)
+    record("scaleout", result, out.getvalue())
+    return 0
+
+
+def table(args: argparse.Namespace, result: dict[str, Any]) -> None:
     print(f"two shards, {args.triggers} triggers over {args.symbols} symbols")
     print(f"  armed per instance {result['armed']}  overlap {result['overlap']}  "
           f"gaps {result['gaps']}")
     print(f"  marks per instance {result['marks']}  executions {result['executions']} "
           f"(filled {result['filled']})  by source {result['sources']}")
     print(f"  all crossed levels executed in {result['seconds']:.1f} s")
-    return 0
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bench.results import record, tee
 from cogmora_backend.automation.agent import Agent
 from cogmora_backend.automation.scheduler import run_due_tasks
 from cogmora_backend.automation.scraper import Scraper, ScraperSource
@@ -63,14 +64,18 @@ def main() -> int:
     due_at = datetime(2030, 1, 1, tzinfo=UTC) + timedelta(minutes=args.users)
     set_background_triggers(False)
     try:
-        measure(db, args.users, args.concurrency, due_at, args.tasks.split(","))
+        with tee() as out:
+            report = measure(db, args.users, args.concurrency, due_at, args.tasks.split(","))
     finally:
         set_background_triggers(True)
+    record("scheduler_scale", {"users": args.users, "seconds": report.seconds,
+                               "claimed": report.claimed, "outcomes": report.outcomes},
+           out.getvalue())
     return 0
 
 
 def measure(db: Any, users: int, concurrency: int, due_at: datetime,
-            names: list[str]) -> None:
+            names: list[str]) -> Any:
     started = time.perf_counter()
     seed(db, users, due_at)
     print(f"seeded {users} users in {time.perf_counter() - started:.1f} s")
@@ -99,6 +104,7 @@ def measure(db: Any, users: int, concurrency: int, due_at: datetime,
     print(f"  page fetches {fetches} for {len(SYMBOLS)} symbols")
     print(f"  run time {report.seconds:.1f} s  ({tasks / report.seconds:.0f} tasks/s); "
           f"fits the minute: {report.seconds < 60}")
+    return report
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from typing import Any
 
 from google.cloud import firestore
 
+from bench.results import record, tee
 from tests.support.builders import execution_doc
 from tests.support.emulator import firestore_client, new_uid, wait_for
 
@@ -60,13 +61,24 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=100)
     args = parser.parse_args()
-    opens, closes = measure(args.rounds)
+    with tee() as out:
+        opens, closes = measure(args.rounds)
+        report(args.rounds, opens, closes)
+    record("settlement_latency", {
+        "rounds": args.rounds,
+        "open_p50": percentile(opens, 0.5), "open_p95": percentile(opens, 0.95),
+        "close_p50": percentile(closes, 0.5), "close_p95": percentile(closes, 0.95)},
+        out.getvalue())
+    return 0
+
+
+def report(rounds: int, opens: list[float], closes: list[float]) -> None:
+    args = argparse.Namespace(rounds=rounds)
     print(f"settlement latency on the emulators, {args.rounds} rounds (ms)")
     print(f"{'':<28}{'p50':>10}{'p95':>10}{'max':>10}{'mean':>10}")
     for name, samples in (("execution → filled", opens), ("priced close → settled", closes)):
         print(f"{name:<28}{percentile(samples, 0.5):>10.1f}{percentile(samples, 0.95):>10.1f}"
               f"{max(samples):>10.1f}{statistics.fmean(samples):>10.1f}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from bench.books import resting, tick_prices
+from bench.results import record, tee
 from localkucoin.replay import SHARED_DATA
 from worker.book import PriceIndex
 from worker.feeds.kucoin_protocol import SPOT, parse_frame
@@ -58,6 +59,13 @@ def main() -> int:
     parser.add_argument("--symbols", type=int, default=1_000)
     parser.add_argument("--frames", type=int, default=200_000)
     args = parser.parse_args()
+    with tee() as out:
+        figures = run(args)
+    record("throughput", figures, out.getvalue())
+    return 0
+
+
+def run(args: argparse.Namespace) -> dict[str, float]:
     symbols = [f"S{n:04d}-USDT" for n in range(args.symbols)]
     per_symbol = args.orders // args.symbols
 
@@ -83,7 +91,8 @@ def main() -> int:
     elapsed = time.perf_counter() - started
     print(f"{len(payloads):,} frames parsed and evaluated in {elapsed:.2f} s: "
           f"{len(payloads) / elapsed:,.0f} frames/s on one core ({hits} fired)")
-    return 0
+    return {"orders": len(index), "symbols": books, "bytes_per_order": grown / len(index),
+            "frames_per_second": len(payloads) / elapsed}
 
 
 if __name__ == "__main__":
