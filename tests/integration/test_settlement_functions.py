@@ -14,7 +14,6 @@ from cogmora_backend.marks import mark_position
 from cogmora_backend.reconcile import reconcile
 from cogmora_backend.store import FirestoreDatabase
 from cogmora_core.model import Tick
-from cogmora_core.money import parse_number
 from tests.support.builders import execution_doc, spot_execution_doc
 from tests.support.emulator import (
     balance_of,
@@ -23,6 +22,7 @@ from tests.support.emulator import (
     set_background_triggers,
     wait_for,
 )
+from tests.support.ledger import ledger_total
 
 
 def write_execution(db: Any, uid: str, eid: str, doc: dict) -> None:
@@ -240,12 +240,8 @@ def test_ledger_identity_after_mixed_opens_and_closes(db: Any, funded_user: str)
     for pid in ("a", "c", "e"):
         closed_history(db, funded_user, pid)
 
-    open_cost = D(0)
-    for snap in db.collection(f"users/{funded_user}/openPositions").stream():
-        open_cost += parse_number(snap.get("margin")) + parse_number(snap.get("openFee"))
-    closed_pnl = D(0)
-    for snap in db.collection(f"users/{funded_user}/tradeHistory").stream():
-        if snap.get("status") == "closed":
-            closed_pnl += parse_number(snap.get("pnl"))
-    assert balance_of(db, funded_user) + open_cost - closed_pnl == D("10000")
+    positions = [s.to_dict() for s in db.collection(f"users/{funded_user}/openPositions").stream()]
+    history = [s.to_dict() for s in db.collection(f"users/{funded_user}/tradeHistory").stream()]
+    user = document(db, f"users/{funded_user}")
+    assert ledger_total(user["balance"], positions, history) == D("10000")
     assert document(db, f"users/{funded_user}/tradeHistory/e")["pnl"] == -13.25

@@ -13,6 +13,7 @@ from cogmora_core import TradingConfig
 from cogmora_core.errors import RetryableError
 from cogmora_core.money import parse_number
 from tests.support.builders import execution_doc, position_doc, spot_execution_doc
+from tests.support.ledger import ledger_total
 
 CONFIG = TradingConfig()
 
@@ -186,20 +187,6 @@ def test_ledger_identity_holds_after_mixed_opens_and_closes() -> None:
         }
         assert settle_close(db, "u1", pid, CONFIG).kind == "settled"
 
-    open_cost = sum(
-        (
-            parse_number(doc["margin"]) + parse_number(doc["openFee"])  # type: ignore[operator]
-            for path, doc in db.documents.items()
-            if "/openPositions/" in path
-        ),
-        D(0),
-    )
-    closed_pnl = sum(
-        (
-            parse_number(doc["pnl"])
-            for path, doc in db.documents.items()  # type: ignore[misc]
-            if "/tradeHistory/" in path and doc["status"] == "closed"
-        ),
-        D(0),
-    )
-    assert balance(db) + open_cost - closed_pnl == D("10000")
+    positions = [d for path, d in db.documents.items() if "/openPositions/" in path]
+    history = [d for path, d in db.documents.items() if "/tradeHistory/" in path]
+    assert ledger_total(db.documents["users/u1"]["balance"], positions, history) == D("10000")
