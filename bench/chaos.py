@@ -18,7 +18,7 @@ Afterwards: every level that was crossed executed exactly once, nothing that
 was not crossed executed, every balance equals the model's to the last
 decimal, and the ledger identity holds for every user.
 
-    scripts/bench.sh chaos [--symbols 20 --triggers 50]   (>= 2,000 executions)
+    scripts/bench.sh chaos [--symbols 20 --triggers 60]   (>= 2,000 executions)
 """
 
 from __future__ import annotations
@@ -37,7 +37,9 @@ from bench.results import record, tee
 from cogmora_backend import handlers
 from cogmora_backend.reconcile import reconcile
 from cogmora_backend.store import FirestoreDatabase
+from cogmora_core.money import parse_number
 from tests.support.emulator import firestore_client, new_uid, set_background_triggers
+from tests.support.ledger import ledger_total
 from tests.support.processes import Exchange, WorkerProcess
 
 PATH = [Decimal(p) for p in ("100", "98", "96", "94", "92", "95", "99", "103", "106", "109",
@@ -296,7 +298,6 @@ def verify(run: Run) -> dict[str, int]:
     by_uid: dict[str, list[Order]] = {}
     for order in run.orders:
         by_uid.setdefault(order.uid, []).append(order)
-    checked = 0
     for uid, orders in by_uid.items():
         history = {s.id: s.to_dict() for s in
                    run.db.collection(f"users/{uid}/tradeHistory").stream()}
@@ -321,16 +322,10 @@ def verify(run: Run) -> dict[str, int]:
             assert Decimal(repr(record["closePrice"])) == order.close_price
             assert order.oid not in positions
             expected += order.credit()
-            checked += 1
         user = run.db.document(f"users/{uid}").get().to_dict()
-        balance = Decimal(repr(user["balance"])) if isinstance(user["balance"], float) else (
-            Decimal(user["balance"]))
+        balance = parse_number(user["balance"])
         assert balance == expected, (uid, balance, expected)
-        open_cost = sum((Decimal(repr(p["margin"])) + Decimal(repr(p["openFee"]))
-                         for p in positions.values()), Decimal(0))
-        closed_pnl = sum((Decimal(repr(h["pnl"])) for h in history.values()
-                          if h["status"] == "closed"), Decimal(0))
-        assert balance + open_cost - closed_pnl == Decimal(10000), uid
+        assert ledger_total(balance, positions.values(), history.values()) == Decimal(10000), uid
     opens = sum(1 for o in run.orders if o.opened_at is not None)
     closes = sum(1 for o in run.orders if o.closed_at is not None)
     return {"orders": len(run.orders), "opens": opens, "closes": closes,
@@ -390,7 +385,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--symbols", type=int, default=20)
-    parser.add_argument("--triggers", type=int, default=50, help="resting triggers per symbol")
+    parser.add_argument("--triggers", type=int, default=60, help="resting triggers per symbol")
     args = parser.parse_args()
     started = time.perf_counter()
     with tee() as out:

@@ -72,8 +72,7 @@ def mark_trigger(database: Database, uid: str, trigger_id: str, tick: Tick,
     execution_path = paths.execution(uid, trigger_id)
 
     def work(tx: Transaction) -> Outcome:
-        trigger = tx.get(path)
-        executed = tx.get(execution_path)
+        trigger, executed = tx.get_many([path, execution_path])  # one round trip
         if trigger is None:
             return Outcome("skipped", "no trigger")
         try:

@@ -64,6 +64,15 @@ def hub_url() -> str:
     return "http://" + os.environ.get("FIREBASE_EMULATOR_HUB", "127.0.0.1:4400")
 
 
+def clear_firestore() -> None:
+    """Delete every document in the Firestore emulator."""
+    host = os.environ.get("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8180")
+    response = httpx.delete(
+        f"http://{host}/emulator/v1/projects/{project()}/databases/(default)/documents",
+        timeout=120)
+    response.raise_for_status()
+
+
 def set_background_triggers(enabled: bool) -> None:
     """Switch the Functions emulator's Firestore triggers on or off."""
     path = "enableBackgroundTriggers" if enabled else "disableBackgroundTriggers"
