@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from cogmora_core.errors import Reason, Rejected
 from cogmora_core.model import Condition
 from cogmora_core.validation import parse_position, parse_trigger
 from worker.book import POSITION, TRIGGER, Armed
@@ -21,7 +20,7 @@ def owner_of(path: str) -> tuple[str, str]:
 
 def armed_trigger(path: str, data: Mapping[str, Any]) -> Armed:
     """Return the armed form of an active trigger, or raise `Rejected`."""
-    owner_of(path)
+    owner_of(path)  # raises for a path outside users/{uid}/{collection}/{id}
     order = parse_trigger(data)
     return Armed(
         path=path, kind=TRIGGER, symbol=order.symbol,
@@ -37,7 +36,7 @@ def armed_position(path: str, data: Mapping[str, Any]) -> Armed | None:
     price waits for the next fresh price (a manual close); a priced one is the
     functions' to settle. Raises `Rejected` for a position it cannot evaluate.
     """
-    owner_of(path)
+    owner_of(path)  # raises for a path outside users/{uid}/{collection}/{id}
     state = parse_position(data)
     manual = state.status == "closing"
     if manual and state.close_request is not None and state.close_request.price is not None:
@@ -49,12 +48,3 @@ def armed_position(path: str, data: Mapping[str, Any]) -> Armed | None:
         symbol_type=str(state.symbol_type), venue=state.venue, position=state.levels,
         immediate=manual,
     )
-
-
-def trigger_status(data: Mapping[str, Any]) -> object:
-    """Return a trigger document's `details.status`, whatever shape `details` has."""
-    details = data.get("details")
-    return details.get("status") if isinstance(details, Mapping) else None
-
-
-__all__ = ["Reason", "Rejected", "armed_position", "armed_trigger", "owner_of", "trigger_status"]
