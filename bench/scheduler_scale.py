@@ -56,7 +56,7 @@ def seed(db: Any, users: int, due_at: datetime) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--users", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=24)
     parser.add_argument("--tasks", default="ai,watchlist",
                         help="which tasks run (both are due for every user)")
     args = parser.parse_args()
