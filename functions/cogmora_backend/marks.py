@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from cogmora_backend import paths
-from cogmora_backend.settlement import Outcome
+from cogmora_backend.settlement import Outcome, is_priced_close
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.errors import Rejected
 from cogmora_core.model import CloseReason, OrderRequest, Tick
@@ -71,6 +71,9 @@ def mark_trigger(database: Database, uid: str, trigger_id: str, tick: Tick,
     path = paths.trigger(uid, trigger_id)
     execution_path = paths.execution(uid, trigger_id)
 
+    def done() -> Outcome | None:  # executed or deleted already
+        return Outcome("skipped", "no trigger") if database.read(path) is None else None
+
     def work(tx: Transaction) -> Outcome:
         trigger, executed = tx.get_many([path, execution_path])  # one round trip
         if trigger is None:
@@ -90,7 +93,7 @@ def mark_trigger(database: Database, uid: str, trigger_id: str, tick: Tick,
         tx.delete(path)
         return Outcome("marked", "trigger")
 
-    return database.run(work)
+    return database.run(work, done)
 
 
 def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
@@ -102,6 +105,12 @@ def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
     manual close) is priced at the tick. Anything else is left alone.
     """
     path = paths.position(uid, position_id)
+
+    def done() -> Outcome | None:  # settled, or priced by another worker
+        seen = database.read(path)
+        if seen is None or is_priced_close(seen):
+            return Outcome("skipped", "no position" if seen is None else "already priced")
+        return None
 
     def work(tx: Transaction) -> Outcome:
         position = tx.get(path)
@@ -130,4 +139,4 @@ def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
         })
         return Outcome("marked", str(reason))
 
-    return database.run(work)
+    return database.run(work, done)

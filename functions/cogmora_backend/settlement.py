@@ -2,7 +2,9 @@
 
 Each service is one transaction that re-reads the documents it acts on and
 does nothing when the work is already done, so the same event delivered
-twice, or many events racing for one document, settle exactly once.
+twice, or many events racing for one document, settle exactly once. A plain
+read first skips the transaction when the work is visibly done, so late
+duplicates do not fight the winner for the document's locks.
 """
 
 from __future__ import annotations
@@ -89,6 +91,11 @@ def settle_execution(
     """
     execution_path = paths.execution(uid, execution_id)
 
+    def done() -> Outcome | None:
+        seen = database.read(execution_path)
+        return None if seen and seen.get("status") == "pending" else Outcome("skipped",
+                                                                             "not pending")
+
     def work(tx: Transaction) -> Outcome:
         execution = tx.get(execution_path)
         if execution is None or execution.get("status") != "pending":
@@ -125,7 +132,7 @@ def settle_execution(
         )
         return Outcome("filled")
 
-    outcome = database.run(work)
+    outcome = database.run(work, done)
     log.info(
         "execution settled",
         extra={
@@ -160,6 +167,11 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
     position_path = paths.position(uid, position_id)
     history_path = paths.history(uid, position_id)
 
+    def done() -> Outcome | None:
+        if is_priced_close(database.read(position_path)):
+            return None
+        return Outcome("skipped", "not a priced close")
+
     def work(tx: Transaction) -> Outcome:
         position = tx.get(position_path)
         if not is_priced_close(position):
@@ -191,7 +203,7 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
         tx.delete(position_path)
         return Outcome("settled")
 
-    outcome = database.run(work)
+    outcome = database.run(work, done)
     log.info(
         "close settled",
         extra={

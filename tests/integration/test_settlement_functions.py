@@ -142,44 +142,52 @@ def test_the_same_events_handled_twice_change_money_once(db: Any, funded_user: s
     assert balance_of(db, funded_user) == D("10097.9")
 
 
+def race(count: int, attempt: Any) -> tuple[list[str], list[BaseException]]:
+    """Run `attempt(i)` in `count` threads released at the same instant."""
+    start = threading.Barrier(count)
+    outcomes: list[str] = []
+    errors: list[BaseException] = []
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            outcomes.append(attempt(index))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes, errors
+
+
 def test_twenty_concurrent_close_attempts_settle_once(db: Any, funded_user: str) -> None:
     write_execution(db, funded_user, "e1", spot_execution_doc())
     settled_execution(db, funded_user, "e1")
     path = f"users/{funded_user}/openPositions/e1"
     database = FirestoreDatabase(db)
-    start = threading.Barrier(20)
-    outcomes: list[str] = []
-    errors: list[BaseException] = []
-    priced = {
-        "details": {"status": "closing", "closeRequest": {"reason": "manual", "price": 55000}}
-    }
-
     tick = Tick("BTC-USDT", price=D("55000.1"), best_bid=D("55000"), best_ask=D("55000.2"))
+    priced = {"details": {"status": "closing",
+                          "closeRequest": {"reason": "manual", "price": 55000}}}
     db.document(path).update({"details.status": "closing"})  # the user asks to close
+    set_background_triggers(False)  # only the racers below may settle
+    try:
+        # ten worker instances race to price the close ...
+        marks, mark_errors = race(10, lambda i: mark_position(
+            database, funded_user, "e1", tick, f"worker-{i}").kind)
+        # ... then the close event is delivered ten times at once
+        settles, settle_errors = race(10, lambda i: handlers.on_position_written(
+            funded_user, "e1", priced).kind)
+    finally:
+        set_background_triggers(True)
 
-    def attempt(index: int) -> None:
-        start.wait()
-        try:
-            if index % 2:  # half race to price the close, as many worker instances would
-                outcomes.append(
-                    mark_position(database, funded_user, "e1", tick, f"worker-{index}").kind
-                )
-            else:  # half deliver the close event to the handler at the same moment
-                outcomes.append(handlers.on_position_written(funded_user, "e1", priced).kind)
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
-    closed_history(db, funded_user, "e1")
-    wait_for(lambda: document(db, path) is None)
-    assert outcomes.count("marked") == 1
-    assert outcomes.count("settled") <= 1
+    assert mark_errors == [] and settle_errors == []
+    assert sorted(marks) == ["marked"] + ["skipped"] * 9
+    assert sorted(settles) == ["settled"] + ["skipped"] * 9
+    assert document(db, path) is None
+    assert closed_history(db, funded_user, "e1")["closePrice"] == 55000
     assert balance_of(db, funded_user) == D("10097.9")
 
 

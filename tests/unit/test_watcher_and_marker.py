@@ -83,11 +83,11 @@ class FlakyDatabase(MemoryDatabase):
         super().__init__(documents)
         self.failures = failures
 
-    def run(self, work: Any) -> Any:
+    def run(self, work: Any, done: Any = None) -> Any:
         if self.failures:
             self.failures -= 1
             raise ConnectionError("store unreachable")
-        return super().run(work)
+        return super().run(work, done)
 
 
 def test_a_failed_mark_is_retried_until_it_lands() -> None:
