@@ -11,6 +11,7 @@ Prints a table and writes docs/benchmarks/fastpath.png.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -90,8 +91,10 @@ def run(budget: float) -> list[tuple[int, float, float]]:
         seed, index = measure(size, budget)
         rows.append((size, seed, index))
         print(f"{size:>8}{seed:>16,.0f}{index:>16,.0f}{index / seed:>9,.0f}x", flush=True)
-    chart(rows, ROOT / "docs" / "benchmarks" / "fastpath.png")
-    print("chart: docs/benchmarks/fastpath.png")
+    path = Path(os.environ.get("COGMORA_DOCS_DIR") or ROOT / "docs") / "benchmarks"
+    path.mkdir(parents=True, exist_ok=True)
+    chart(rows, path / "fastpath.png")
+    print(f"chart: {path / 'fastpath.png'}")
     return rows
 
 

@@ -6,6 +6,7 @@ target, the figure measured on this machine and the table the script printed.
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -232,11 +233,11 @@ manual closes {counts.get('manual closes', '-')}, liquidations
 
 
 def main() -> int:
-    docs = ROOT / "docs"
+    docs = Path(os.environ.get("COGMORA_DOCS_DIR") or ROOT / "docs")
     docs.mkdir(exist_ok=True)
     (docs / "BENCHMARKS.md").write_text(benchmarks())
     (docs / "RELIABILITY.md").write_text(reliability())
-    print("wrote docs/BENCHMARKS.md and docs/RELIABILITY.md")
+    print(f"wrote {docs / 'BENCHMARKS.md'} and {docs / 'RELIABILITY.md'}")
     return 0
 
 

@@ -1,16 +1,22 @@
-"""Where benchmarks leave their figures for bench/report.py: .cache/bench/<name>.json."""
+"""Where benchmarks leave their figures for bench/report.py: .cache/bench/<name>.json.
+
+$COGMORA_BENCH_DIR moves them (QUICK=1 scripts/bench-all.sh does, so a check
+of the pipeline never overwrites the full run's figures).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-DIR = Path(__file__).resolve().parents[1] / ".cache" / "bench"
+DIR = Path(os.environ.get("COGMORA_BENCH_DIR")
+           or Path(__file__).resolve().parents[1] / ".cache" / "bench")
 
 
 def record(name: str, figures: dict[str, Any], text: str) -> None:

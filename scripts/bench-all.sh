@@ -2,13 +2,14 @@
 # Run every benchmark and write docs/BENCHMARKS.md and docs/RELIABILITY.md from their
 # figures. Pure ones run directly; each emulator one gets a fresh Emulator Suite.
 #   scripts/bench-all.sh            full sizes (about 30 minutes on 2 cores)
-#   QUICK=1 scripts/bench-all.sh    small sizes, to check the pipeline
+#   QUICK=1 scripts/bench-all.sh    small sizes, to check the pipeline (writes under .cache/quick)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 scripts/setup.sh
 source scripts/env.sh
-if [ -n "${QUICK:-}" ]; then
+if [ -n "${QUICK:-}" ]; then  # small sizes, figures and docs under .cache/quick
+  export COGMORA_BENCH_DIR="$ROOT/.cache/quick/bench" COGMORA_DOCS_DIR="$ROOT/.cache/quick/docs"
   sizes=(--orders 100000 --symbols 100) rounds=50 cost=10000 users=500 chaos=(--symbols 4 --triggers 32)
 else
   sizes=() rounds=500 cost=10000,100000 users=5000 chaos=()
