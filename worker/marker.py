@@ -13,10 +13,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from cogmora_backend.marks import mark_position, mark_trigger, reject_trigger
+from cogmora_backend.retry import backoff
 from cogmora_backend.settlement import Outcome
 from cogmora_backend.store import Database
 from worker.book import TRIGGER, Armed, Hit, PriceIndex
-from worker.feeds.kucoin import backoff
 from worker.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Marker:
     async def _mark(self, hit: Hit, received_at: float) -> None:
         armed = hit.armed
         service = mark_trigger if armed.kind == TRIGGER else mark_position
-        delays = backoff(0.1, 2.0)
+        delays = backoff(initial=0.1, maximum=2.0, jitter=0.5)
         for attempt in range(1, self.attempts + 1):
             try:
                 outcome: Outcome = await self._call(

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import itertools
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +25,7 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection
 
+from cogmora_backend.retry import backoff as retry_backoff
 from cogmora_core.model import Tick
 from worker.feeds.kucoin_protocol import (
     Control,
@@ -41,12 +41,9 @@ log = logging.getLogger(__name__)
 TickHandler = Callable[[Tick], None]
 
 
-def backoff(initial: float, maximum: float, factor: float = 2.0) -> Iterator[float]:
-    """Yield growing delays with full jitter: uniform in [d/2, d]."""
-    delay = initial
-    while True:
-        yield delay * (0.5 + random.random() / 2)
-        delay = min(delay * factor, maximum)
+def backoff(initial: float, maximum: float) -> Iterator[float]:
+    """Yield reconnect delays: doubling up to `maximum`, each uniform in [d/2, d]."""
+    return retry_backoff(initial=initial, maximum=maximum, jitter=0.5)
 
 
 class FeedDead(Exception):

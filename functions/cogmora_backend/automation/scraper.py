@@ -11,7 +11,6 @@ a timeout is a per-symbol error; the other symbols still update.
 from __future__ import annotations
 
 import asyncio
-import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from decimal import Decimal, InvalidOperation
 
 import httpx
 from bs4 import BeautifulSoup
+
+from cogmora_backend.retry import backoff
 
 USER_AGENT = "CogmoraWatchlistBot/1.0 (paper-trading watchlist; contact: ops@cogmora.app)"
 FIELDS = ("price", "change24h", "high24h", "low24h", "volume24h", "marketCap")
@@ -138,7 +139,7 @@ class Scraper:
             return Scraped(symbol, error=str(error))
 
     async def _fetch(self, symbol: str) -> str:
-        delay = 0.2
+        delays = backoff(initial=0.2, maximum=2.0, jitter=0.5)
         for attempt in range(1, self.source.attempts + 1):
             self.fetches += 1
             try:
@@ -157,6 +158,5 @@ class Scraper:
                     raise ScrapeError(reason)
             if attempt == self.source.attempts:
                 raise ScrapeError(reason)
-            await asyncio.sleep(delay * (0.5 + random.random() / 2))
-            delay *= 2
+            await asyncio.sleep(next(delays))
         raise ScrapeError("unreachable")
