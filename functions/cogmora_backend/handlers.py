@@ -55,13 +55,9 @@ def on_reconcile_tick() -> ReconcileReport:
 
 def on_user_written(uid: str, after: dict[str, Any] | None) -> list[str]:
     """Make a newly enabled automation task due at once (it has no `nextRun` yet)."""
-    from cogmora_backend.automation.scheduler import TASKS, schedule_new_automation
+    from cogmora_backend.automation.scheduler import schedule_new_automation, unscheduled_tasks
 
-    automation = (after or {}).get("automation")
-    if not isinstance(automation, dict) or not any(
-        isinstance(automation.get(t), dict) and automation[t].get("enabled") is True
-        and automation[t].get("nextRun") is None for t in TASKS
-    ):
+    if not unscheduled_tasks(after):  # every write to a user lands here: most need nothing
         return []
     return schedule_new_automation(firestore_client.database(), uid, SERVER_TIME)
 

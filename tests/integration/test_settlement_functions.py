@@ -23,6 +23,7 @@ from tests.support.emulator import (
     wait_for,
 )
 from tests.support.ledger import ledger_total
+from tests.support.system import closed_history, execution_of
 
 
 def write_execution(db: Any, uid: str, eid: str, doc: dict) -> None:
@@ -32,13 +33,7 @@ def write_execution(db: Any, uid: str, eid: str, doc: dict) -> None:
 
 
 def settled_execution(db: Any, uid: str, eid: str) -> dict:
-    return wait_for(
-        lambda: (
-            (d := document(db, f"users/{uid}/executedTriggers/{eid}"))
-            and d["status"] != "pending"
-            and d
-        )
-    )
+    return wait_for(lambda: execution_of(db, uid, eid))
 
 
 def mark_closing(db: Any, uid: str, pid: str, price: float, reason: str = "manual") -> None:
@@ -55,12 +50,8 @@ def mark_closing(db: Any, uid: str, pid: str, price: float, reason: str = "manua
     )
 
 
-def closed_history(db: Any, uid: str, pid: str) -> dict:
-    return wait_for(
-        lambda: (
-            (d := document(db, f"users/{uid}/tradeHistory/{pid}")) and d["status"] == "closed" and d
-        )
-    )
+def closed(db: Any, uid: str, pid: str) -> dict:
+    return wait_for(lambda: closed_history(db, uid, pid))
 
 
 def test_new_user_gets_starting_balance_and_created_at(db: Any) -> None:
@@ -106,7 +97,7 @@ def test_priced_close_becomes_closed_history_exact_balance_and_disappears(
     settled_execution(db, funded_user, "e1")
 
     mark_closing(db, funded_user, "e1", 63000, reason="take_profit")
-    history = closed_history(db, funded_user, "e1")
+    history = closed(db, funded_user, "e1")
 
     assert document(db, f"users/{funded_user}/openPositions/e1") is None
     assert (history["closePrice"], history["closeFee"]) == (63000, 0.63000013)
@@ -120,7 +111,7 @@ def test_spot_round_trip_is_exact(db: Any, funded_user: str) -> None:
     assert balance_of(db, funded_user) == D("8999")
 
     mark_closing(db, funded_user, "s1", 55000)
-    history = closed_history(db, funded_user, "s1")
+    history = closed(db, funded_user, "s1")
 
     assert (history["pnl"], history["pnlPercent"]) == (97.9, 9.7802)
     assert balance_of(db, funded_user) == D("10097.9")
@@ -136,7 +127,7 @@ def test_the_same_events_handled_twice_change_money_once(db: Any, funded_user: s
     assert balance_of(db, funded_user) == D("8999")
 
     mark_closing(db, funded_user, "e1", 55000)
-    closed_history(db, funded_user, "e1")
+    closed(db, funded_user, "e1")
     after = {"details": {"status": "closing", "closeRequest": {"reason": "manual", "price": 55000}}}
     assert handlers.on_position_written(funded_user, "e1", after).kind == "skipped"
     assert balance_of(db, funded_user) == D("10097.9")
@@ -187,7 +178,7 @@ def test_twenty_concurrent_close_attempts_settle_once(db: Any, funded_user: str)
     assert sorted(marks) == ["marked"] + ["skipped"] * 9
     assert sorted(settles) == ["settled"] + ["skipped"] * 9
     assert document(db, path) is None
-    assert closed_history(db, funded_user, "e1")["closePrice"] == 55000
+    assert closed(db, funded_user, "e1")["closePrice"] == 55000
     assert balance_of(db, funded_user) == D("10097.9")
 
 
@@ -246,7 +237,7 @@ def test_ledger_identity_after_mixed_opens_and_closes(db: Any, funded_user: str)
     for pid, price in (("a", 61111.11), ("c", 59999.99), ("e", 70000)):
         mark_closing(db, funded_user, pid, price)
     for pid in ("a", "c", "e"):
-        closed_history(db, funded_user, pid)
+        closed(db, funded_user, pid)
 
     positions = [s.to_dict() for s in db.collection(f"users/{funded_user}/openPositions").stream()]
     history = [s.to_dict() for s in db.collection(f"users/{funded_user}/tradeHistory").stream()]

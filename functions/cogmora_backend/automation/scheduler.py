@@ -221,18 +221,19 @@ async def run_due_tasks(
     return report
 
 
+def unscheduled_tasks(user: dict[str, Any] | None) -> list[str]:
+    """Return the user's tasks that are enabled but have no `nextRun` yet."""
+    return [task for task in TASKS
+            if (settings := _settings(user, task)) is not None
+            and settings.get("enabled") is True and settings.get("nextRun") is None]
+
+
 def schedule_new_automation(database: Database, uid: str, now: Any) -> list[str]:
     """Make an enabled task without `nextRun` due at once (sets `nextRun = now`)."""
     path = paths.user(uid)
 
     def work(tx: Transaction) -> list[str]:
-        user = tx.get(path) or {}
-        automation = user.get("automation")
-        if not isinstance(automation, dict):
-            return []
-        tasks = [task for task in TASKS if isinstance(automation.get(task), dict)
-                 and automation[task].get("enabled") is True
-                 and automation[task].get("nextRun") is None]
+        tasks = unscheduled_tasks(tx.get(path))
         if tasks:
             tx.update(path, {f"automation.{task}.nextRun": now for task in tasks})
         return tasks
