@@ -8,5 +8,7 @@ scripts/setup.sh
 source scripts/env.sh
 ruff check functions worker localkucoin tests bench scripts
 mypy
-firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
+# COGMORA_FIREBASE_CONFIG runs on another firebase.json (e.g. other ports, for a second
+# checkout testing at the same time); the tests find the ports through the Emulator Hub.
+firebase --config "${COGMORA_FIREBASE_CONFIG:-firebase.json}" emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
   "pytest -p no:cacheprovider --durations=10 ${*:-tests}"

@@ -15,7 +15,7 @@ from cogmora_backend.automation.scraper import Scraper, ScraperSource
 from cogmora_backend.automation.tasks import AutomationTasks
 from cogmora_backend.store import FirestoreDatabase
 from cogmora_core.validation import parse_trigger
-from tests.support.emulator import document, new_uid, project, wait_for
+from tests.support.emulator import document, functions_url, new_uid, wait_for
 from tests.support.pages import REDESIGNED, market_page, serving
 from tests.support.rest import id_token
 
@@ -202,7 +202,7 @@ def test_watchlist_task_scrapes_each_symbol_once_and_records_per_symbol_errors(
 
 @pytest.fixture
 def callable_url() -> str:
-    return f"http://127.0.0.1:5001/{project()}/us-central1/proposePlan"
+    return functions_url("proposePlan")
 
 
 def test_the_callable_plans_now_for_the_signed_in_user_only(db: Any, callable_url: str) -> None:

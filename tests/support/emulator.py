@@ -64,6 +64,17 @@ def hub_url() -> str:
     return "http://" + os.environ.get("FIREBASE_EMULATOR_HUB", "127.0.0.1:4400")
 
 
+def functions_url(name: str) -> str:
+    """Return the HTTP URL of function `name` on the running Functions emulator.
+
+    The port comes from the Emulator Hub, so a run on another firebase.json (see
+    scripts/test.sh's COGMORA_FIREBASE_CONFIG) finds it too.
+    """
+    emulators = httpx.get(f"{hub_url()}/emulators", timeout=10).json()
+    functions = emulators["functions"]
+    return f"http://{functions['host']}:{functions['port']}/{project()}/us-central1/{name}"
+
+
 def clear_firestore() -> None:
     """Delete every document in the Firestore emulator."""
     host = os.environ.get("FIRESTORE_EMULATOR_HOST", "127.0.0.1:8180")
