@@ -78,14 +78,18 @@ class Worker:
         self.watcher.start_listeners()
         resync = asyncio.create_task(self.watcher.resync_forever(
             self.settings.resync_seconds, self.settings.full_resync_seconds))
+        peaks = asyncio.create_task(self.marker.persist_peaks_forever(
+            self.settings.peak_persist_seconds))
         log.info("worker running", extra={
             "armed": len(self.index), "workerId": self.settings.worker_id,
             "shard": f"{self.settings.shard_index}/{self.settings.shard_count}"})
         await self.stopping.wait()
         log.info("worker stopping")
-        resync.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await resync
+        for task in (resync, peaks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.marker.persist_peaks()
         self.watcher.stop()
         await asyncio.gather(*(feed.stop() for feed in self.feeds.values()))
         await self.marker.drain(timeout=8)

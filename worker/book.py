@@ -9,19 +9,24 @@ database. Hits are confirmed with the core's own condition functions.
 
 Market orders and manual closes wait in a per-symbol list for the next tick
 (or fire at once on a fresh price, see `PriceIndex.fresh_tick`).
+
+Trailing stops move with the price, so they do not rest in the ordered
+lists: each tick advances the peak (high-water mark) of every trailing stop
+on its symbol, O(trailing stops on the symbol), and checks it. Peaks that
+moved are collected for the worker to persist (`take_moved_peaks`).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from sortedcontainers import SortedList
 
 from cogmora_core.model import Condition, PositionLevels, PositionType, Tick, TriggerLevel
-from cogmora_core.trading import close_reason, trigger_fires
+from cogmora_core.trading import advance_peak, better_peak, close_reason, trigger_fires
 
 TRIGGER = "trigger"
 POSITION = "position"
@@ -62,6 +67,10 @@ class Hit:
 
     armed: Armed
     tick: Tick
+    #: The trailing stop's peak when the hit was seen (positions with one).
+    peak: Decimal | None = None
+    #: Where the price came from when not a live tick (`gap_recovery`).
+    origin: str | None = None
 
 
 #: Where a level rests: its list, and its (level, path) entry in that list.
@@ -73,6 +82,7 @@ class _Book:
     falling: SortedList = field(default_factory=SortedList)  # (level, path)
     rising: SortedList = field(default_factory=SortedList)
     waiting: dict[str, Armed] = field(default_factory=dict)
+    trailing: dict[str, Armed] = field(default_factory=dict)
     last: Tick | None = None
     last_at: float = 0.0
 
@@ -83,6 +93,9 @@ class PriceIndex:
     def __init__(self) -> None:
         self._books: dict[str, _Book] = {}
         self._armed: dict[str, tuple[Armed, tuple[_Entry, ...]]] = {}
+        #: Trailing stops' peaks by path, kept across re-arms of the same document.
+        self._peaks: dict[str, Decimal] = {}
+        self._moved: set[str] = set()
 
     def __len__(self) -> int:
         return len(self._armed)
@@ -96,7 +109,7 @@ class PriceIndex:
 
     def arm(self, armed: Armed) -> None:
         """Watch `armed` (replacing an earlier version of the same document)."""
-        self.disarm(armed.path)
+        self._remove(armed.path)
         book = self._books.get(armed.symbol)
         if book is None:
             book = self._books[armed.symbol] = _Book()
@@ -104,6 +117,15 @@ class PriceIndex:
         if armed.immediate:
             book.waiting[armed.path] = armed
         else:
+            position = armed.position
+            if position is not None and position.trailing_stop is not None:
+                book.trailing[armed.path] = armed
+                peak = better_peak(position.position_type, self._peaks.get(armed.path),
+                                   position.peak)
+                if peak is not None:
+                    self._peaks[armed.path] = peak
+            else:
+                self._peaks.pop(armed.path, None)
             for falling, level in _levels(armed):
                 target = book.falling if falling else book.rising
                 entry = (level, armed.path)
@@ -113,6 +135,21 @@ class PriceIndex:
 
     def disarm(self, path: str) -> Armed | None:
         """Stop watching the document at `path`; return what was armed, if anything."""
+        self._peaks.pop(path, None)
+        self._moved.discard(path)
+        return self._remove(path)
+
+    def peak(self, path: str) -> Decimal | None:
+        """Return the trailing stop's peak the index holds for `path`."""
+        return self._peaks.get(path)
+
+    def take_moved_peaks(self) -> dict[str, Decimal]:
+        """Return the peaks that moved since the last call (to persist them)."""
+        moved = {path: self._peaks[path] for path in self._moved if path in self._peaks}
+        self._moved.clear()
+        return moved
+
+    def _remove(self, path: str) -> Armed | None:
         found = self._armed.pop(path, None)
         if found is None:
             return None
@@ -122,7 +159,9 @@ class PriceIndex:
         book = self._books.get(armed.symbol)
         if book is not None:
             book.waiting.pop(path, None)
-            if not (book.falling or book.rising or book.waiting) and book.last is None:
+            book.trailing.pop(path, None)
+            if not (book.falling or book.rising or book.waiting or book.trailing) \
+                    and book.last is None:
                 del self._books[armed.symbol]
         return armed
 
@@ -165,28 +204,56 @@ class PriceIndex:
             fired.append(rising.pop(0)[1])
         if book.waiting:
             fired.extend(book.waiting)
+        if book.trailing:
+            fired.extend(self._trail(book, price))
         if not fired:
             return []
         hits: list[Hit] = []
         for path in dict.fromkeys(fired):  # a position may cross two levels at once
-            armed = self.disarm(path)
+            peak = self._peaks.get(path)
+            armed = self._remove(path)
             if armed is None:
                 continue
-            if fires(armed, price):
-                hits.append(Hit(armed, tick))
+            if fires(armed, price, peak):
+                hits.append(Hit(armed, tick, peak))
             else:  # the ordering and the core disagree: keep watching, never drop
                 self.arm(armed)
         return hits
 
+    def _trail(self, book: _Book, price: Decimal) -> list[str]:
+        """Advance every trailing stop of `book` to `price`; return those it crosses."""
+        crossed: list[str] = []
+        for path, armed in book.trailing.items():
+            position = armed.position
+            assert position is not None and position.trailing_stop is not None
+            old = self._peaks.get(path)
+            new = advance_peak(position.position_type, position.trailing_stop, old, price)
+            if new is None:
+                continue
+            if new != old:
+                self._peaks[path] = new
+                self._moved.add(path)
+            if fires(armed, price, new):
+                crossed.append(path)
+        return crossed
 
-def fires(armed: Armed, price: Decimal) -> bool:
-    """Return whether `armed` must execute at the last `price`, by the core's rules."""
+
+def fires(armed: Armed, price: Decimal, peak: Decimal | None = None) -> bool:
+    """Return whether `armed` must execute at the last `price`, by the core's rules.
+
+    `peak` is the trailing stop's current high-water mark (the index's, which
+    may be ahead of the one the document was armed with).
+    """
     if armed.immediate:
         return True
     if armed.trigger is not None:
         return trigger_fires(armed.trigger.condition, armed.trigger.target_price, price)
-    assert armed.position is not None
-    return close_reason(armed.position, price) is not None
+    position = armed.position
+    assert position is not None
+    if position.trailing_stop is not None:
+        position = replace(position,
+                           peak=better_peak(position.position_type, position.peak, peak))
+    return close_reason(position, price) is not None
 
 
 def _levels(armed: Armed) -> list[tuple[bool, Decimal]]:

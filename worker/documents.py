@@ -41,7 +41,8 @@ def armed_position(path: str, data: Mapping[str, Any]) -> Armed | None:
     manual = state.status == "closing"
     if manual and state.close_request is not None and state.close_request.price is not None:
         return None
-    if not manual and not (state.stop_loss or state.take_profit or state.liquidation_price):
+    if not manual and not (state.stop_loss or state.take_profit or state.liquidation_price
+                          or state.trailing_stop):
         return None
     return Armed(
         path=path, kind=POSITION, symbol=state.symbol,

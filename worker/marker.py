@@ -12,7 +12,7 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from cogmora_backend.marks import mark_position, mark_trigger, reject_trigger
+from cogmora_backend.marks import mark_position, mark_trigger, record_peak, reject_trigger
 from cogmora_backend.retry import backoff
 from cogmora_backend.settlement import Outcome
 from cogmora_backend.store import Database
@@ -55,6 +55,24 @@ class Marker:
 
         asyncio.get_running_loop().create_task(run())
 
+    async def persist_peaks(self) -> None:
+        """Persist the trailing stops' peaks that moved (one transaction each)."""
+        for path, peak in self.index.take_moved_peaks().items():
+            uid, doc_id = path.split("/")[1], path.split("/")[3]
+            try:
+                outcome = await self._call(record_peak, self.database, uid, doc_id, peak,
+                                           self.source)
+                self.metrics.mark_outcomes.labels(f"peak_{outcome.kind}").inc()
+            except Exception as error:
+                log.warning("could not persist a trailing peak",
+                            extra={"path": path, "error": repr(error)})
+
+    async def persist_peaks_forever(self, interval: float) -> None:
+        """Persist moved peaks every `interval` seconds until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            await self.persist_peaks()
+
     async def drain(self, timeout: float) -> None:
         """Wait for marks in flight (graceful stop)."""
         if self._in_flight:
@@ -66,12 +84,17 @@ class Marker:
 
     async def _mark(self, hit: Hit, received_at: float) -> None:
         armed = hit.armed
-        service = mark_trigger if armed.kind == TRIGGER else mark_position
         delays = backoff(initial=0.1, maximum=2.0, jitter=0.5)
         for attempt in range(1, self.attempts + 1):
             try:
-                outcome: Outcome = await self._call(
-                    service, self.database, armed.uid, armed.doc_id, hit.tick, self.source)
+                if armed.kind == TRIGGER:
+                    outcome: Outcome = await self._call(
+                        mark_trigger, self.database, armed.uid, armed.doc_id, hit.tick,
+                        self.source)
+                else:
+                    outcome = await self._call(
+                        mark_position, self.database, armed.uid, armed.doc_id, hit.tick,
+                        self.source, hit.peak, hit.origin)
             except Exception as error:
                 self.metrics.mark_outcomes.labels("error").inc()
                 log.warning("mark failed", extra={"path": armed.path, "attempt": attempt,

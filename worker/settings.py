@@ -27,6 +27,8 @@ class Settings:
     full_resync_seconds: float = 21600.0
     #: Topics per connection before another connection is opened.
     topic_limit: int = 300
+    #: Seconds between writes of the trailing stops' peaks that moved.
+    peak_persist_seconds: float = 1.0
     #: Marks written at once.
     mark_concurrency: int = 16
     #: Instances sharing the load, and this instance's shard (0-based): it arms only
@@ -48,6 +50,8 @@ class Settings:
             port=int(os.environ.get("PORT") or defaults.port),
             resync_seconds=_float("RESYNC_SECONDS", defaults.resync_seconds),
             full_resync_seconds=_float("FULL_RESYNC_SECONDS", defaults.full_resync_seconds),
+            peak_persist_seconds=_float("PEAK_PERSIST_SECONDS",
+                                        defaults.peak_persist_seconds),
             topic_limit=int(os.environ.get("TOPIC_LIMIT") or defaults.topic_limit),
             mark_concurrency=int(os.environ.get("MARK_CONCURRENCY")
                                  or defaults.mark_concurrency),

@@ -8,16 +8,28 @@ racing mark exactly once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from cogmora_backend import paths
+from cogmora_backend.records import trailing_document
 from cogmora_backend.settlement import Outcome, is_priced_close
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.errors import Rejected
 from cogmora_core.model import CloseReason, OrderRequest, Tick
 from cogmora_core.money import to_firestore
-from cogmora_core.trading import close_fill, close_reason, open_fill, trigger_fires
+from cogmora_core.trading import (
+    better_peak,
+    close_fill,
+    close_reason,
+    open_fill,
+    stop_loss_hit,
+    trailing_hit,
+    trailing_stop_price,
+    trigger_fires,
+)
 from cogmora_core.validation import parse_position, parse_trigger
 
 
@@ -40,6 +52,9 @@ def execution_document(order: OrderRequest, trigger_id: str, fill: Any, tick: Ti
         "condition": str(order.condition),
         "targetPrice": _number(order.target_price),
         "venue": order.venue,
+        "trailingStop": (trailing_document(order.trailing_stop)
+                         if order.trailing_stop is not None else None),
+        "ocoTriggerId": order.oco_trigger_id,
         "executedPrice": to_firestore(fill),
         "executedAt": SERVER_TIME,
         "tickAt": tick.time_ms,
@@ -65,19 +80,34 @@ def reject_trigger(database: Database, uid: str, trigger_id: str, reason: str,
     return database.run(work)
 
 
+def _active(document: Mapping[str, Any] | None) -> bool:
+    details = document.get("details") if document is not None else None
+    return isinstance(details, Mapping) and details.get("status") == "active"
+
+
 def mark_trigger(database: Database, uid: str, trigger_id: str, tick: Tick,
                  source: str) -> Outcome:
-    """Execute an active trigger the tick crosses: create its execution, delete it."""
+    """Execute an active trigger the tick crosses: create its execution, delete it.
+
+    A trigger linked one-cancels-other (`ocoTriggerId`) cancels its partner in
+    the same transaction, so of two linked triggers crossed at once exactly one
+    executes: the other's transaction re-reads it cancelled and stops.
+    """
     path = paths.trigger(uid, trigger_id)
     execution_path = paths.execution(uid, trigger_id)
 
-    def done() -> Outcome | None:  # executed or deleted already
-        return Outcome("skipped", "no trigger") if database.read(path) is None else None
+    def done() -> Outcome | None:  # executed, cancelled or deleted already
+        seen = database.read(path)
+        if seen is None:
+            return Outcome("skipped", "no trigger")
+        return None if _active(seen) else Outcome("skipped", "not active")
 
     def work(tx: Transaction) -> Outcome:
         trigger, executed = tx.get_many([path, execution_path])  # one round trip
         if trigger is None:
             return Outcome("skipped", "no trigger")
+        if not _active(trigger):  # cancelled by the user or by its OCO partner
+            return Outcome("skipped", "not active")
         try:
             order = parse_trigger(trigger)
         except Rejected as rejection:
@@ -88,8 +118,19 @@ def mark_trigger(database: Database, uid: str, trigger_id: str, tick: Tick,
             order.condition, order.target_price, tick.price
         ):
             return Outcome("skipped", "not crossed")
+        partner_path = None
+        if order.oco_trigger_id is not None and order.oco_trigger_id != trigger_id:
+            partner_path = paths.trigger(uid, order.oco_trigger_id)
+            if not _active(tx.get(partner_path)):
+                partner_path = None
         fill = open_fill(order.position_type, tick)
-        tx.set(execution_path, execution_document(order, trigger_id, fill, tick, source))
+        execution = execution_document(order, trigger_id, fill, tick, source)
+        if partner_path is not None:
+            execution["ocoCancelled"] = order.oco_trigger_id
+            tx.update(partner_path, {"details.status": "cancelled",
+                                     "details.cancelledBy": trigger_id,
+                                     "details.cancelReason": "oco"})
+        tx.set(execution_path, execution)
         tx.delete(path)
         return Outcome("marked", "trigger")
 
@@ -97,12 +138,16 @@ def mark_trigger(database: Database, uid: str, trigger_id: str, tick: Tick,
 
 
 def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
-                  source: str) -> Outcome:
+                  source: str, peak: Decimal | None = None,
+                  origin: str | None = None) -> Outcome:
     """Mark a position `closing` with `details.closeRequest` {reason, price, at, source}.
 
     An `open` position is marked when the tick crosses its stop-loss,
-    take-profit or liquidation price; a `closing` one without a price (a
-    manual close) is priced at the tick. Anything else is left alone.
+    take-profit, trailing stop or liquidation price; a `closing` one without
+    a price (a manual close) is priced at the tick. Anything else is left
+    alone. `peak` is the worker's trailing high-water mark, which may be
+    ahead of the persisted one; `origin` says where the price came from
+    (`gap_recovery` for a price from candles), recorded on the request.
     """
     path = paths.position(uid, position_id)
 
@@ -122,21 +167,69 @@ def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
             return Outcome("invalid", rejection.reason)
         if state.symbol != tick.symbol:
             return Outcome("skipped", "other symbol")
+        if state.trailing_stop is not None:
+            state = dataclasses.replace(
+                state, peak=better_peak(state.position_type, state.peak, peak))
+        detail = None
         if state.status == "open":
             reason = close_reason(state, tick.price)
             if reason is None:
                 return Outcome("skipped", "not crossed")
+            if reason is CloseReason.STOP_LOSS and trailing_hit(state, tick.price) and not (
+                    state.stop_loss is not None
+                    and stop_loss_hit(state.position_type, state.stop_loss, tick.price)):
+                detail = "trailing_stop"
         elif state.close_request is None or state.close_request.price is None:
             reason = CloseReason.MANUAL
         else:
             return Outcome("skipped", "already priced")
         fill = close_fill(state.position_type, tick)
-        tx.update(path, {
-            "details.status": "closing",
-            "details.closeRequest": {"reason": str(reason), "price": to_firestore(fill),
-                                     "at": SERVER_TIME, "source": source,
-                                     "tickAt": tick.time_ms},
-        })
-        return Outcome("marked", str(reason))
+        request: dict[str, Any] = {"reason": str(reason), "price": to_firestore(fill),
+                                   "at": SERVER_TIME, "source": source,
+                                   "tickAt": tick.time_ms}
+        if detail is not None:
+            request["detail"] = detail
+        if origin is not None:
+            request["origin"] = origin
+        fields: dict[str, Any] = {"details.status": "closing", "details.closeRequest": request}
+        if detail is not None and state.peak is not None:
+            fields["trailing"] = _trailing_state(state, state.peak, source)
+        tx.update(path, fields)
+        return Outcome("marked", detail or str(reason))
 
     return database.run(work, done)
+
+
+def _trailing_state(state: Any, peak: Decimal, source: str) -> dict[str, Any]:
+    stop = trailing_stop_price(state.position_type, state.trailing_stop, peak)
+    return {"highWaterMark": to_firestore(peak), "stopPrice": to_firestore(stop),
+            "updatedAt": SERVER_TIME, "source": source}
+
+
+def record_peak(database: Database, uid: str, position_id: str, peak: Decimal,
+                source: str) -> Outcome:
+    """Persist a trailing stop's high-water mark, only ever in the position's favour.
+
+    Writes `trailing` {highWaterMark, stopPrice, updatedAt, source} when `peak`
+    is better than the stored one, so a restarted worker (or another instance)
+    resumes from it; a stale or lower peak from a racing writer changes nothing.
+    """
+    path = paths.position(uid, position_id)
+
+    def work(tx: Transaction) -> Outcome:
+        position = tx.get(path)
+        if position is None:
+            return Outcome("skipped", "no position")
+        try:
+            state = parse_position(position)
+        except Rejected as rejection:
+            return Outcome("invalid", rejection.reason)
+        if state.status != "open" or state.trailing_stop is None:
+            return Outcome("skipped", "no trailing stop")
+        best = better_peak(state.position_type, state.peak, peak)
+        if best is None or best == state.peak:
+            return Outcome("skipped", "not better")
+        tx.update(path, {"trailing": _trailing_state(state, best, source)})
+        return Outcome("marked", "peak")
+
+    return database.run(work)

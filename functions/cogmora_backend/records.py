@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from cogmora_core.model import CloseReason, OpenedPosition, PositionState, Settlement
+from cogmora_core.model import (
+    CloseReason,
+    CloseRequest,
+    OpenedPosition,
+    PositionState,
+    Settlement,
+    TrailingStop,
+)
 from cogmora_core.money import PERCENT_PLACES, to_firestore
 
 
@@ -19,6 +26,8 @@ def position_document(opened: OpenedPosition, position_id: str, opened_at: Any) 
         details["stopLoss"] = to_firestore(opened.stop_loss)
     if opened.take_profit is not None:
         details["takeProfit"] = to_firestore(opened.take_profit)
+    if opened.trailing_stop is not None:
+        details["trailingStop"] = trailing_document(opened.trailing_stop)
     document: dict[str, Any] = {
         "symbol": opened.symbol,
         "symbolType": str(opened.symbol_type),
@@ -35,6 +44,13 @@ def position_document(opened: OpenedPosition, position_id: str, opened_at: Any) 
     if opened.liquidation_price is not None:
         document["liquidationPrice"] = to_firestore(opened.liquidation_price)
     return document
+
+
+def trailing_document(trailing: TrailingStop) -> dict[str, Any]:
+    """Return the `trailingStop` map of a trigger or a position's details."""
+    fields = {"distance": trailing.distance, "percent": trailing.percent,
+              "activationPrice": trailing.activation_price}
+    return {name: to_firestore(value) for name, value in fields.items() if value is not None}
 
 
 def history_open_document(
@@ -57,10 +73,12 @@ def history_open_document(
 
 
 def history_close_fields(
-    settlement: Settlement, reason: CloseReason, closed_at: Any
+    settlement: Settlement, request: CloseRequest, closed_at: Any
 ) -> dict[str, Any]:
     """Return the fields that complete a `tradeHistory` record at settlement."""
-    return {
+    reason: CloseReason = request.reason
+    fields: dict[str, Any] = {"closeDetail": request.detail} if request.detail else {}
+    return fields | {
         "status": "closed",
         "closePrice": to_firestore(settlement.close_price),
         "closeFee": to_firestore(settlement.close_fee),

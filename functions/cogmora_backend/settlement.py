@@ -194,7 +194,7 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
                     },
                 )
             return Outcome("rejected", rejection.reason)
-        record = history_close_fields(settlement, state.close_request.reason, SERVER_TIME)
+        record = history_close_fields(settlement, state.close_request, SERVER_TIME)
         if history is None:
             opened_at = position.get("openedAt") or SERVER_TIME
             record = {**history_open_document(state, position_id, opened_at), **record}

@@ -39,5 +39,7 @@ class Reason:
     INVALID_POSITION_TYPE = "invalid_position_type"
     INVALID_STATUS = "invalid_status"
     INVALID_CLOSE_REQUEST = "invalid_close_request"
+    INVALID_TRAILING_STOP = "invalid_trailing_stop"
+    INVALID_OCO = "invalid_oco"
     INSUFFICIENT_BALANCE = "insufficient_balance"
     INVALID_BALANCE = "invalid_balance"

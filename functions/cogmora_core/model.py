@@ -56,6 +56,20 @@ class Tick:
 
 
 @dataclass(frozen=True, slots=True)
+class TrailingStop:
+    """A stop that follows the price: `distance` (price) or `percent` below the peak.
+
+    The peak (high-water mark) is the best last price since activation: the
+    highest for a long, the lowest for a short. Until `activation_price` is
+    reached (long: price >= it, short: price <= it) the stop does not exist.
+    """
+
+    distance: Decimal | None = None
+    percent: Decimal | None = None
+    activation_price: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OrderRequest:
     """A validated order: what a trigger or an execution asks to open."""
 
@@ -69,6 +83,9 @@ class OrderRequest:
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
     venue: str = "kucoin"
+    trailing_stop: TrailingStop | None = None
+    #: The other trigger of a one-cancels-other pair.
+    oco_trigger_id: str | None = None
 
     @property
     def position_type(self) -> PositionType:
@@ -96,6 +113,7 @@ class OpenedPosition:
     liquidation_price: Decimal | None
     stop_loss: Decimal | None
     take_profit: Decimal | None
+    trailing_stop: TrailingStop | None = None
 
     @property
     def debit(self) -> Decimal:
@@ -110,6 +128,8 @@ class CloseRequest:
     reason: CloseReason
     price: Decimal | None
     source: str | None = None
+    #: What fired within the reason: `trailing_stop` for a trailing stop-loss.
+    detail: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +148,9 @@ class PositionLevels:
     liquidation_price: Decimal | None
     stop_loss: Decimal | None
     take_profit: Decimal | None
+    trailing_stop: TrailingStop | None = None
+    #: The trailing stop's high-water mark (None until activated).
+    peak: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,12 +171,16 @@ class PositionState:
     status: str
     close_request: CloseRequest | None = None
     venue: str = "kucoin"
+    trailing_stop: TrailingStop | None = None
+    peak: Decimal | None = None
+    #: Funding paid (negative) or received (positive) so far, in quote money.
+    funding: Decimal = Decimal(0)
 
     @property
     def levels(self) -> PositionLevels:
         """Return the side and levels that decide when the position closes."""
         return PositionLevels(self.position_type, self.liquidation_price, self.stop_loss,
-                              self.take_profit)
+                              self.take_profit, self.trailing_stop, self.peak)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from cogmora_core.model import (
     Settlement,
     SymbolType,
     Tick,
+    TrailingStop,
 )
 from cogmora_core.money import HUNDRED, ONE, PERCENT_PLACES, ZERO, quantize
 
@@ -85,6 +86,7 @@ def open_position(order: OrderRequest, fill: Decimal, config: TradingConfig) -> 
         liquidation_price=liquidation,
         stop_loss=order.stop_loss,
         take_profit=order.take_profit,
+        trailing_stop=order.trailing_stop,
     )
 
 
@@ -110,7 +112,7 @@ def close_position(position: PositionState, close: Decimal, config: TradingConfi
         credit = max(ZERO, position.margin + gross - fee)
     credit = quantize(credit)
     cost = position.margin + position.open_fee
-    pnl = credit - cost
+    pnl = credit + position.funding - cost
     pnl_percent = quantize(pnl / cost * HUNDRED, PERCENT_PLACES) if cost > ZERO else ZERO
     return Settlement(
         close_price=close,
@@ -157,6 +159,8 @@ def close_reason(position: PositionState | PositionLevels, price: Decimal) -> Cl
     When one tick crosses several levels, liquidation wins over stop-loss,
     and stop-loss over take-profit (they cannot both be crossed by one price
     unless the levels are inverted).
+    A trailing stop that is hit closes with reason `stop_loss` (see
+    `trailing_hit` to tell it from the fixed stop).
     """
     side = position.position_type
     if position.liquidation_price is not None and liquidation_hit(
@@ -164,6 +168,8 @@ def close_reason(position: PositionState | PositionLevels, price: Decimal) -> Cl
     ):
         return CloseReason.LIQUIDATION
     if position.stop_loss is not None and stop_loss_hit(side, position.stop_loss, price):
+        return CloseReason.STOP_LOSS
+    if trailing_hit(position, price):
         return CloseReason.STOP_LOSS
     if position.take_profit is not None and take_profit_hit(side, position.take_profit, price):
         return CloseReason.TAKE_PROFIT
@@ -186,3 +192,58 @@ def check_balance(balance: Decimal, opened: OpenedPosition) -> None:
         raise Rejected(
             Reason.INSUFFICIENT_BALANCE, f"needs {opened.debit}, balance is {balance}"
         )
+
+
+def better_peak(position_type: PositionType, one: Decimal | None,
+                other: Decimal | None) -> Decimal | None:
+    """Return the more favourable of two peaks (long: the higher, short: the lower)."""
+    if one is None or other is None:
+        return other if one is None else one
+    return max(one, other) if position_type is PositionType.LONG else min(one, other)
+
+
+def advance_peak(position_type: PositionType, trailing: TrailingStop, peak: Decimal | None,
+                 price: Decimal) -> Decimal | None:
+    """Return the trailing stop's peak after the last `price`.
+
+    Before activation (peak None) the price must reach the activation price,
+    if there is one; after it the peak only ever moves in the position's favour.
+    """
+    long = position_type is PositionType.LONG
+    if peak is None:
+        activation = trailing.activation_price
+        if activation is not None and (price < activation if long else price > activation):
+            return None
+        return price
+    return better_peak(position_type, peak, price)
+
+
+def trailing_stop_price(position_type: PositionType, trailing: TrailingStop,
+                        peak: Decimal) -> Decimal:
+    """Return the stop level for a peak: peak ∓ distance, or peak × (1 ∓ percent/100)."""
+    long = position_type is PositionType.LONG
+    if trailing.distance is not None:
+        offset = trailing.distance
+    else:
+        assert trailing.percent is not None
+        offset = peak * trailing.percent / HUNDRED
+    return quantize(peak - offset if long else peak + offset)
+
+
+def trailing_hit(position: PositionState | PositionLevels, price: Decimal) -> bool:
+    """Return whether the active trailing stop of `position` is crossed at `price`."""
+    if position.trailing_stop is None or position.peak is None:
+        return False
+    stop = trailing_stop_price(position.position_type, position.trailing_stop, position.peak)
+    return stop_loss_hit(position.position_type, stop, price)
+
+
+def funding_payment(position_type: PositionType, size: Decimal, mark_price: Decimal,
+                    rate: Decimal) -> Decimal:
+    """Return what funding moves into the balance, rounded for writing.
+
+    Position value = size × mark price; a positive rate makes longs pay and
+    shorts receive value × rate, a negative rate the reverse.
+    """
+    value = size * mark_price * rate
+    return quantize(-value if position_type is PositionType.LONG else value)

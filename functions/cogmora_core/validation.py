@@ -24,6 +24,7 @@ from cogmora_core.model import (
     PositionState,
     PositionType,
     SymbolType,
+    TrailingStop,
 )
 from cogmora_core.money import MAX_MAGNITUDE, ZERO, decimal_places, parse_number
 
@@ -32,6 +33,10 @@ FUTURES_SYMBOL = re.compile(r"^[A-Z0-9]{1,15}USDTM$")
 E = TypeVar("E", bound=StrEnum)
 VENUES = frozenset({"kucoin"})
 MAX_LEVERAGE = 100
+#: A Firestore document id as the app writes them (ids of triggers linked OCO).
+DOCUMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+TRAILING_KEYS = frozenset({"distance", "percent", "activationPrice"})
+MAX_TRAILING_PERCENT = Decimal(50)
 #: Amounts are quote money written with 8 decimals; more would be rounded away.
 AMOUNT_MAX_PLACES = 8
 
@@ -129,6 +134,44 @@ def check_levels(
         )
 
 
+def parse_trailing_stop(raw: object, reference: Decimal | None = None,
+                        position_type: PositionType | None = None) -> TrailingStop | None:
+    """Return a trailing stop spec `{distance | percent, activationPrice?}`, or None.
+
+    Exactly one of `distance` (a price offset > 0) and `percent` (0 < p <= 50)
+    is set. With a `reference` price (the target, or the entry), the distance
+    must be below it for a long (the stop would otherwise start at or below 0).
+    """
+    if raw is None:
+        return None
+    reason = Reason.INVALID_TRAILING_STOP
+    if not isinstance(raw, Mapping):
+        raise Rejected(reason, "trailingStop is not a map")
+    unknown = set(raw) - TRAILING_KEYS
+    if unknown:
+        raise Rejected(reason, f"trailingStop has unknown fields {sorted(map(str, unknown))}")
+    distance = _optional_positive(raw, "distance", reason)
+    percent = _optional_positive(raw, "percent", reason)
+    if (distance is None) == (percent is None):
+        raise Rejected(reason, "trailingStop needs exactly one of distance and percent")
+    if percent is not None and percent > MAX_TRAILING_PERCENT:
+        raise Rejected(reason, f"trailingStop.percent {percent} is above {MAX_TRAILING_PERCENT}")
+    activation = _optional_positive(raw, "activationPrice", reason)
+    if (distance is not None and reference is not None
+            and position_type is PositionType.LONG and distance >= reference):
+        raise Rejected(reason, f"trailingStop.distance {distance} is not below {reference}")
+    return TrailingStop(distance=distance, percent=percent, activation_price=activation)
+
+
+def _oco_trigger_id(data: Mapping[str, object]) -> str | None:
+    raw = data.get("ocoTriggerId")
+    if raw is None:
+        return None
+    if not isinstance(raw, str) or not DOCUMENT_ID.match(raw):
+        raise Rejected(Reason.INVALID_OCO, f"ocoTriggerId {raw!r} is not a trigger id")
+    return raw
+
+
 def parse_order(data: Mapping[str, object], check_target_levels: bool = True) -> OrderRequest:
     """Return the order a trigger or execution document describes, or raise `Rejected`.
 
@@ -164,6 +207,9 @@ def parse_order(data: Mapping[str, object], check_target_levels: bool = True) ->
     check_levels(
         action.position_type, target if check_target_levels else None, stop_loss, take_profit
     )
+    trailing = parse_trailing_stop(data.get("trailingStop"),
+                                   target if check_target_levels else None,
+                                   action.position_type)
     return OrderRequest(
         symbol=symbol,
         symbol_type=symbol_type,
@@ -175,6 +221,8 @@ def parse_order(data: Mapping[str, object], check_target_levels: bool = True) ->
         stop_loss=stop_loss,
         take_profit=take_profit,
         venue=venue,
+        trailing_stop=trailing,
+        oco_trigger_id=_oco_trigger_id(data),
     )
 
 
@@ -218,6 +266,15 @@ def parse_position(data: Mapping[str, object]) -> PositionState:
         raise Rejected(Reason.INVALID_STATUS, f"details.status {status!r}")
     stop_loss = _optional_positive(details, "stopLoss", Reason.INVALID_STOP_LOSS)
     take_profit = _optional_positive(details, "takeProfit", Reason.INVALID_TAKE_PROFIT)
+    trailing = parse_trailing_stop(details.get("trailingStop"))
+    state = data.get("trailing")
+    peak = (_optional_positive(state, "highWaterMark", Reason.INVALID_TRAILING_STOP)
+            if isinstance(state, Mapping) else None)
+    funding_state = data.get("funding")
+    funding = (parse_number(funding_state.get("total", 0))
+               if isinstance(funding_state, Mapping) else ZERO)
+    if funding is None or abs(funding) > MAX_MAGNITUDE:
+        raise Rejected(Reason.INVALID_AMOUNT, f"funding {funding_state!r}")
     return PositionState(
         symbol=symbol,
         symbol_type=symbol_type,
@@ -233,6 +290,9 @@ def parse_position(data: Mapping[str, object]) -> PositionState:
         status=str(status),
         close_request=_close_request(details.get("closeRequest")),
         venue=venue,
+        trailing_stop=trailing,
+        peak=peak,
+        funding=funding,
     )
 
 
@@ -246,8 +306,10 @@ def _close_request(raw: object) -> CloseRequest | None:
         raise Rejected(Reason.INVALID_CLOSE_REQUEST, f"closeRequest.reason {reason!r}")
     price = _optional_positive(raw, "price", Reason.INVALID_CLOSE_REQUEST)
     source = raw.get("source")
+    detail = raw.get("detail")
     return CloseRequest(
         reason=CloseReason(str(reason)),
         price=price,
         source=source if isinstance(source, str) else None,
+        detail=detail if isinstance(detail, str) else None,
     )

@@ -123,6 +123,16 @@ LEGITIMATE = [
                                                    {"details.stopLoss": None})),
     Case("ask to close", lambda c, u: c.update(f"users/{u}/openPositions/p1",
                                                {"details.status": "closing"})),
+    Case("create trigger with a trailing stop", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(trailingStop={"percent": 2.5,
+                                                         "activationPrice": 61000}))),
+    Case("create an OCO pair in one batch", lambda c, u: c.create_all({
+        f"users/{u}/tradeTriggers/oa": trig(ocoTriggerId="ob"),
+        f"users/{u}/tradeTriggers/ob": trig(condition="above", targetPrice=62000,
+                                            stopLoss=DROP, takeProfit=DROP,
+                                            ocoTriggerId="oa")})),
+    Case("set a trailing stop", lambda c, u: c.update(f"users/{u}/openPositions/p1", {
+        "details.trailingStop": {"distance": 500}})),
     Case("watch a symbol", lambda c, u: c.create(f"users/{u}/watchlist/SOLUSDTM",
                                                  {"symbol": "SOLUSDTM"})),
     Case("unwatch a symbol", lambda c, u: c.delete(f"users/{u}/watchlist/BTC-USDT")),
@@ -135,6 +145,24 @@ LEGITIMATE = [
 ]
 
 HOSTILE = [
+    # trailing stops and OCO links
+    Case("trailing stop with two offsets", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(trailingStop={"percent": 1, "distance": 5}))),
+    Case("trailing stop of 80 percent", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(trailingStop={"percent": 80}))),
+    Case("trailing stop with an unknown key", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(trailingStop={"percent": 1, "peak": 1}))),
+    Case("trailing stop that is not a map", lambda c, u: c.update(
+        f"users/{u}/openPositions/p1", {"details.trailingStop": 5})),
+    Case("write a trailing peak", lambda c, u: c.update(
+        f"users/{u}/openPositions/p1", {"trailing": {"highWaterMark": 1}})),
+    Case("one-sided OCO link", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(ocoTriggerId="t1"))),
+    Case("OCO link to itself", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(ocoTriggerId="n"))),
+    Case("OCO link that is not an id", lambda c, u: c.create_all({
+        f"users/{u}/tradeTriggers/oa": trig(ocoTriggerId="../ob"),
+        f"users/{u}/tradeTriggers/ob": trig(ocoTriggerId="oa")})),
     # other users' data
     Case("read another's account", lambda c, u: c.get(f"users/{u}"), "other"),
     Case("read another's position", lambda c, u: c.get(f"users/{u}/openPositions/p1"),
