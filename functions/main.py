@@ -49,6 +49,12 @@ def closePositionHandler(
     handlers.on_position_written(event.params["uid"], event.params["positionId"], after)
 
 
+@firestore_fn.on_document_created(document="fundingEvents/{eventId}", timeout_sec=300)
+def applyFunding(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:
+    """Apply a perpetual funding settlement the worker marked to every position it concerns."""
+    handlers.on_funding_event(event.params["eventId"])
+
+
 @scheduler_fn.on_schedule(schedule="every 1 minutes", timezone="Etc/UTC")
 def reconcileMarks(event: scheduler_fn.ScheduledEvent) -> None:
     """Settle marks left unsettled by a handler that failed or never ran."""

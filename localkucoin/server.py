@@ -25,6 +25,10 @@ from aiohttp import WSMsgType, web
 
 SPOT_TOPIC = "/market/ticker:"
 FUTURES_TOPIC = "/contractMarket/ticker:"
+#: Futures funding settlements (subjects `funding.begin` and `funding.end`).
+FUNDING_TOPIC = "/contract/announcement:"
+#: Candles are one minute, as the worker asks for them (type=1min / granularity=1).
+CANDLE_MS = 60_000
 
 
 @dataclass(eq=False)
@@ -34,6 +38,7 @@ class Session:
     ws: web.WebSocketResponse
     connect_id: str
     symbols: set[str] = field(default_factory=set)
+    funding: set[str] = field(default_factory=set)
     last_ping: float = field(default_factory=time.monotonic)
     watchdog: asyncio.Task | None = None
 
@@ -63,6 +68,9 @@ class LocalKucoin:
         self.token_requests = 0
         self.connections = 0
         self.subscribe_messages: list[dict] = []
+        #: Every published trade (ms, price) by symbol, connected clients or not:
+        #: the source of the candle endpoints.
+        self.trades: dict[str, list[tuple[int, Decimal]]] = {}
         self._sequence = itertools.count(1)
         self._runner: web.AppRunner | None = None
 
@@ -79,6 +87,8 @@ class LocalKucoin:
         app = web.Application()
         app.add_routes([
             web.post("/api/v1/bullet-public", self._token),
+            web.get("/api/v1/market/candles", self._spot_candles),
+            web.get("/api/v1/kline/query", self._futures_candles),
             web.get("/endpoint", self._websocket),
             web.post("/_control/{action}", self._control),
         ])
@@ -123,6 +133,41 @@ class LocalKucoin:
                 "pingTimeout": self.ping_timeout_ms,
             }],
         }})
+
+    def candles(self, symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, Decimal,
+                                                                          Decimal, Decimal,
+                                                                          Decimal, int]]:
+        """Return one-minute candles (start ms, open, high, low, close, trades), oldest first."""
+        buckets: dict[int, list[Decimal]] = {}
+        for at, price in self.trades.get(symbol, []):
+            start = at - at % CANDLE_MS
+            if start_ms <= start + CANDLE_MS - 1 and start <= end_ms:
+                buckets.setdefault(start, []).append(price)
+        return [(start, prices[0], max(prices), min(prices), prices[-1], len(prices))
+                for start, prices in sorted(buckets.items())]
+
+    async def _spot_candles(self, request: web.Request) -> web.Response:
+        """`GET /api/v1/market/candles`: rows of strings [time s, open, close, high, low,
+        volume, turnover], newest first."""
+        query = request.query
+        if self.market != "spot" or query.get("type") != "1min":
+            return web.json_response({"code": "400100", "msg": "unsupported"}, status=400)
+        rows = self.candles(query["symbol"], int(query["startAt"]) * 1000,
+                            int(query["endAt"]) * 1000)[-1500:]
+        data = [[str(start // 1000), _s(o), _s(c), _s(h), _s(low), str(n), _s(c * n)]
+                for start, o, h, low, c, n in reversed(rows)]
+        return web.json_response({"code": "200000", "data": data})
+
+    async def _futures_candles(self, request: web.Request) -> web.Response:
+        """`GET /api/v1/kline/query`: rows of numbers [time ms, open, high, low, close,
+        volume], oldest first."""
+        query = request.query
+        if self.market != "futures" or query.get("granularity") != "1":
+            return web.json_response({"code": "400100", "msg": "unsupported"}, status=400)
+        rows = self.candles(query["symbol"], int(query["from"]), int(query["to"]))[-500:]
+        data = [[start, float(o), float(h), float(low), float(c), n]
+                for start, o, h, low, c, n in rows]
+        return web.json_response({"code": "200000", "data": data})
 
     # --- WebSocket ----------------------------------------------------------
 
@@ -187,6 +232,12 @@ class LocalKucoin:
         if not isinstance(topic, str) or not topic:
             await self._error(session, message_id, 406, "topic is required")
             return
+        if self.market == "futures" and topic.startswith(FUNDING_TOPIC):
+            symbol = topic[len(FUNDING_TOPIC):]
+            (session.funding.add if kind == "subscribe" else session.funding.discard)(symbol)
+            if message.get("response"):
+                await self._send(session.ws, {"id": message_id, "type": "ack"})
+            return
         if not topic.startswith(self.topic_prefix):
             await self._error(session, message_id, 404, f"topic {topic} is not found")
             return
@@ -241,9 +292,26 @@ class LocalKucoin:
 
     async def publish(self, symbol: str, price: Decimal, bid: Decimal | None = None,
                       ask: Decimal | None = None) -> int:
-        """Send a ticker to every connection subscribed to `symbol`; return how many."""
+        """Send a ticker to every connection subscribed to `symbol`; return how many.
+
+        The trade is recorded for the candle endpoints whether anyone listens or not.
+        """
+        self.trades.setdefault(symbol, []).append((int(time.time() * 1000), price))
         text = orjson.dumps(self.ticker_frame(symbol, price, bid, ask)).decode()
         receivers = [s for s in self.sessions if symbol in s.symbols and not s.ws.closed]
+        for session in receivers:
+            with contextlib.suppress(ConnectionResetError, RuntimeError):
+                await session.ws.send_str(text)
+        return len(receivers)
+
+    async def publish_funding(self, symbol: str, rate: Decimal, funding_time_ms: int,
+                              subject: str = "funding.begin") -> int:
+        """Send a funding settlement (`/contract/announcement`) for `symbol`; return how many."""
+        frame = {"topic": FUNDING_TOPIC + symbol, "type": "message", "subject": subject,
+                 "data": {"symbol": symbol, "fundingTime": funding_time_ms,
+                          "fundingRate": float(rate), "timestamp": int(time.time() * 1000)}}
+        text = orjson.dumps(frame).decode()
+        receivers = [s for s in self.sessions if symbol in s.funding and not s.ws.closed]
         for session in receivers:
             with contextlib.suppress(ConnectionResetError, RuntimeError):
                 await session.ws.send_str(text)
@@ -302,6 +370,11 @@ class LocalKucoin:
         if action == "tick":
             sent = await self.publish(body["symbol"], Decimal(str(body["price"])),
                                       _d(body.get("bid")), _d(body.get("ask")))
+            return web.json_response({"sent": sent})
+        if action == "funding":
+            sent = await self.publish_funding(body["symbol"], Decimal(str(body["rate"])),
+                                              int(body["fundingTime"]),
+                                              body.get("subject", "funding.begin"))
             return web.json_response({"sent": sent})
         if action == "drop":
             await self.drop_connections()

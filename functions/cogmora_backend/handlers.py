@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cogmora_backend import firestore_client
+from cogmora_backend.funding import apply_event
 from cogmora_backend.reconcile import ReconcileReport, reconcile
 from cogmora_backend.settlement import (
     Outcome,
@@ -24,6 +25,11 @@ from cogmora_backend.settlement import (
 from cogmora_backend.store import SERVER_TIME
 
 log = logging.getLogger(__name__)
+
+
+def on_funding_event(event_id: str) -> Outcome:
+    """Apply a new `fundingEvents` document to the positions it concerns."""
+    return apply_event(firestore_client.database(), event_id)
 
 
 def on_user_created(uid: str) -> Outcome:

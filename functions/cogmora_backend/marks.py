@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from cogmora_backend import paths
+from cogmora_backend.funding import event_id, event_path
 from cogmora_backend.records import trailing_document
 from cogmora_backend.settlement import Outcome, is_priced_close
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
@@ -231,5 +232,27 @@ def record_peak(database: Database, uid: str, position_id: str, peak: Decimal,
             return Outcome("skipped", "not better")
         tx.update(path, {"trailing": _trailing_state(state, best, source)})
         return Outcome("marked", "peak")
+
+    return database.run(work)
+
+
+def mark_funding(database: Database, venue: str, symbol: str, rate: Decimal,
+                 funding_time_ms: int, mark_price: Decimal, source: str) -> Outcome:
+    """Create the `fundingEvents` document of one funding settlement, once.
+
+    Its id is the venue, symbol and funding time, so repeated frames
+    (`funding.begin` then `funding.end`) and racing workers create it once;
+    `applyFunding` settles it.
+    """
+    identifier = event_id(venue, symbol, funding_time_ms)
+    path = event_path(identifier)
+
+    def work(tx: Transaction) -> Outcome:
+        if tx.get(path) is not None:
+            return Outcome("skipped", "already marked")
+        tx.set(path, {"venue": venue, "symbol": symbol, "rate": to_firestore(rate),
+                      "markPrice": to_firestore(mark_price), "fundingTimeMs": funding_time_ms,
+                      "status": "pending", "createdAt": SERVER_TIME, "source": source})
+        return Outcome("marked", identifier)
 
     return database.run(work)

@@ -65,6 +65,10 @@ LIVE_POSITIONS = QuerySpec("live positions", "openPositions", ("details.status",
 #: Every active trigger (the worker's listeners and resync).
 ACTIVE_TRIGGERS = QuerySpec("active triggers", "tradeTriggers", ("details.status",))
 
+#: Funding events still `pending` since before a cutoff (the reconciler).
+PENDING_FUNDING = QuerySpec("pending funding events", "fundingEvents", ("status",),
+                            range_field="createdAt", group=False)
+
 #: Users whose AI agent is enabled and due (mainScheduler).
 DUE_AI = QuerySpec("due ai agents", "users", ("automation.ai.enabled",),
                    range_field="automation.ai.nextRun", group=False)
@@ -76,6 +80,7 @@ ALL: tuple[QuerySpec, ...] = (
     DUE_AI,
     DUE_WATCHLISTS,
     PENDING_EXECUTIONS,
+    PENDING_FUNDING,
     STALE_PRICED_CLOSES,
     POSITIONS_BY_SYMBOL,
     TRIGGERS_BY_SYMBOL,

@@ -2,8 +2,8 @@
 
 Python Firestore triggers deploy with retries off, so a handler that fails
 leaves its mark unsettled. Every minute the reconciler finds executions still
-`pending` and priced `closing` positions older than a threshold and settles
-them through the same services the triggers use.
+`pending`, priced `closing` positions and `pending` funding events older than
+a threshold and settles them through the same services the triggers use.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cogmora_backend import queries
+from cogmora_backend.funding import apply_event
 from cogmora_backend.settlement import Outcome, load_config, settle_close, settle_execution
 from cogmora_backend.store import FirestoreDatabase
 from cogmora_core.config import TradingConfig
@@ -33,6 +34,7 @@ class ReconcileReport:
 
     executions: dict[str, int] = field(default_factory=dict)
     closes: dict[str, int] = field(default_factory=dict)
+    funding: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
 
 
@@ -53,11 +55,22 @@ def reconcile(
     closing = queries.STALE_PRICED_CLOSES.build(client, ("closing",), cutoff).limit(batch)
     for snapshot in closing.stream():
         _settle_one(settle_close, database, config, snapshot, report.closes, report)
+    stale_funding = queries.PENDING_FUNDING.build(client, ("pending",), cutoff).limit(batch)
+    for snapshot in stale_funding.stream():
+        try:
+            kind = apply_event(database, snapshot.id).kind
+        except Exception as error:
+            report.failures.append(f"{snapshot.reference.path}: {error!r}")
+            log.exception("reconcile failed for a funding event",
+                          extra={"path": snapshot.reference.path})
+            continue
+        report.funding[kind] = report.funding.get(kind, 0) + 1
     log.info(
         "reconciled",
         extra={
             "executions": report.executions,
             "closes": report.closes,
+            "funding": report.funding,
             "failures": len(report.failures),
         },
     )

@@ -30,6 +30,7 @@ from cogmora_core.model import Tick
 from worker.feeds.kucoin_protocol import (
     Control,
     FrameError,
+    Funding,
     parse_frame,
     ping_message,
     subscribe_messages,
@@ -39,6 +40,9 @@ from worker.metrics import Metrics
 
 log = logging.getLogger(__name__)
 TickHandler = Callable[[Tick], None]
+FundingHandler = Callable[[Funding], None]
+#: Called with the symbols a (re)subscription was acknowledged for (gap recovery).
+SubscribedHandler = Callable[[list[str]], None]
 
 
 def backoff(initial: float, maximum: float) -> Iterator[float]:
@@ -135,13 +139,16 @@ class KucoinConnection:
     """One WebSocket to one KuCoin market, keeping its share of the symbols subscribed."""
 
     def __init__(self, market: str, name: str, tokens: TokenSource, on_tick: TickHandler,
-                 metrics: Metrics, welcome_timeout: float = 5.0,
+                 metrics: Metrics, on_funding: FundingHandler | None = None,
+                 on_subscribed: SubscribedHandler | None = None, welcome_timeout: float = 5.0,
                  reconnect_initial: float = 0.2, reconnect_max: float = 30.0,
                  resubscribe_delay: float = 1.0) -> None:
         self.market = market
         self.name = name
         self.tokens = tokens
         self.on_tick = on_tick
+        self.on_funding = on_funding
+        self.on_subscribed = on_subscribed
         self.metrics = metrics
         self.welcome_timeout = welcome_timeout
         self.reconnect_initial = reconnect_initial
@@ -263,6 +270,12 @@ class KucoinConnection:
                     self.on_tick(frame)
                 except Exception:  # a bug downstream must not take the feed down
                     log.exception("tick handler failed", extra={"feed": self.name})
+            elif isinstance(frame, Funding):
+                if self.on_funding is not None:
+                    try:
+                        self.on_funding(frame)
+                    except Exception:
+                        log.exception("funding handler failed", extra={"feed": self.name})
             else:
                 self._on_control(frame)
 
@@ -275,7 +288,13 @@ class KucoinConnection:
                 op, symbols = pending
                 if op == "subscribe":
                     self.subscribed.update(symbols)
-                else:
+                    if self.on_subscribed is not None:
+                        try:
+                            self.on_subscribed(symbols)
+                        except Exception:
+                            log.exception("subscribed handler failed",
+                                          extra={"feed": self.name})
+                elif op == "unsubscribe":
                     self.subscribed.difference_update(symbols)
                 self.metrics.subscribed.labels(self.name).set(len(self.subscribed))
         elif frame.type == "error":
@@ -288,8 +307,8 @@ class KucoinConnection:
         pending = self._pending.pop(frame.id, None)
         if frame.code == 401:
             raise TokenRejected(str(frame.data))
-        if pending is None:
-            return
+        if pending is None or pending[0].startswith("funding"):
+            return  # funding topics are best effort: never stop the tickers for them
         op, symbols = pending
         if frame.code in (400, 404, 406) and op == "subscribe":
             for symbol in symbols:  # the exchange does not know it: stop asking
@@ -328,16 +347,28 @@ class KucoinConnection:
                 for message in subscribe_messages(self.market, symbols, op, self._ids):
                     self._pending[str(message["id"])] = (op, symbols_of(message))
                     await ws.send(_dumps(message))
+                if self.on_funding is None:
+                    continue
+                for message in subscribe_messages(self.market, symbols, op, self._ids,
+                                                  funding=True):
+                    self._pending[str(message["id"])] = (f"funding-{op}", symbols_of(message))
+                    await ws.send(_dumps(message))
 
 
 class KucoinFeed:
     """The manager of one KuCoin market: symbols spread over connections within the limit."""
 
     def __init__(self, market: str, api: str, on_tick: TickHandler, metrics: Metrics,
-                 topic_limit: int = 300, **connection_options: float) -> None:
+                 topic_limit: int = 300, on_funding: FundingHandler | None = None,
+                 on_subscribed: SubscribedHandler | None = None,
+                 **connection_options: float) -> None:
         self.market = market
         self.name = f"kucoin-{market}"
         self.on_tick = on_tick
+        self.on_funding = on_funding if market == "futures" else None
+        self.on_subscribed = on_subscribed
+        # A futures symbol takes two topics when funding is followed (ticker + funding).
+        topic_limit = topic_limit // 2 if self.on_funding is not None else topic_limit
         self.metrics = metrics
         self.topic_limit = topic_limit
         self.tokens = TokenSource(api, self.name, metrics)
@@ -379,7 +410,7 @@ class KucoinFeed:
             unplaced -= batch
             connection = KucoinConnection(
                 self.market, f"{self.name}-{len(self.connections)}", self.tokens, self.on_tick,
-                self.metrics, **self.connection_options)
+                self.metrics, self.on_funding, self.on_subscribed, **self.connection_options)
             connection.update_desired(batch)
             self.connections.append(connection)
             if self._started:

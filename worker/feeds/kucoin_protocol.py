@@ -19,12 +19,16 @@ from typing import Any
 import orjson
 
 from cogmora_core.model import Tick
-from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string
+from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string, parse_number
 
 SPOT = "spot"
 FUTURES = "futures"
 SPOT_TICKER = "/market/ticker:"
 FUTURES_TICKER = "/contractMarket/ticker:"
+#: Futures funding settlements: subjects `funding.begin` / `funding.end` with
+#: {symbol, fundingTime (ms), fundingRate, timestamp}.
+FUNDING_TOPIC = "/contract/announcement:"
+FUNDING_SUBJECTS = frozenset({"funding.begin", "funding.end"})
 #: Symbols per subscribe message (KuCoin answers 509 past it).
 MAX_SYMBOLS_PER_MESSAGE = 100
 
@@ -47,12 +51,30 @@ class Control:
     data: Any = None
 
 
-def subscribe_messages(market: str, symbols: list[str], op: str, ids: Iterator[int]) -> list[dict]:
+@dataclass(frozen=True, slots=True)
+class Funding:
+    """A funding settlement of a perpetual: the rate applied at `funding_time_ms`.
+
+    `mark_price` is set when the feed gives one (Backpack's markPrice); else the
+    worker uses the symbol's last price.
+    """
+
+    symbol: str
+    rate: Decimal
+    funding_time_ms: int
+    mark_price: Decimal | None = None
+
+
+def subscribe_messages(market: str, symbols: list[str], op: str, ids: Iterator[int],
+                       funding: bool = False) -> list[dict]:
     """Return the messages that (un)subscribe `symbols`, ≤ 100 symbols per spot message.
 
-    Futures ticker topics take one symbol each.
+    Futures ticker topics take one symbol each; with `funding`, the futures
+    funding-settlement topics of the symbols instead.
     """
-    if market == SPOT:
+    if funding:
+        topics = [FUNDING_TOPIC + symbol for symbol in symbols] if market == FUTURES else []
+    elif market == SPOT:
         batches = [symbols[i:i + MAX_SYMBOLS_PER_MESSAGE]
                    for i in range(0, len(symbols), MAX_SYMBOLS_PER_MESSAGE)]
         topics = [SPOT_TICKER + ",".join(batch) for batch in batches]
@@ -76,7 +98,7 @@ def ping_message(ping_id: int) -> dict:
     return {"id": str(ping_id), "type": "ping"}
 
 
-def parse_frame(raw: str | bytes, market: str) -> Tick | Control:
+def parse_frame(raw: str | bytes, market: str) -> Tick | Funding | Control:
     """Return the tick or control frame in `raw`, or raise `FrameError`."""
     try:
         frame = orjson.loads(raw)
@@ -86,6 +108,9 @@ def parse_frame(raw: str | bytes, market: str) -> Tick | Control:
         raise FrameError("not_an_object")
     kind = frame.get("type")
     if kind == "message":
+        topic = frame.get("topic")
+        if market == FUTURES and isinstance(topic, str) and topic.startswith(FUNDING_TOPIC):
+            return _parse_funding(frame)
         return _parse_ticker(frame, market)
     if kind in ("welcome", "pong", "ack", "error"):
         code = frame.get("code")
@@ -126,6 +151,22 @@ def _parse_ticker(frame: dict, market: str) -> Tick:
         best_ask=_price(ask, "bestAsk"),
         time_ms=time_ms if isinstance(time_ms, int) else None,
     )
+
+
+def _parse_funding(frame: dict) -> Funding:
+    data = frame.get("data")
+    if frame.get("subject") not in FUNDING_SUBJECTS or not isinstance(data, dict):
+        raise FrameError("unknown_subject", str(frame.get("subject"))[:80])
+    symbol = data.get("symbol")
+    funding_time = data.get("fundingTime")
+    rate = parse_number(data.get("fundingRate"))
+    if not isinstance(symbol, str) or not symbol or symbol != frame["topic"].split(":", 1)[1]:
+        raise FrameError("missing_fields", "symbol")
+    if not isinstance(funding_time, int) or isinstance(funding_time, bool) or funding_time <= 0:
+        raise FrameError("missing_fields", "fundingTime")
+    if rate is None or abs(rate) >= 1:
+        raise FrameError("bad_price", f"fundingRate {data.get('fundingRate')!r}"[:80])
+    return Funding(symbol=symbol, rate=rate, funding_time_ms=funding_time)
 
 
 def _price(raw: object, name: str) -> Decimal | None:
