@@ -8,14 +8,17 @@ import logging
 import signal
 import time
 
+import httpx
 from aiohttp import web
 
 from cogmora_backend import firestore_client
 from cogmora_backend.logs import configure_logging
 from cogmora_core.model import Tick
+from worker import gaps
 from worker.book import PriceIndex
 from worker.endpoints import make_app
 from worker.feeds.kucoin import KucoinFeed
+from worker.feeds.kucoin_protocol import Funding
 from worker.marker import Marker
 from worker.metrics import Metrics
 from worker.settings import Settings
@@ -34,22 +37,129 @@ class Worker:
         self.database = firestore_client.database()
         self.marker = Marker(self.database, self.index, self.metrics, settings.worker_id,
                              settings.mark_concurrency)
+        self.apis = {("kucoin", "spot"): settings.kucoin_spot_api,
+                     ("kucoin", "futures"): settings.kucoin_futures_api}
         self.feeds = {
-            ("kucoin", "spot"): KucoinFeed("spot", settings.kucoin_spot_api, self.on_tick,
-                                           self.metrics, topic_limit=settings.topic_limit),
-            ("kucoin", "futures"): KucoinFeed("futures", settings.kucoin_futures_api,
-                                              self.on_tick, self.metrics,
-                                              topic_limit=settings.topic_limit),
+            ("kucoin", "spot"): KucoinFeed(
+                "spot", settings.kucoin_spot_api, self.on_tick, self.metrics,
+                topic_limit=settings.topic_limit,
+                on_subscribed=lambda symbols: self.on_subscribed(("kucoin", "spot"), symbols)),
+            ("kucoin", "futures"): KucoinFeed(
+                "futures", settings.kucoin_futures_api, self.on_tick, self.metrics,
+                topic_limit=settings.topic_limit,
+                on_funding=lambda funding: self.on_funding("kucoin", funding),
+                on_subscribed=lambda symbols: self.on_subscribed(("kucoin", "futures"),
+                                                                 symbols)),
         }
+        #: Wall-clock ms of the last tick of each symbol (gap recovery, heartbeats).
+        self.last_seen: dict[str, int] = {}
+        #: Where each market's feed stopped before this process started (persisted).
+        self.resume_from: dict[tuple[str, str], int] = {}
+        #: Symbols being recovered: their live ticks wait here until recovery is done.
+        self.recovering: dict[str, list[Tick]] = {}
+        self._http: httpx.AsyncClient | None = None
         self.watcher = Watcher(self.database, self.index, self.marker, self.metrics,
                                self.update_subscriptions, owns=settings.owns)
         self.stopping = asyncio.Event()
 
     def on_tick(self, tick: Tick) -> None:
         """Apply a tick to the index and mark what it fires (no database on this path)."""
+        self.last_seen[tick.symbol] = int(time.time() * 1000)
+        waiting = self.recovering.get(tick.symbol)
+        if waiting is not None:  # the gap is replayed first
+            waiting.append(tick)
+            return
         received = time.monotonic()
         for hit in self.index.on_tick(tick):
             self.marker.submit(hit, received)
+
+    def on_funding(self, venue: str, funding: Funding) -> None:
+        """Mark a funding settlement at the feed's mark price, else the last price."""
+        price = funding.mark_price
+        if price is None:
+            last = self.index.fresh_tick(funding.symbol, float("inf"))
+            price = last.price if last is not None else None
+        if price is None:
+            log.warning("funding without a price: not marked",
+                        extra={"symbol": funding.symbol, "fundingTime": funding.funding_time_ms})
+            return
+        self.marker.mark_funding(venue, funding, price)
+
+    def on_subscribed(self, key: tuple[str, str], symbols: list[str]) -> None:
+        """Recover the gap of each newly subscribed symbol before its live ticks apply."""
+        if key not in self.apis:
+            return
+        now = int(time.time() * 1000)
+        floor = now - int(self.settings.gap_max_seconds * 1000)
+        for symbol in symbols:
+            since = self.last_seen.get(symbol) or self.resume_from.get(key)
+            if since is None or symbol in self.recovering:
+                continue
+            self.recovering[symbol] = []
+            asyncio.get_running_loop().create_task(
+                self._recover(key, symbol, max(since, floor), now))
+
+    async def _recover(self, key: tuple[str, str], symbol: str, since: int, until: int) -> None:
+        try:
+            assert self._http is not None
+            candles = await gaps.fetch_candles(self._http, self.apis[key], key[1], symbol,
+                                               since, until)
+            for armed in self.index.armed_on(symbol):
+                created = self.watcher.created_ms.get(armed.path, 0)
+                hit = gaps.recover(armed, candles, max(since, created),
+                                   self.index.peak(armed.path))
+                if hit is not None:
+                    self.index.disarm(armed.path)
+                    self.metrics.marks.labels(gaps.ORIGIN).inc()
+                    log.info("gap recovery fires", extra={
+                        "path": armed.path, "price": str(hit.tick.price),
+                        "candle": hit.tick.time_ms})
+                    self.marker.submit(hit, time.monotonic())
+        except Exception:
+            self.metrics.exchange_errors.labels(f"{key[0]}-{key[1]}", "gap").inc()
+            log.exception("gap recovery failed", extra={"symbol": symbol, "since": since})
+        finally:
+            for tick in self.recovering.pop(symbol, []):
+                self.on_tick(tick)
+
+    async def heartbeat_forever(self, interval: float) -> None:
+        """Persist, per market, when its feed last had a tick (gap recovery after a restart)."""
+        written: dict[tuple[str, str], int] = {}
+        while True:
+            await asyncio.sleep(interval)
+            await self.write_heartbeats(written)
+
+    async def write_heartbeats(self, written: dict[tuple[str, str], int]) -> None:
+        """Write each market's last tick time if it moved since `written`."""
+        latest: dict[tuple[str, str], int] = {}
+        for venue, symbol_type, symbol in self.index.markets():
+            seen = self.last_seen.get(symbol)
+            if seen is not None and (venue, symbol_type) in self.apis:
+                key = (venue, symbol_type)
+                latest[key] = max(latest.get(key, 0), seen)
+        for key, seen in latest.items():
+            if written.get(key) == seen:
+                continue
+            try:
+                await asyncio.get_running_loop().run_in_executor(
+                    None, self._write_heartbeat, key, seen)
+                written[key] = seen
+            except Exception:
+                log.exception("heartbeat not written", extra={"market": "-".join(key)})
+
+    def _heartbeat_path(self, key: tuple[str, str]) -> str:
+        return f"workerState/{key[0]}-{key[1]}-{self.settings.shard_index}"
+
+    def _write_heartbeat(self, key: tuple[str, str], seen: int) -> None:
+        self.database.client.document(self._heartbeat_path(key)).set(
+            {"lastTickMs": seen, "workerId": self.settings.worker_id})
+
+    def _read_heartbeats(self) -> None:
+        for key in self.apis:
+            snapshot = self.database.client.document(self._heartbeat_path(key)).get()
+            seen = (snapshot.to_dict() or {}).get("lastTickMs") if snapshot.exists else None
+            if isinstance(seen, int):
+                self.resume_from[key] = seen
 
     def update_subscriptions(self) -> None:
         """Subscribe each feed to the symbols something is armed on."""
@@ -72,6 +182,8 @@ class Worker:
                                handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, "0.0.0.0", self.settings.port).start()
+        self._http = httpx.AsyncClient(timeout=10)
+        await asyncio.get_running_loop().run_in_executor(None, self._read_heartbeats)
         for feed in self.feeds.values():
             feed.start()
         await self.watcher.resync()  # the slow path, before listening
@@ -80,16 +192,20 @@ class Worker:
             self.settings.resync_seconds, self.settings.full_resync_seconds))
         peaks = asyncio.create_task(self.marker.persist_peaks_forever(
             self.settings.peak_persist_seconds))
+        heartbeats = asyncio.create_task(self.heartbeat_forever(
+            self.settings.heartbeat_seconds))
         log.info("worker running", extra={
             "armed": len(self.index), "workerId": self.settings.worker_id,
             "shard": f"{self.settings.shard_index}/{self.settings.shard_count}"})
         await self.stopping.wait()
         log.info("worker stopping")
-        for task in (resync, peaks):
+        for task in (resync, peaks, heartbeats):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.marker.persist_peaks()
+        await self.write_heartbeats({})
+        await self._http.aclose()
         self.watcher.stop()
         await asyncio.gather(*(feed.stop() for feed in self.feeds.values()))
         await self.marker.drain(timeout=8)

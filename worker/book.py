@@ -170,6 +170,10 @@ class PriceIndex:
         found = self._armed.get(path)
         return found[0] if found else None
 
+    def armed_on(self, symbol: str) -> list[Armed]:
+        """Return everything armed on `symbol`."""
+        return [armed for armed, _ in self._armed.values() if armed.symbol == symbol]
+
     def paths(self) -> Iterable[str]:
         """Return the paths of every armed document."""
         return self._armed.keys()

@@ -11,12 +11,20 @@ import asyncio
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
 
-from cogmora_backend.marks import mark_position, mark_trigger, record_peak, reject_trigger
+from cogmora_backend.marks import (
+    mark_funding,
+    mark_position,
+    mark_trigger,
+    record_peak,
+    reject_trigger,
+)
 from cogmora_backend.retry import backoff
 from cogmora_backend.settlement import Outcome
 from cogmora_backend.store import Database
 from worker.book import TRIGGER, Armed, Hit, PriceIndex
+from worker.feeds.kucoin_protocol import Funding
 from worker.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -55,6 +63,26 @@ class Marker:
 
         asyncio.get_running_loop().create_task(run())
 
+    def mark_funding(self, venue: str, funding: Funding, mark_price: Decimal) -> None:
+        """Record a funding settlement (in the background, retried)."""
+        async def run() -> None:
+            delays = backoff(initial=0.2, maximum=5.0, jitter=0.5)
+            for _ in range(self.attempts):
+                try:
+                    outcome = await self._call(
+                        mark_funding, self.database, venue, funding.symbol, funding.rate,
+                        funding.funding_time_ms, mark_price, self.source)
+                    self.metrics.mark_outcomes.labels(f"funding_{outcome.kind}").inc()
+                    log.info("funding marked", extra={"symbol": funding.symbol,
+                                                      "outcome": outcome.kind})
+                    return
+                except Exception as error:
+                    log.warning("funding mark failed", extra={"error": repr(error)})
+                    await asyncio.sleep(next(delays))
+            log.error("funding mark still failing", extra={"symbol": funding.symbol})
+
+        asyncio.get_running_loop().create_task(run())
+
     async def persist_peaks(self) -> None:
         """Persist the trailing stops' peaks that moved (one transaction each)."""
         for path, peak in self.index.take_moved_peaks().items():
@@ -90,7 +118,7 @@ class Marker:
                 if armed.kind == TRIGGER:
                     outcome: Outcome = await self._call(
                         mark_trigger, self.database, armed.uid, armed.doc_id, hit.tick,
-                        self.source)
+                        self.source, hit.origin)
                 else:
                     outcome = await self._call(
                         mark_position, self.database, armed.uid, armed.doc_id, hit.tick,

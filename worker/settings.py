@@ -29,6 +29,10 @@ class Settings:
     topic_limit: int = 300
     #: Seconds between writes of the trailing stops' peaks that moved.
     peak_persist_seconds: float = 1.0
+    #: Seconds between writes of each market's last tick time (`workerState`).
+    heartbeat_seconds: float = 2.0
+    #: The longest gap recovered from candles after a restart or reconnect.
+    gap_max_seconds: float = 6 * 3600.0
     #: Marks written at once.
     mark_concurrency: int = 16
     #: Instances sharing the load, and this instance's shard (0-based): it arms only
@@ -52,6 +56,8 @@ class Settings:
             full_resync_seconds=_float("FULL_RESYNC_SECONDS", defaults.full_resync_seconds),
             peak_persist_seconds=_float("PEAK_PERSIST_SECONDS",
                                         defaults.peak_persist_seconds),
+            heartbeat_seconds=_float("HEARTBEAT_SECONDS", defaults.heartbeat_seconds),
+            gap_max_seconds=_float("GAP_MAX_SECONDS", defaults.gap_max_seconds),
             topic_limit=int(os.environ.get("TOPIC_LIMIT") or defaults.topic_limit),
             mark_concurrency=int(os.environ.get("MARK_CONCURRENCY")
                                  or defaults.mark_concurrency),

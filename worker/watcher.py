@@ -56,6 +56,9 @@ class Watcher:
         #: When the listener last applied each path (monotonic): a resync that
         #: started earlier read an older state of it and must not undo it.
         self._applied_at: dict[str, float] = {}
+        #: Creation time (ms) of each known document: gap recovery never fires a
+        #: document on prices from before it existed.
+        self.created_ms: dict[str, int] = {}
         self._watches: list[Any] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -82,6 +85,8 @@ class Watcher:
             for collection, query in self._queries().items():
                 snapshots = await loop.run_in_executor(None, lambda q=query: list(q.stream()))
                 self.metrics.documents_read.labels("resync").inc(len(snapshots) or 1)
+                for snapshot in snapshots:
+                    self._remember_creation(snapshot)
                 self.reconcile(collection, [(s.reference.path, s.to_dict()) for s in snapshots],
                                started)
             self._applied_at = {p: t for p, t in self._applied_at.items() if t >= started}
@@ -155,9 +160,23 @@ class Watcher:
             document = change.document
             data = None if change.type.name == "REMOVED" else document.to_dict()
             batch.append((document.reference.path, data))
+            if data is None:
+                self.created_ms.pop(document.reference.path, None)
+            else:
+                self._remember_creation(document)
         if batch and self._loop is not None:
             self.metrics.documents_read.labels("listener").inc(len(batch))
             self._loop.call_soon_threadsafe(self.apply_from_listener, batch)
+
+    def _remember_creation(self, snapshot: Any) -> None:
+        created = getattr(snapshot, "create_time", None)
+        if hasattr(created, "timestamp"):  # a datetime (listener snapshots)
+            millis = int(created.timestamp() * 1000)
+        elif hasattr(created, "seconds"):  # a protobuf Timestamp (query results)
+            millis = int(created.seconds) * 1000 + int(created.nanos) // 1_000_000
+        else:
+            return
+        self.created_ms[snapshot.reference.path] = millis
 
     def apply_from_listener(self, changes: list[Change]) -> None:
         """Apply the listener's changes, remembering when (see `reconcile`)."""

@@ -136,8 +136,8 @@ def apply_event(database: FirestoreDatabase, identifier: str) -> Outcome:
                                                       "reason": outcome.reason})
     if failures:
         return Outcome("skipped", f"{failures} positions failed; left pending")
-    database.client.document(path).update({
+    database.write(lambda batch: batch.update(path, {
         "status": "applied", "appliedAt": SERVER_TIME, "positions": applied,
-        "netPaidByTraders": to_firestore(-total)})
+        "netPaidByTraders": to_firestore(-total)}))
     log.info("funding applied", extra={"event": identifier, "positions": applied})
     return Outcome("applied", str(applied))

@@ -87,7 +87,7 @@ def _active(document: Mapping[str, Any] | None) -> bool:
 
 
 def mark_trigger(database: Database, uid: str, trigger_id: str, tick: Tick,
-                 source: str) -> Outcome:
+                 source: str, origin: str | None = None) -> Outcome:
     """Execute an active trigger the tick crosses: create its execution, delete it.
 
     A trigger linked one-cancels-other (`ocoTriggerId`) cancels its partner in
@@ -126,6 +126,8 @@ def mark_trigger(database: Database, uid: str, trigger_id: str, tick: Tick,
                 partner_path = None
         fill = open_fill(order.position_type, tick)
         execution = execution_document(order, trigger_id, fill, tick, source)
+        if origin is not None:
+            execution["origin"] = origin
         if partner_path is not None:
             execution["ocoCancelled"] = order.oco_trigger_id
             tx.update(partner_path, {"details.status": "cancelled",

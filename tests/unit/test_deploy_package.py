@@ -70,8 +70,8 @@ def test_deploy_directory_imports_main_in_isolation(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["functions"] == [
-        "applyFunding", "closePositionHandler", "initializeAccount", "mainScheduler", "openPositionHandler",
-        "proposePlan", "reconcileMarks", "scheduleAutomation",
+        "applyFunding", "closePositionHandler", "initializeAccount", "mainScheduler",
+        "openPositionHandler", "proposePlan", "reconcileMarks", "scheduleAutomation",
     ]
     assert found["events"]["scheduleAutomation"] == "google.cloud.firestore.document.v1.written"
     assert found["events"]["openPositionHandler"] == "google.cloud.firestore.document.v1.created"

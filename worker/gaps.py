@@ -1,0 +1,188 @@
+"""Gap recovery: what should have executed while the worker or a feed was away.
+
+When a symbol's subscription is acknowledged after a gap (the worker
+restarted, or its connection dropped), the worker fetches KuCoin's one-minute
+candles covering the gap and runs every armed level of the symbol through
+them, oldest first, before applying the live ticks that arrived meanwhile.
+
+The price is the conservative one a candle can prove:
+- a level the candle's range crossed fills **at the level**;
+- a level the candle **opened** beyond (the price gapped through it) fills at
+  the candle's **open**;
+- when one candle crosses both a position's adverse level (stop-loss, trailing
+  stop, liquidation) and its take-profit, the order inside the candle is
+  unknown, so the adverse level is taken; among adverse levels the first one
+  the price met (long: the highest) wins;
+- a trailing stop is checked against the candle with the peak from before it,
+  then its peak advances to the candle's favourable extreme.
+
+A candle counts for a document when it ends after both the gap's start and the
+document's creation; the first minute can therefore include prices from just
+before the gap (candles are one minute wide), which is documented in the README.
+Recovered marks carry `closeRequest.origin = 'gap_recovery'` on positions and
+`origin: 'gap_recovery'` on executions, and the tick they are priced at has no
+bid/ask, so the fill is exactly the recovered price.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from decimal import Decimal
+
+import httpx
+
+from cogmora_core.model import Condition, PositionType, Tick
+from cogmora_core.money import parse_number
+from cogmora_core.trading import advance_peak, close_reason, trailing_stop_price
+from worker.book import Armed, Hit
+
+log = logging.getLogger(__name__)
+MINUTE_MS = 60_000
+ORIGIN = "gap_recovery"
+#: Rows per request, as KuCoin documents them.
+SPOT_ROWS, FUTURES_ROWS = 1500, 500
+
+
+@dataclass(frozen=True, slots=True)
+class Candle:
+    """One minute of trades: its start (ms) and open, high, low, close."""
+
+    start_ms: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+
+
+class CandleError(Exception):
+    """The exchange's candle answer could not be used."""
+
+
+def parse_candles(market: str, body: object) -> list[Candle]:
+    """Return the candles of a KuCoin answer, oldest first, or raise `CandleError`.
+
+    Spot rows are strings `[time s, open, close, high, low, volume, turnover]`,
+    newest first; futures rows are numbers `[time ms, open, high, low, close, volume]`.
+    """
+    if not isinstance(body, dict) or body.get("code") != "200000":
+        raise CandleError(f"answer {str(body)[:200]}")
+    rows = body.get("data")
+    if not isinstance(rows, list):
+        raise CandleError("data is not a list")
+    candles = []
+    for row in rows:
+        if not isinstance(row, list) or len(row) < 5:
+            raise CandleError(f"row {str(row)[:100]}")
+        values = [parse_number(v) for v in row[:5]]
+        if any(v is None for v in values):
+            raise CandleError(f"row {str(row)[:100]}")
+        time_value, *prices = values
+        assert time_value is not None
+        if market == "spot":
+            opened, closed, high, low = prices
+            start = int(time_value) * 1000
+        else:
+            opened, high, low, closed = prices
+            start = int(time_value)
+        assert opened is not None and high is not None and low is not None and closed is not None
+        if not (low <= opened <= high and low <= closed <= high and low > 0):
+            raise CandleError(f"row {str(row)[:100]} is not a candle")
+        candles.append(Candle(start, opened, high, low, closed))
+    return sorted(candles, key=lambda c: c.start_ms)
+
+
+async def fetch_candles(client: httpx.AsyncClient, api: str, market: str, symbol: str,
+                        start_ms: int, end_ms: int) -> list[Candle]:
+    """Return the one-minute candles of `symbol` from `start_ms` to `end_ms`, paging."""
+    step = (SPOT_ROWS if market == "spot" else FUTURES_ROWS) * MINUTE_MS
+    found: dict[int, Candle] = {}
+    begin = start_ms - start_ms % MINUTE_MS
+    while begin <= end_ms:
+        until = min(end_ms, begin + step - 1)
+        if market == "spot":
+            response = await client.get(f"{api}/api/v1/market/candles", params={
+                "symbol": symbol, "type": "1min", "startAt": begin // 1000,
+                "endAt": until // 1000 + 1})
+        else:
+            response = await client.get(f"{api}/api/v1/kline/query", params={
+                "symbol": symbol, "granularity": 1, "from": begin, "to": until})
+        if response.status_code != 200:
+            raise CandleError(f"HTTP {response.status_code}: {response.text[:200]}")
+        for candle in parse_candles(market, response.json()):
+            found[candle.start_ms] = candle
+        begin = until + 1
+    return [found[start] for start in sorted(found)]
+
+
+def recover(armed: Armed, candles: Iterable[Candle], since_ms: int,
+            peak: Decimal | None = None) -> Hit | None:
+    """Return the hit `armed` should have had within `candles`, or None.
+
+    `since_ms` is the later of the gap's start and the document's creation;
+    `peak` is the trailing stop's peak before the gap.
+    """
+    for candle in candles:
+        if candle.start_ms + MINUTE_MS <= since_ms:
+            continue
+        if armed.trigger is not None:
+            price = _trigger_price(armed, candle)
+        else:
+            price, peak = _position_price(armed, candle, peak)
+        if price is not None:
+            return Hit(armed, Tick(armed.symbol, price, time_ms=candle.start_ms), peak, ORIGIN)
+    return None
+
+
+def _trigger_price(armed: Armed, candle: Candle) -> Decimal | None:
+    level = armed.trigger
+    assert level is not None
+    if armed.immediate or level.target_price is None:
+        return None  # a market order waits for a live price
+    target = level.target_price
+    if level.condition is Condition.BELOW and candle.low <= target:
+        return min(candle.open, target)
+    if level.condition is Condition.ABOVE and candle.high >= target:
+        return max(candle.open, target)
+    return None
+
+
+def _position_price(armed: Armed, candle: Candle,
+                    peak: Decimal | None) -> tuple[Decimal | None, Decimal | None]:
+    position = armed.position
+    assert position is not None
+    if armed.immediate:
+        return None, peak  # a manual close waits for a live price
+    long = position.position_type is PositionType.LONG
+    levels = replace(position, peak=peak)
+    if close_reason(levels, candle.open) is not None:
+        return candle.open, peak  # opened beyond a level: gapped through
+    adverse = [p for p in (position.stop_loss, position.liquidation_price) if p is not None]
+    if position.trailing_stop is not None and peak is not None:
+        adverse.append(trailing_stop_price(position.position_type, position.trailing_stop,
+                                           peak))
+    extreme = candle.low if long else candle.high
+    crossed = [p for p in adverse if (extreme <= p if long else extreme >= p)]
+    if crossed:
+        return (max(crossed) if long else min(crossed)), peak
+    take_profit = position.take_profit
+    if take_profit is not None and (candle.high >= take_profit if long
+                                    else candle.low <= take_profit):
+        return take_profit, peak
+    if position.trailing_stop is not None:
+        peak = advance_peak(position.position_type, position.trailing_stop, peak,
+                            candle.high if long else candle.low)
+    return None, peak
+
+
+async def gather_limited(jobs: list, limit: int) -> list:
+    """Run coroutines at most `limit` at once; return their results or exceptions."""
+    semaphore = asyncio.Semaphore(limit)
+
+    async def run(job):  # type: ignore[no-untyped-def]
+        async with semaphore:
+            return await job
+
+    return await asyncio.gather(*(run(job) for job in jobs), return_exceptions=True)
