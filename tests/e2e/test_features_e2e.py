@@ -88,7 +88,7 @@ def test_a_trailing_stop_follows_a_rising_price_and_fires_on_the_pullback(
     keep_publishing(lambda: None, lambda: exchange.publish(symbol, "100") > 0)
     for price in ["103", "106", "108", "107", "106.5"]:
         assert exchange.publish(symbol, price) == 1
-    wait_for(lambda: document(db, path)["trailing"]["highWaterMark"] == 108)
+    wait_for(lambda: document(db, path).get("trailing", {}).get("highWaterMark") == 108)
     trailing = document(db, path)["trailing"]
     assert (trailing["highWaterMark"], trailing["stopPrice"]) == (108, 106)
     assert document(db, path)["details"]["status"] == "open"
