@@ -96,6 +96,8 @@ class OpenedPosition:
     liquidation_price: Decimal | None
     stop_loss: Decimal | None
     take_profit: Decimal | None
+    #: The exchange whose prices mark the position (copied from the order).
+    venue: str = "kucoin"
 
     @property
     def debit(self) -> Decimal:

@@ -85,6 +85,7 @@ def open_position(order: OrderRequest, fill: Decimal, config: TradingConfig) -> 
         liquidation_price=liquidation,
         stop_loss=order.stop_loss,
         take_profit=order.take_profit,
+        venue=order.venue,
     )
 
 
