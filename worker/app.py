@@ -15,6 +15,7 @@ from cogmora_backend.logs import configure_logging
 from cogmora_core.model import Tick
 from worker.book import PriceIndex
 from worker.endpoints import make_app
+from worker.feeds.backpack import BackpackFeed
 from worker.feeds.kucoin import KucoinFeed
 from worker.marker import Marker
 from worker.metrics import Metrics
@@ -34,12 +35,16 @@ class Worker:
         self.database = firestore_client.database()
         self.marker = Marker(self.database, self.index, self.metrics, settings.worker_id,
                              settings.mark_concurrency)
-        self.feeds = {
+        # One Backpack connection carries both of its markets (spot and perpetuals).
+        backpack = BackpackFeed(settings.backpack_ws_url, self.on_tick, self.metrics)
+        self.feeds: dict[tuple[str, str], KucoinFeed | BackpackFeed] = {
             ("kucoin", "spot"): KucoinFeed("spot", settings.kucoin_spot_api, self.on_tick,
                                            self.metrics, topic_limit=settings.topic_limit),
             ("kucoin", "futures"): KucoinFeed("futures", settings.kucoin_futures_api,
                                               self.on_tick, self.metrics,
                                               topic_limit=settings.topic_limit),
+            ("backpack", "spot"): backpack,
+            ("backpack", "futures"): backpack,
         }
         self.watcher = Watcher(self.database, self.index, self.marker, self.metrics,
                                self.update_subscriptions, owns=settings.owns)
@@ -51,18 +56,23 @@ class Worker:
         for hit in self.index.on_tick(tick):
             self.marker.submit(hit, received)
 
+    def unique_feeds(self) -> list[KucoinFeed | BackpackFeed]:
+        """Return each feed once (one feed may serve several markets)."""
+        return list({id(feed): feed for feed in self.feeds.values()}.values())
+
     def update_subscriptions(self) -> None:
         """Subscribe each feed to the symbols something is armed on."""
-        wanted: dict[tuple[str, str], set[str]] = {key: set() for key in self.feeds}
+        wanted: dict[int, set[str]] = {id(feed): set() for feed in self.feeds.values()}
         for venue, symbol_type, symbol in self.index.markets():
-            if (venue, symbol_type) in wanted:
-                wanted[(venue, symbol_type)].add(symbol)
-        for key, feed in self.feeds.items():
-            feed.update_desired(wanted[key])
+            feed = self.feeds.get((venue, symbol_type))
+            if feed is not None:
+                wanted[id(feed)].add(symbol)
+        for feed in self.unique_feeds():
+            feed.update_desired(wanted[id(feed)])
 
     def health(self) -> dict[str, bool]:
         """Return each part's health: every feed with symbols, and Firestore."""
-        parts = {feed.name: feed.healthy for feed in self.feeds.values()}
+        parts = {feed.name: feed.healthy for feed in self.unique_feeds()}
         parts["firestore"] = self.watcher.healthy
         return parts
 
@@ -72,7 +82,7 @@ class Worker:
                                handle_signals=False)
         await runner.setup()
         await web.TCPSite(runner, "0.0.0.0", self.settings.port).start()
-        for feed in self.feeds.values():
+        for feed in self.unique_feeds():
             feed.start()
         await self.watcher.resync()  # the slow path, before listening
         self.watcher.start_listeners()
@@ -87,7 +97,7 @@ class Worker:
         with contextlib.suppress(asyncio.CancelledError):
             await resync
         self.watcher.stop()
-        await asyncio.gather(*(feed.stop() for feed in self.feeds.values()))
+        await asyncio.gather(*(feed.stop() for feed in self.unique_feeds()))
         await self.marker.drain(timeout=8)
         await runner.cleanup()
 
