@@ -3,9 +3,10 @@
 By default it replays the recorded SOLUSDTM day on the futures market and
 plays deterministic random walks for XBTUSDTM, ETHUSDTM (futures) and
 BTC-USDT, ETH-USDT (spot), and on Backpack for SOL_USDC and SOL_USDC_PERP
-(bookTicker). Control it over HTTP: `POST /_control/tick`, `drop`, `close`,
-`stall_pongs`, `token_failures`, `garbage`, `errors`, `state` on either KuCoin
-market's port; `tick`, `mark`, `drop`, `close`, `garbage`, `state` on Backpack's.
+(bookTicker; a markPrice a second for the perpetual). Control it over HTTP:
+`POST /_control/tick`, `drop`, `close`, `stall_pongs`, `token_failures`,
+`garbage`, `errors`, `state` on either KuCoin market's port; `tick`, `mark`,
+`drop`, `close`, `garbage`, `state` on Backpack's.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,6 +28,17 @@ WALKS = {
     "spot": {"BTC-USDT": Decimal("87956.1"), "ETH-USDT": Decimal("3000.00")},
     "backpack": {"SOL_USDC": Decimal("140.00"), "SOL_USDC_PERP": Decimal("140.00")},
 }
+
+
+async def publish_marks(backpack: LocalBackpack, symbol: str, latest: dict[str, Quote],
+                        funding_rate: Decimal = Decimal("0.0000125")) -> None:
+    """Publish a markPrice for a perpetual once a second: the mark is its latest price."""
+    while True:
+        quote = latest.get(symbol)
+        if quote is not None:
+            next_hour_ms = (int(time.time()) // 3600 + 1) * 3600 * 1000
+            await backpack.publish_mark(symbol, quote.price, funding_rate, next_hour_ms)
+        await asyncio.sleep(1.0)
 
 
 async def serve(args: argparse.Namespace) -> None:
@@ -48,6 +61,7 @@ async def serve(args: argparse.Namespace) -> None:
             for n, (symbol, start) in enumerate(walks.items()):
                 tasks.append(asyncio.create_task(play(
                     market, symbol, random_walk(start, seed * 10 + n), args.speed, latest)))
+        tasks.append(asyncio.create_task(publish_marks(backpack, "SOL_USDC_PERP", latest)))
     spot.latest = latest  # type: ignore[attr-defined]
     futures.latest = latest  # type: ignore[attr-defined]
     stop = asyncio.Event()
