@@ -47,6 +47,8 @@ def test_subscribes_receives_exact_ticks_and_marks_and_unsubscribes_without_reco
     async def scenario() -> None:
         exchange, feed, ticks, marks, metrics = await started()
         assert feed.healthy  # nothing desired yet
+        await asyncio.sleep(0.2)
+        assert exchange.connections == 0  # no connection until something is armed
         feed.update_desired({"SOL_USDC", "SOL_USDC_PERP"})
         await eventually(lambda: exchange.streams() == {
             "bookTicker.SOL_USDC", "bookTicker.SOL_USDC_PERP", "markPrice.SOL_USDC_PERP"})

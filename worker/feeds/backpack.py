@@ -1,7 +1,8 @@
 """The Backpack connection manager on the `websockets` library.
 
 One `BackpackFeed` serves both Backpack markets (spot `BASE_USDC` and
-perpetuals `BASE_USDC_PERP`) over one WebSocket: it subscribes
+perpetuals `BASE_USDC_PERP`) over one WebSocket, opened once a symbol is
+desired: it subscribes
 `bookTicker.<symbol>` for every desired symbol and `markPrice.<symbol>` for
 perpetuals, changes subscriptions without reconnecting (Backpack sends no
 acknowledgement, so a stream counts as subscribed once its message is sent),
@@ -101,6 +102,7 @@ class BackpackFeed:
         """Connect, serve and reconnect until cancelled."""
         delays = backoff(self.reconnect_initial, self.reconnect_max)
         while True:
+            await self._something_desired()
             opened = time.monotonic()
             self._delivered = False
             try:
@@ -124,6 +126,12 @@ class BackpackFeed:
                 delays = backoff(self.reconnect_initial, self.reconnect_max)  # it was healthy
             self.metrics.reconnects.labels(self.name).inc()
             await asyncio.sleep(next(delays))
+
+    async def _something_desired(self) -> None:
+        """Wait until a symbol is desired: no connection while nothing is armed on Backpack."""
+        while not self.desired:
+            self._changed.clear()
+            await self._changed.wait()
 
     async def _serve(self, ws: ClientConnection) -> None:
         self._changed.set()  # subscribe everything on a new connection
