@@ -169,3 +169,22 @@ def test_a_failing_tick_handler_does_not_stop_the_feed() -> None:
         await exchange.stop()
 
     asyncio.run(scenario())
+
+
+def test_answers_the_servers_pings_and_stays_connected() -> None:
+    async def scenario() -> None:
+        # The server pings every 0.2 s and drops a client that has not answered within 0.1 s.
+        exchange = LocalBackpack(ping_interval=0.2)
+        url = await exchange.start()
+        ticks: list[Tick] = []
+        feed = BackpackFeed(url, ticks.append, Metrics(), **FAST)
+        feed.start()
+        feed.update_desired({"SOL_USDC"})
+        await eventually(lambda: exchange.subscribed() == {"SOL_USDC"})
+        await asyncio.sleep(1.5)  # several ping rounds
+        assert (exchange.connections, feed.connected) == (1, True)
+        await receives(exchange, ticks, "SOL_USDC", "140", "140.5")
+        await feed.stop()
+        await exchange.stop()
+
+    asyncio.run(scenario())
