@@ -17,6 +17,7 @@ from cogmora_core.model import Tick
 from worker import gaps
 from worker.book import PriceIndex
 from worker.endpoints import make_app
+from worker.feeds.backpack import BackpackFeed
 from worker.feeds.kucoin import KucoinFeed
 from worker.feeds.kucoin_protocol import Funding
 from worker.marker import Marker
@@ -39,7 +40,9 @@ class Worker:
                              settings.mark_concurrency)
         self.apis = {("kucoin", "spot"): settings.kucoin_spot_api,
                      ("kucoin", "futures"): settings.kucoin_futures_api}
-        self.feeds = {
+        # One Backpack connection carries both of its markets (spot and perpetuals).
+        backpack = BackpackFeed(settings.backpack_ws_url, self.on_tick, self.metrics)
+        self.feeds: dict[tuple[str, str], KucoinFeed | BackpackFeed] = {
             ("kucoin", "spot"): KucoinFeed(
                 "spot", settings.kucoin_spot_api, self.on_tick, self.metrics,
                 topic_limit=settings.topic_limit,
@@ -50,6 +53,8 @@ class Worker:
                 on_funding=lambda funding: self.on_funding("kucoin", funding),
                 on_subscribed=lambda symbols: self.on_subscribed(("kucoin", "futures"),
                                                                  symbols)),
+            ("backpack", "spot"): backpack,
+            ("backpack", "futures"): backpack,
         }
         #: Wall-clock ms of the last tick of each symbol (gap recovery, heartbeats).
         self.last_seen: dict[str, int] = {}
@@ -161,18 +166,23 @@ class Worker:
             if isinstance(seen, int):
                 self.resume_from[key] = seen
 
+    def unique_feeds(self) -> list[KucoinFeed | BackpackFeed]:
+        """Return each feed once (one feed may serve several markets)."""
+        return list({id(feed): feed for feed in self.feeds.values()}.values())
+
     def update_subscriptions(self) -> None:
         """Subscribe each feed to the symbols something is armed on."""
-        wanted: dict[tuple[str, str], set[str]] = {key: set() for key in self.feeds}
+        wanted: dict[int, set[str]] = {id(feed): set() for feed in self.feeds.values()}
         for venue, symbol_type, symbol in self.index.markets():
-            if (venue, symbol_type) in wanted:
-                wanted[(venue, symbol_type)].add(symbol)
-        for key, feed in self.feeds.items():
-            feed.update_desired(wanted[key])
+            feed = self.feeds.get((venue, symbol_type))
+            if feed is not None:
+                wanted[id(feed)].add(symbol)
+        for feed in self.unique_feeds():
+            feed.update_desired(wanted[id(feed)])
 
     def health(self) -> dict[str, bool]:
         """Return each part's health: every feed with symbols, and Firestore."""
-        parts = {feed.name: feed.healthy for feed in self.feeds.values()}
+        parts = {feed.name: feed.healthy for feed in self.unique_feeds()}
         parts["firestore"] = self.watcher.healthy
         return parts
 
@@ -184,7 +194,7 @@ class Worker:
         await web.TCPSite(runner, "0.0.0.0", self.settings.port).start()
         self._http = httpx.AsyncClient(timeout=10)
         await asyncio.get_running_loop().run_in_executor(None, self._read_heartbeats)
-        for feed in self.feeds.values():
+        for feed in self.unique_feeds():
             feed.start()
         await self.watcher.resync()  # the slow path, before listening
         self.watcher.start_listeners()
@@ -207,7 +217,7 @@ class Worker:
         await self.write_heartbeats({})
         await self._http.aclose()
         self.watcher.stop()
-        await asyncio.gather(*(feed.stop() for feed in self.feeds.values()))
+        await asyncio.gather(*(feed.stop() for feed in self.unique_feeds()))
         await self.marker.drain(timeout=8)
         await runner.cleanup()
 

@@ -39,6 +39,7 @@ def position_document(opened: OpenedPosition, position_id: str, opened_at: Any) 
         "openFee": to_firestore(opened.open_fee),
         "openedAt": opened_at,
         "sourceTriggerId": position_id,
+        "venue": opened.venue,
         "details": details,
     }
     if opened.liquidation_price is not None:
@@ -68,6 +69,7 @@ def history_open_document(
         "margin": to_firestore(opened.margin),
         "openFee": to_firestore(opened.open_fee),
         "openedAt": opened_at,
+        "venue": opened.venue,
         "status": "open",
     }
 

@@ -114,6 +114,8 @@ class OpenedPosition:
     stop_loss: Decimal | None
     take_profit: Decimal | None
     trailing_stop: TrailingStop | None = None
+    #: The exchange whose prices mark the position (copied from the order).
+    venue: str = "kucoin"
 
     @property
     def debit(self) -> Decimal:

@@ -87,6 +87,7 @@ def open_position(order: OrderRequest, fill: Decimal, config: TradingConfig) -> 
         stop_loss=order.stop_loss,
         take_profit=order.take_profit,
         trailing_stop=order.trailing_stop,
+        venue=order.venue,
     )
 
 

@@ -133,6 +133,16 @@ LEGITIMATE = [
                                             ocoTriggerId="oa")})),
     Case("set a trailing stop", lambda c, u: c.update(f"users/{u}/openPositions/p1", {
         "details.trailingStop": {"distance": 500}})),
+    Case("create kucoin trigger with venue", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(venue="kucoin"))),
+    Case("create backpack perp trigger", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(venue="backpack", symbol="SOL_USDC_PERP",
+                                           targetPrice=140, stopLoss=130, takeProfit=160))),
+    Case("create backpack spot trigger", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", {**SPOT_TRIGGER, "venue": "backpack",
+                                       "symbol": "SOL_USDC"})),
+    Case("create backpack trigger, longest base", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(venue="backpack", symbol="A" * 15 + "_USDC_PERP"))),
     Case("watch a symbol", lambda c, u: c.create(f"users/{u}/watchlist/SOLUSDTM",
                                                  {"symbol": "SOLUSDTM"})),
     Case("unwatch a symbol", lambda c, u: c.delete(f"users/{u}/watchlist/BTC-USDT")),
@@ -308,6 +318,28 @@ HOSTILE = [
         details={"status": "active", "error": "none"}))),
     Case("other venue", lambda c, u: c.create(f"users/{u}/tradeTriggers/n",
                                               trig(venue="binance"))),
+    Case("backpack venue, kucoin futures symbol", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(venue="backpack"))),
+    Case("backpack venue, kucoin spot symbol", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", {**SPOT_TRIGGER, "venue": "backpack"})),
+    Case("kucoin venue, backpack perp symbol", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(venue="kucoin", symbol="SOL_USDC_PERP"))),
+    Case("no venue, backpack spot symbol", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", {**SPOT_TRIGGER, "symbol": "SOL_USDC"})),
+    Case("backpack spot symbol as futures", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(venue="backpack", symbol="SOL_USDC"))),
+    Case("backpack perp symbol as spot", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", {**SPOT_TRIGGER, "venue": "backpack",
+                                       "symbol": "SOL_USDC_PERP"})),
+    Case("backpack lowercase symbol", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(venue="backpack", symbol="sol_usdc_perp"))),
+    Case("backpack usdt perp", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(venue="backpack", symbol="SOL_USDT_PERP"))),
+    Case("venue null", lambda c, u: c.create(f"users/{u}/tradeTriggers/n", trig(venue=None))),
+    Case("venue capitalised", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(venue="Backpack", symbol="SOL_USDC_PERP"))),
+    Case("edit a trigger onto another venue", lambda c, u: c.update(
+        f"users/{u}/tradeTriggers/t1", {"venue": "backpack"})),
     Case("create cancelled", lambda c, u: c.create(f"users/{u}/tradeTriggers/n", trig(
         details={"status": "cancelled"}))),
     # status jumps on triggers

@@ -1,4 +1,4 @@
-"""Processes of the whole system for tests and benchmarks: local KuCoin and the worker."""
+"""Processes of the whole system for tests and benchmarks: local KuCoin, Backpack, the worker."""
 
 from __future__ import annotations
 
@@ -16,13 +16,14 @@ from typing import Any
 
 import httpx
 
+from localkucoin.backpack import LocalBackpack
 from localkucoin.server import LocalKucoin
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class Exchange:
-    """The local KuCoin (spot and futures) running on a loop in a background thread."""
+    """The local KuCoin (spot and futures) and Backpack, on a loop in a background thread."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
@@ -32,16 +33,20 @@ class Exchange:
         self.futures = LocalKucoin("futures", ping_interval_ms=2000, ping_timeout_ms=2000)
         self.call(self.spot.start())
         self.call(self.futures.start())
+        self.backpack = LocalBackpack()
+        self.call(self.backpack.start())
 
     def call(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
 
-    def market(self, symbol: str) -> LocalKucoin:
+    def market(self, symbol: str) -> LocalKucoin | LocalBackpack:
+        if "_USDC" in symbol:
+            return self.backpack
         return self.futures if symbol.endswith("USDTM") else self.spot
 
     def publish(self, symbol: str, price: str, bid: str | None = None,
                 ask: str | None = None) -> int:
-        """Publish one ticker; return how many connections received it."""
+        """Publish one ticker (Backpack: a bookTicker); return how many connections got it."""
         return self.call(self.market(symbol).publish(
             symbol, Decimal(price), Decimal(bid) if bid else None,
             Decimal(ask) if ask else None))
@@ -53,6 +58,7 @@ class Exchange:
     def close(self) -> None:
         self.call(self.spot.stop())
         self.call(self.futures.stop())
+        self.call(self.backpack.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
@@ -73,6 +79,7 @@ class WorkerProcess:
             "PORT": str(self.port),
             "KUCOIN_SPOT_API": exchange.spot.base_url,
             "KUCOIN_FUTURES_API": exchange.futures.base_url,
+            "BACKPACK_WS_URL": exchange.backpack.ws_url,
             "RESYNC_SECONDS": "5",
             "WORKER_ID": name,
             "GOOGLE_CLOUD_PROJECT": os.environ.get("GCLOUD_PROJECT", "demo-cogmora"),

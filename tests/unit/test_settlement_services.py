@@ -55,6 +55,37 @@ def test_execution_opens_position_history_and_debits_exactly() -> None:
     assert db.documents["users/u1/tradeHistory/e1"]["status"] == "open"
 
 
+def test_the_venue_is_copied_onto_the_position_and_its_history() -> None:
+    db = database(**{
+        "users__u1__executedTriggers__bp": execution_doc(
+            venue="backpack", symbol="SOL_USDC_PERP", amount=500, leverage=10,
+            targetPrice=140, executedPrice=140),
+        "users__u1__executedTriggers__ku": execution_doc(),
+    })
+
+    assert settle_execution(db, "u1", "bp", CONFIG).kind == "filled"
+    assert settle_execution(db, "u1", "ku", CONFIG).kind == "filled"
+
+    position = db.documents["users/u1/openPositions/bp"]
+    assert (position["venue"], position["symbol"]) == ("backpack", "SOL_USDC_PERP")
+    assert db.documents["users/u1/tradeHistory/bp"]["venue"] == "backpack"
+    assert db.documents["users/u1/openPositions/ku"]["venue"] == "kucoin"
+    assert db.documents["users/u1/tradeHistory/ku"]["venue"] == "kucoin"
+    # USDC-quoted markets settle 1:1 in the account's quote: 500 margin + 3 fee (0.06 %).
+    assert balance(db) == D("10000") - D("503") - D("100.6")
+
+
+def test_a_backpack_close_without_history_records_its_venue() -> None:
+    position = {**closing(price=150), "symbol": "SOL_USDC_PERP", "venue": "backpack"}
+    db = database(balance=0, **{"users__u1__openPositions__p1": position})
+
+    assert settle_close(db, "u1", "p1", CONFIG).kind == "settled"
+
+    history = db.documents["users/u1/tradeHistory/p1"]
+    assert (history["venue"], history["symbol"], history["status"]) == (
+        "backpack", "SOL_USDC_PERP", "closed")
+
+
 def test_the_same_execution_settled_twice_debits_once() -> None:
     db = database(**{"users__u1__executedTriggers__e1": spot_execution_doc()})
     assert settle_execution(db, "u1", "e1", CONFIG).kind == "filled"

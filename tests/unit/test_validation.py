@@ -121,3 +121,62 @@ def test_valid_trigger_parses_to_typed_values() -> None:
 )
 def test_position_rejections(overrides: dict, reason: str) -> None:
     assert reason_of(parse_position, position_doc(**overrides)) == reason
+
+
+@pytest.mark.parametrize(
+    ("venue", "symbol_type", "symbol"),
+    [
+        (DROP, "futures", "XBTUSDTM"),
+        (None, "spot", "BTC-USDT"),
+        ("kucoin", "futures", "SOLUSDTM"),
+        ("kucoin", "spot", "SOL-USDT"),
+        ("backpack", "futures", "SOL_USDC_PERP"),
+        ("backpack", "spot", "SOL_USDC"),
+        ("backpack", "futures", "1000BONK_USDC_PERP"),
+    ],
+)
+def test_each_venue_accepts_its_own_symbol_forms(venue: object, symbol_type: str,
+                                                 symbol: str) -> None:
+    spot = symbol_type == "spot"
+    order = parse_trigger(trigger_doc(
+        venue=venue, symbolType=symbol_type, symbol=symbol, action="buy" if spot else "long",
+        leverage=DROP if spot else 3))
+    assert (order.symbol, str(order.symbol_type)) == (symbol, symbol_type)
+    assert order.venue == (venue if isinstance(venue, str) else "kucoin")
+
+
+@pytest.mark.parametrize(
+    ("venue", "symbol_type", "symbol", "detail"),
+    [
+        ("backpack", "futures", "XBTUSDTM", "backpack futures symbol (BASE_USDC_PERP)"),
+        ("backpack", "spot", "SOL-USDT", "backpack spot symbol (BASE_USDC)"),
+        ("backpack", "futures", "SOL_USDC", "backpack futures symbol (BASE_USDC_PERP)"),
+        ("backpack", "spot", "SOL_USDC_PERP", "backpack spot symbol (BASE_USDC)"),
+        ("backpack", "futures", "SOL_USDT_PERP", "backpack futures symbol (BASE_USDC_PERP)"),
+        ("backpack", "spot", "sol_usdc", "backpack spot symbol (BASE_USDC)"),
+        ("kucoin", "futures", "SOL_USDC_PERP", "kucoin futures symbol (BASEUSDTM)"),
+        (DROP, "spot", "SOL_USDC", "kucoin spot symbol (BASE-USDT)"),
+    ],
+)
+def test_a_symbol_of_another_venue_is_rejected_with_a_clear_reason(
+    venue: object, symbol_type: str, symbol: str, detail: str
+) -> None:
+    spot = symbol_type == "spot"
+    doc = trigger_doc(venue=venue, symbolType=symbol_type, symbol=symbol,
+                      action="buy" if spot else "long", leverage=DROP if spot else 3)
+    with pytest.raises(Rejected) as caught:
+        parse_trigger(doc)
+    assert caught.value.reason == "invalid_symbol"
+    assert caught.value.detail == f"{symbol!r} is not a {detail}"
+
+
+@pytest.mark.parametrize("venue", ["binance", "Backpack", "", 7, ["backpack"]])
+def test_an_unknown_venue_is_rejected(venue: object) -> None:
+    doc = execution_doc(venue=venue, symbol="SOL_USDC_PERP")
+    assert reason_of(parse_execution, doc) == "invalid_venue"
+
+
+def test_a_backpack_position_parses_with_its_venue() -> None:
+    state = parse_position(position_doc(venue="backpack", symbol="SOL_USDC_PERP"))
+    assert (state.symbol, state.venue) == ("SOL_USDC_PERP", "backpack")
+    assert reason_of(parse_position, position_doc(venue="backpack")) == "invalid_symbol"

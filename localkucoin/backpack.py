@@ -1,0 +1,254 @@
+"""A local Backpack market-data WebSocket on aiohttp, speaking the exchange's wire format.
+
+WebSocket at `/` (the value of BACKPACK_WS_URL is `ws://host:port`):
+`{"method":"SUBSCRIBE"|"UNSUBSCRIBE","params":[streams]}`, no acknowledgement;
+streams `bookTicker.<symbol>` and `markPrice.<symbol>`; data frames
+`{"data":{…},"stream":"<name>"}` exactly as recorded from Backpack (prices as
+strings, `u` an integer, `E`/`T` in microseconds, `n` in milliseconds). The
+server pings every `ping_interval` seconds and drops a client that does not
+answer. Fault switches (methods, and `POST /_control/...` for other
+processes): drop connections, close them cleanly, send garbage.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import time
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from aiohttp import WSMsgType, web
+
+STREAM_KINDS = ("bookTicker", "markPrice")
+
+
+@dataclass(eq=False)
+class BackpackSession:
+    """One client connection and the streams it subscribed."""
+
+    ws: web.WebSocketResponse
+    streams: set[str] = field(default_factory=set)
+
+
+class LocalBackpack:
+    """Backpack's public market-data stream, for spot (`X_USDC`) and perpetuals (`X_USDC_PERP`)."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0,
+                 ping_interval: float = 60.0) -> None:
+        self.host = host
+        self.port = port
+        self.ping_interval = ping_interval
+        self.sessions: set[BackpackSession] = set()
+        self.connections = 0
+        self.subscribe_messages: list[dict] = []
+        self._update_ids = itertools.count(6932035996)
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def ws_url(self) -> str:
+        """Return the WebSocket URL, the value of BACKPACK_WS_URL."""
+        return f"ws://{self.host}:{self.port}"
+
+    @property
+    def base_url(self) -> str:
+        """Return the HTTP base URL of the control endpoints."""
+        return f"http://{self.host}:{self.port}"
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.add_routes([
+            web.get("/", self._websocket),
+            web.post("/_control/{action}", self._control),
+        ])
+        return app
+
+    async def start(self) -> str:
+        """Start serving; return the WebSocket URL."""
+        self._runner = web.AppRunner(self.app(), handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        server = site._server
+        assert server is not None and server.sockets
+        self.port = server.sockets[0].getsockname()[1]
+        return self.ws_url
+
+    async def stop(self) -> None:
+        """Close every connection and stop serving."""
+        await self.drop_connections()
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # --- WebSocket ----------------------------------------------------------
+
+    async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
+        # heartbeat: a ping every interval; no pong within half of it closes the socket.
+        ws = web.WebSocketResponse(autoping=True, heartbeat=self.ping_interval)
+        await ws.prepare(request)
+        self.connections += 1
+        session = BackpackSession(ws)
+        self.sessions.add(session)
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    await self._on_message(session, message.data)
+                elif message.type == WSMsgType.ERROR:
+                    break
+        finally:
+            self.sessions.discard(session)
+        return ws
+
+    async def _on_message(self, session: BackpackSession, text: str) -> None:
+        try:
+            message = orjson.loads(text)
+            method, params = message["method"], message["params"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            await self._error(session, "INVALID_CLIENT_REQUEST", "Invalid request")
+            return
+        if method not in ("SUBSCRIBE", "UNSUBSCRIBE") or not isinstance(params, list):
+            await self._error(session, "INVALID_CLIENT_REQUEST", f"Invalid method {method}")
+            return
+        self.subscribe_messages.append(message)
+        streams = [p for p in params if isinstance(p, str)]
+        unknown = [s for s in streams if s.partition(".")[0] not in STREAM_KINDS
+                   or not s.partition(".")[2]]
+        if unknown:
+            await self._error(session, "INVALID_CLIENT_REQUEST", f"Invalid stream {unknown[0]}")
+            return
+        if method == "SUBSCRIBE":
+            session.streams.update(streams)
+        else:
+            session.streams.difference_update(streams)
+
+    @staticmethod
+    async def _error(session: BackpackSession, code: str, message: str) -> None:
+        with contextlib.suppress(ConnectionResetError, RuntimeError):
+            await session.ws.send_str(orjson.dumps(
+                {"id": None, "error": {"code": code, "message": message}}).decode())
+
+    # --- market data --------------------------------------------------------
+
+    def book_ticker_frame(self, symbol: str, bid: Decimal, ask: Decimal) -> dict[str, Any]:
+        """Return a bookTicker frame for `symbol` exactly as Backpack sends it."""
+        now_us = time.time_ns() // 1000
+        return {"data": {"A": "1.28080", "B": "3.08745", "E": now_us, "T": now_us - 348,
+                         "a": _s(ask), "b": _s(bid), "e": "bookTicker", "s": symbol,
+                         "u": next(self._update_ids)},
+                "stream": f"bookTicker.{symbol}"}
+
+    @staticmethod
+    def mark_price_frame(symbol: str, mark: Decimal, funding_rate: Decimal,
+                         next_funding_ms: int, index: Decimal | None = None) -> dict[str, Any]:
+        """Return a markPrice frame for `symbol` exactly as Backpack sends it."""
+        now_us = time.time_ns() // 1000
+        return {"data": {"E": now_us, "T": now_us - 472, "e": "markPrice",
+                         "f": _s(funding_rate), "i": _s(index if index is not None else mark),
+                         "n": next_funding_ms, "p": _s(mark), "s": symbol},
+                "stream": f"markPrice.{symbol}"}
+
+    async def publish(self, symbol: str, price: Decimal, bid: Decimal | None = None,
+                      ask: Decimal | None = None) -> int:
+        """Send a bookTicker to every connection subscribed to it; return how many.
+
+        bookTicker has no last price: `price` stands for a missing bid or ask.
+        """
+        frame = self.book_ticker_frame(symbol, bid if bid is not None else price,
+                                       ask if ask is not None else price)
+        return await self._broadcast(frame)
+
+    async def publish_mark(self, symbol: str, mark: Decimal, funding_rate: Decimal,
+                           next_funding_ms: int) -> int:
+        """Send a markPrice to every connection subscribed to it; return how many."""
+        return await self._broadcast(
+            self.mark_price_frame(symbol, mark, funding_rate, next_funding_ms))
+
+    async def _broadcast(self, frame: dict[str, Any]) -> int:
+        text = orjson.dumps(frame).decode()
+        receivers = [s for s in self.sessions if frame["stream"] in s.streams
+                     and not s.ws.closed]
+        for session in receivers:
+            with contextlib.suppress(ConnectionResetError, RuntimeError):
+                await session.ws.send_str(text)
+        return len(receivers)
+
+    def subscribed(self) -> set[str]:
+        """Return every symbol whose bookTicker some connection is subscribed to."""
+        return {s.partition(".")[2] for s in self.streams() if s.startswith("bookTicker.")}
+
+    def streams(self) -> set[str]:
+        """Return every stream some connection is subscribed to."""
+        return set().union(*(s.streams for s in self.sessions)) if self.sessions else set()
+
+    # --- faults -------------------------------------------------------------
+
+    async def drop_connections(self) -> None:
+        """Cut every connection abruptly (no close handshake)."""
+        for session in list(self.sessions):
+            transport = session.ws._req.transport if session.ws._req else None
+            if transport is not None:
+                transport.abort()
+            self.sessions.discard(session)
+
+    async def close_connections(self, code: int = 1001) -> None:
+        """Close every connection cleanly, as a server shutdown does."""
+        for session in list(self.sessions):
+            await session.ws.close(code=code, message=b"server shutting down")
+
+    async def send_raw(self, text: str) -> int:
+        """Send one text frame, exactly as given, to every connection; return how many."""
+        sessions = list(self.sessions)
+        for session in sessions:
+            with contextlib.suppress(ConnectionResetError, RuntimeError):
+                await session.ws.send_str(text)
+        return len(sessions)
+
+    async def send_garbage(self) -> None:
+        """Send frames no client can use: bad JSON, unknown streams, bad prices, errors."""
+        junk = [
+            "{not json", "[]", '{"result":null}',
+            '{"stream":"depth.SOL_USDC","data":{"s":"SOL_USDC"}}',
+            '{"stream":"bookTicker.SOL_USDC","data":{"s":"SOL_USDC","a":"-1","b":"1"}}',
+            '{"id":null,"error":{"code":"INVALID_CLIENT_REQUEST","message":"junk"}}',
+        ]
+        for text in junk:
+            await self.send_raw(text)
+
+    async def _control(self, request: web.Request) -> web.Response:
+        action = request.match_info["action"]
+        body = await request.json() if request.can_read_body else {}
+        if action == "tick":
+            price = _d(body.get("price"))
+            bid, ask = _d(body.get("bid")) or price, _d(body.get("ask")) or price
+            if bid is None or ask is None:
+                raise web.HTTPBadRequest(text="tick needs bid and ask (or price)")
+            sent = await self.publish(body["symbol"], bid, bid, ask)
+            return web.json_response({"sent": sent})
+        if action == "mark":
+            sent = await self.publish_mark(body["symbol"], Decimal(str(body["price"])),
+                                           Decimal(str(body.get("fundingRate", "0"))),
+                                           int(body.get("nextFundingMs", 0)))
+            return web.json_response({"sent": sent})
+        if action == "drop":
+            await self.drop_connections()
+        elif action == "close":
+            await self.close_connections()
+        elif action == "garbage":
+            await self.send_garbage()
+        elif action == "state":
+            return web.json_response({"streams": sorted(self.streams()),
+                                      "connections": self.connections,
+                                      "open": len(self.sessions)})
+        else:
+            raise web.HTTPNotFound(text=f"no control action {action}")
+        return web.json_response({"ok": True})
+
+
+def _s(value: Decimal) -> str:
+    return format(value, "f")
+
+
+def _d(value: object) -> Decimal | None:
+    return Decimal(str(value)) if value is not None else None

@@ -1,0 +1,194 @@
+"""The Backpack connection manager on the `websockets` library.
+
+One `BackpackFeed` serves both Backpack markets (spot `BASE_USDC` and
+perpetuals `BASE_USDC_PERP`) over one WebSocket, opened once a symbol is
+desired: it subscribes
+`bookTicker.<symbol>` for every desired symbol and `markPrice.<symbol>` for
+perpetuals, changes subscriptions without reconnecting (Backpack sends no
+acknowledgement, so a stream counts as subscribed once its message is sent),
+reconnects with jittered backoff and subscribes everything again. The server
+pings every 60 s and drops a client silent for 120 s: `websockets` answers
+those pings itself, and pings the server in turn so that a dead socket is
+noticed within `ping_interval + ping_timeout`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from cogmora_core.model import Tick
+from worker.feeds.backpack_protocol import (
+    BOOK_TICKER,
+    ErrorFrame,
+    FrameError,
+    MarkPrice,
+    parse_frame,
+    streams_for,
+    subscription_messages,
+)
+from worker.feeds.kucoin import FeedDead, backoff
+from worker.metrics import Metrics
+
+log = logging.getLogger(__name__)
+TickHandler = Callable[[Tick], None]
+MarkPriceHandler = Callable[[MarkPrice], None]
+
+
+class BackpackFeed:
+    """The manager of Backpack's market data: one connection carrying every desired symbol."""
+
+    def __init__(self, url: str, on_tick: TickHandler, metrics: Metrics,
+                 on_mark_price: MarkPriceHandler | None = None, name: str = "backpack",
+                 reconnect_initial: float = 0.2, reconnect_max: float = 30.0,
+                 ping_interval: float = 20.0, ping_timeout: float = 20.0,
+                 open_timeout: float = 10.0, stable_after: float = 10.0) -> None:
+        self.url = url
+        self.name = name
+        self.on_tick = on_tick
+        self.on_mark_price = on_mark_price
+        self.metrics = metrics
+        self.reconnect_initial = reconnect_initial
+        self.reconnect_max = reconnect_max
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.open_timeout = open_timeout
+        #: A connection that lived this long (or delivered data) resets the backoff.
+        self.stable_after = stable_after
+        self.desired: set[str] = set()
+        #: Streams subscribed on the current connection (sent; Backpack does not ack).
+        self.streams: set[str] = set()
+        self.connected = False
+        self._delivered = False
+        self._changed = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Start the connection loop in the background (once)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name=self.name)
+
+    async def stop(self) -> None:
+        """Stop the loop and close the socket."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @property
+    def healthy(self) -> bool:
+        """Return whether the feed is connected, or has nothing to carry."""
+        return self.connected or not self.desired
+
+    def subscribed(self) -> set[str]:
+        """Return the symbols whose bookTicker stream is subscribed."""
+        prefix = BOOK_TICKER + "."
+        return {s[len(prefix):] for s in self.streams if s.startswith(prefix)}
+
+    def update_desired(self, symbols: set[str]) -> None:
+        """Carry exactly `symbols` (spot and perpetuals); (un)subscribe without reconnecting."""
+        self.desired = set(symbols)
+        self._changed.set()
+
+    async def run(self) -> None:
+        """Connect, serve and reconnect until cancelled."""
+        delays = backoff(self.reconnect_initial, self.reconnect_max)
+        while True:
+            await self._something_desired()
+            opened = time.monotonic()
+            self._delivered = False
+            try:
+                async with websockets.connect(
+                    self.url, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+                    open_timeout=self.open_timeout, close_timeout=2, max_size=2**22,
+                ) as ws:
+                    self.connected = True
+                    log.info("feed connected", extra={"feed": self.name})
+                    await self._serve(ws)
+            except asyncio.CancelledError:
+                raise
+            except (FeedDead, OSError, TimeoutError, websockets.WebSocketException) as error:
+                log.warning("feed connection lost",
+                            extra={"feed": self.name, "error": repr(error)})
+            finally:
+                self.connected = False
+                self.streams.clear()
+                self.metrics.subscribed.labels(self.name).set(0)
+            if self._delivered or time.monotonic() - opened >= self.stable_after:
+                delays = backoff(self.reconnect_initial, self.reconnect_max)  # it was healthy
+            self.metrics.reconnects.labels(self.name).inc()
+            await asyncio.sleep(next(delays))
+
+    async def _something_desired(self) -> None:
+        """Wait until a symbol is desired: no connection while nothing is armed on Backpack."""
+        while not self.desired:
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def _serve(self, ws: ClientConnection) -> None:
+        self._changed.set()  # subscribe everything on a new connection
+        tasks = [asyncio.create_task(self._read(ws)),
+                 asyncio.create_task(self._sync_subscriptions(ws))]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                task.result()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _read(self, ws: ClientConnection) -> None:
+        async for raw in ws:
+            try:
+                frame = parse_frame(raw)
+            except FrameError as error:
+                self.metrics.frames_rejected.labels(self.name, error.reason).inc()
+                log.info("frame dropped", extra={"feed": self.name, "reason": str(error)[:200]})
+                continue
+            if isinstance(frame, Tick):
+                self._delivered = True
+                self.metrics.ticks.labels(self.name).inc()
+                self._deliver(self.on_tick, frame)
+            elif isinstance(frame, MarkPrice):
+                self._delivered = True
+                if self.on_mark_price is not None:
+                    self._deliver(self.on_mark_price, frame)
+            else:
+                self._on_error(frame)
+        raise FeedDead("connection closed")
+
+    def _deliver(self, handler: Callable[[Any], None], frame: Tick | MarkPrice) -> None:
+        try:
+            handler(frame)
+        except Exception:  # a bug downstream must not take the feed down
+            log.exception("feed handler failed", extra={"feed": self.name})
+
+    def _on_error(self, frame: ErrorFrame) -> None:
+        self.metrics.exchange_errors.labels(self.name, frame.code or "unknown").inc()
+        log.warning("exchange error frame",
+                    extra={"feed": self.name, "code": frame.code, "data": frame.message})
+
+    async def _sync_subscriptions(self, ws: ClientConnection) -> None:
+        while True:
+            await self._changed.wait()
+            self._changed.clear()
+            wanted = {stream for symbol in self.desired for stream in streams_for(symbol)}
+            remove = sorted(self.streams - wanted)
+            add = sorted(wanted - self.streams)
+            for method, streams in (("UNSUBSCRIBE", remove), ("SUBSCRIBE", add)):
+                for message in subscription_messages(method, streams):
+                    await ws.send(orjson.dumps(message).decode())
+                    if method == "SUBSCRIBE":
+                        self.streams.update(message["params"])
+                    else:
+                        self.streams.difference_update(message["params"])
+            self.metrics.subscribed.labels(self.name).set(len(self.subscribed()))

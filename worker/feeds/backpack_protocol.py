@@ -1,0 +1,159 @@
+"""Backpack's public WebSocket protocol, Sans-I/O: messages out, frames in.
+
+Streams: `bookTicker.<symbol>` (best bid/ask, every book change) and, for
+perpetuals (`<BASE>_USDC_PERP`), `markPrice.<symbol>` (mark price, funding
+rate, next funding time). Every data frame is `{"stream": …, "data": {…}}`;
+subscriptions are not acknowledged.
+
+bookTicker carries no last trade price, so the condition price of a tick is
+the mid price (bid + ask) / 2, exact in `Decimal`; fills still use the
+executable side of the book (the bid or the ask). Event and engine times
+(`E`, `T`) are microseconds; `Tick.time_ms` is milliseconds. `u` (update id)
+is a string in the docs and an integer on the wire: both are accepted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from cogmora_core.model import Tick
+from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string
+
+BOOK_TICKER = "bookTicker"
+MARK_PRICE = "markPrice"
+PERP_SUFFIX = "_PERP"
+#: Streams per SUBSCRIBE/UNSUBSCRIBE message: Backpack documents no limit; keep messages small.
+MAX_STREAMS_PER_MESSAGE = 50
+TWO = Decimal(2)
+
+
+class FrameError(Exception):
+    """A frame that cannot be used; `reason` is the metric label."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class MarkPrice:
+    """A perpetual's mark price and funding, from a `markPrice.<symbol>` frame."""
+
+    symbol: str
+    mark_price: Decimal
+    #: Funding rate of the current interval (a fraction: 0.0000125 = 0.00125 %); may be negative.
+    funding_rate: Decimal
+    #: Next funding time, milliseconds since the epoch.
+    next_funding_ms: int
+    #: Event time, milliseconds since the epoch.
+    time_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorFrame:
+    """An error the server answered a request with (`{"error": {code, message}}`)."""
+
+    code: str
+    message: str
+
+
+def streams_for(symbol: str) -> list[str]:
+    """Return the streams that carry `symbol`: bookTicker, plus markPrice for perpetuals."""
+    streams = [f"{BOOK_TICKER}.{symbol}"]
+    if symbol.endswith(PERP_SUFFIX):
+        streams.append(f"{MARK_PRICE}.{symbol}")
+    return streams
+
+
+def subscription_messages(method: str, streams: list[str]) -> list[dict[str, Any]]:
+    """Return the `SUBSCRIBE` or `UNSUBSCRIBE` messages for `streams`, a few per message."""
+    return [
+        {"method": method, "params": streams[i:i + MAX_STREAMS_PER_MESSAGE]}
+        for i in range(0, len(streams), MAX_STREAMS_PER_MESSAGE)
+    ]
+
+
+def parse_frame(raw: str | bytes) -> Tick | MarkPrice | ErrorFrame:
+    """Return the tick, mark price or error in `raw`, or raise `FrameError`."""
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise FrameError("invalid_json", str(error)) from None
+    if not isinstance(frame, dict):
+        raise FrameError("not_an_object")
+    if "error" in frame:
+        error = frame["error"]
+        if isinstance(error, dict):
+            return ErrorFrame(str(error.get("code", "")), str(error.get("message", ""))[:200])
+        return ErrorFrame("", str(error)[:200])
+    stream, data = frame.get("stream"), frame.get("data")
+    if not isinstance(stream, str):
+        raise FrameError("unknown_type", "no stream")
+    if not isinstance(data, dict):
+        raise FrameError("missing_fields", "data")
+    kind, _, symbol = stream.partition(".")
+    if not symbol or data.get("s") != symbol:
+        raise FrameError("missing_fields", f"symbol of {stream[:60]!r}")
+    if kind == BOOK_TICKER:
+        return _book_ticker(symbol, data)
+    if kind == MARK_PRICE:
+        return _mark_price(symbol, data)
+    raise FrameError("unknown_topic", stream[:80])
+
+
+def _book_ticker(symbol: str, data: dict) -> Tick:
+    bid = _price(data.get("b"), "b")
+    ask = _price(data.get("a"), "a")
+    if bid is None or ask is None:
+        raise FrameError("missing_fields", "b or a")
+    if bid > ask:
+        raise FrameError("bad_price", f"bid {bid} above ask {ask}")
+    if "u" in data and not _update_id(data["u"]):  # not used, but a wrong one is a bad frame
+        raise FrameError("missing_fields", f"u {data['u']!r}"[:80])
+    return Tick(symbol=symbol, price=(bid + ask) / TWO, best_bid=bid, best_ask=ask,
+                time_ms=_micros_to_ms(data.get("E")))
+
+
+def _mark_price(symbol: str, data: dict) -> MarkPrice:
+    mark = _price(data.get("p"), "p")
+    funding = parse_decimal_string(data.get("f"))
+    next_funding, event = data.get("n"), _micros_to_ms(data.get("E"))
+    if mark is None:
+        raise FrameError("missing_fields", "p")
+    if funding is None or abs(funding) >= 1:
+        raise FrameError("bad_price", f"f {data.get('f')!r}"[:80])
+    if not _whole(next_funding) or event is None:
+        raise FrameError("missing_fields", "n or E")
+    assert isinstance(next_funding, int)
+    return MarkPrice(symbol=symbol, mark_price=mark, funding_rate=funding,
+                     next_funding_ms=next_funding, time_ms=event)
+
+
+def _whole(raw: object) -> bool:
+    return isinstance(raw, int) and not isinstance(raw, bool) and raw > 0
+
+
+def _update_id(raw: object) -> bool:
+    """Return whether `raw` is an update id: an integer, or a string of digits (the docs)."""
+    return _whole(raw) or (isinstance(raw, str) and raw.isascii() and raw.isdigit())
+
+
+def _micros_to_ms(raw: object) -> int | None:
+    return raw // 1000 if _whole(raw) else None  # type: ignore[operator]
+
+
+def _price(raw: object, name: str) -> Decimal | None:
+    if raw is None:
+        return None
+    value = parse_decimal_string(raw)
+    if value is None:
+        raise FrameError("bad_price", f"{name} {raw!r}"[:80])
+    if value <= ZERO:
+        raise FrameError("bad_price", f"{name} {raw!r} is not positive"[:80])
+    if value > MAX_MAGNITUDE:
+        raise FrameError("bad_price", f"{name} {raw!r} is out of range"[:80])
+    return value
