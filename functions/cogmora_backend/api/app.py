@@ -11,6 +11,7 @@ import functools
 import logging
 import secrets
 import string
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 100
+#: Tolerance for an ID token issued by a clock slightly ahead of ours.
+CLOCK_SKEW_SECONDS = 60
 _ID_ALPHABET = string.ascii_letters + string.digits
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Maps an ID token to the uid it was issued to, or raises `ApiError` (401).
@@ -277,10 +280,21 @@ def verify_firebase_token(token: str) -> str:
     except auth.CertificateFetchError:
         log.exception("api: cannot fetch the token signing certificates")
         raise ApiError(503, Code.AUTH_UNAVAILABLE, "cannot verify tokens now") from None
+    # The Admin SDK checks times only with a token's signature, which the Auth
+    # emulator does not have: check them here too, so both refuse the same tokens.
+    expires, issued, now = claims.get("exp"), claims.get("iat"), time.time()
+    if not _is_number(expires) or not _is_number(issued) or issued > now + CLOCK_SKEW_SECONDS:
+        raise ApiError(401, Code.INVALID_TOKEN, "the ID token has no valid exp/iat claims")
+    if expires <= now:
+        raise ApiError(401, Code.TOKEN_EXPIRED, "the ID token has expired")
     uid = check_document_id(claims.get("uid"))
     if uid is None:
         raise ApiError(401, Code.INVALID_TOKEN, "the ID token names no usable user")
     return uid
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 @functools.cache
