@@ -7,6 +7,7 @@ same user): the worker and the functions must not be able to tell them apart.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -274,6 +275,15 @@ def test_bodies_that_are_not_small_json_are_refused(
                       headers={"Content-Type": "application/json"})
     expect_error(answer, status, code)
     assert triggers_of(db, uid) == {}
+
+
+def test_a_json_body_is_read_whatever_its_content_type(api: Api, db: Any) -> None:
+    uid, token = account(db)  # curl -d sends application/x-www-form-urlencoded
+    answer = api.call("POST", "/api/v1/trade/order", token,
+                      content=json.dumps(SPOT_MARKET).encode(),
+                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+    assert answer.status == 201
+    assert list(triggers_of(db, uid)) == [answer.body["id"]]
 
 
 # ---- cancelling -------------------------------------------------------------------------
