@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -320,6 +321,20 @@ def test_cancelling_twice_is_a_conflict_and_a_missing_trigger_is_404(api: Api, d
                           path="/api/v1/trade/no-such-trigger"), 404, "trigger_not_found")
     expect_error(api.call("DELETE", "/api/v1/trade/{triggerId}", token,
                           path="/api/v1/trade/__reserved__"), 404, "trigger_not_found")
+
+
+def test_racing_cancels_cancel_once(api: Api, db: Any) -> None:
+    uid, token = account(db)
+    trigger_id = api.call("POST", "/api/v1/trade/create", token, json=FUTURES).body["id"]
+    path = f"/api/v1/trade/{trigger_id}"
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: api.call("DELETE", "/api/v1/trade/{triggerId}",
+                                                   token, path=path), range(4)))
+
+    assert sorted(a.status for a in answers) == [200, 409, 409, 409]
+    assert document(db, f"users/{uid}/tradeTriggers/{trigger_id}") == {
+        **FUTURES, "details": {"status": "cancelled"}}
 
 
 def test_another_user_can_neither_see_nor_cancel_a_trigger(api: Api, db: Any) -> None:
