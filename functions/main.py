@@ -85,3 +85,9 @@ def proposePlan(request: https_fn.CallableRequest) -> dict:
     if request.auth is None:
         raise https_fn.HttpsError(https_fn.FunctionsErrorCode.UNAUTHENTICATED, "sign in first")
     return handlers.on_propose_plan(request.auth.uid)
+
+
+@https_fn.on_request(timeout_sec=30)
+def api(request: https_fn.Request) -> https_fn.Response:
+    """Serve the HTTP API for bots and scripts (docs/openapi.yaml)."""
+    return handlers.on_api_request(request)

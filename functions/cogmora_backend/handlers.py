@@ -80,3 +80,10 @@ def on_propose_plan(uid: str) -> dict[str, Any]:
     from cogmora_backend.automation.runtime import propose_now
 
     return propose_now(firestore_client.database(), uid)
+
+
+def on_api_request(request: Any) -> Any:
+    """Answer one request of the HTTP API (a Flask request) with its Flask app."""
+    from cogmora_backend.api.app import serve
+
+    return serve(request)

@@ -15,7 +15,9 @@ class QuerySpec:
     """A query: equality filters, then at most one range filter (ordered by it).
 
     `group` queries span every collection of that name (collection-group
-    scope); the others query the top-level collection of that name.
+    scope); the others query the top-level collection of that name. A page
+    query (`order_field`) lists one collection (a user's subcollection, by its
+    path) ordered by that field, newest first when `descending`, in pages.
     """
 
     name: str
@@ -23,6 +25,8 @@ class QuerySpec:
     equality: tuple[str, ...]
     range_field: str | None = None
     group: bool = True
+    order_field: str | None = None
+    descending: bool = False
 
     def build(self, client: Any, equals: tuple[Any, ...], below_or_at: Any = None) -> Any:
         """Return the query with `equals` for the equality fields and `<= below_or_at`."""
@@ -41,6 +45,25 @@ class QuerySpec:
             query = query.where(filter=FieldFilter(self.range_field, "<=", below_or_at))
             query = query.order_by(self.range_field)
         return query
+
+    def page(self, client: Any, collection: str, limit: int, after: Any = None) -> Any:
+        """Return at most `limit` documents of `collection` (a path) after snapshot `after`.
+
+        Ordered by `order_field`, then by document id in the same direction, so
+        that equal values still page in a stable order.
+        """
+        from google.cloud.firestore_v1 import Query
+
+        if self.order_field is None or self.equality or self.range_field or self.group:
+            raise ValueError(f"{self.name} is not a page query")
+        if collection.rstrip("/").rsplit("/", 1)[-1] != self.collection_group:
+            raise ValueError(f"{self.name} lists {self.collection_group}, not {collection}")
+        direction = Query.DESCENDING if self.descending else Query.ASCENDING
+        query = client.collection(collection).order_by(self.order_field, direction=direction)
+        query = query.order_by("__name__", direction=direction)
+        if after is not None:
+            query = query.start_after(after)
+        return query.limit(limit)
 
 
 #: Executions still `pending` since before a cutoff (the reconciler).
@@ -76,6 +99,10 @@ DUE_AI = QuerySpec("due ai agents", "users", ("automation.ai.enabled",),
 DUE_WATCHLISTS = QuerySpec("due watchlists", "users", ("automation.watchlist.enabled",),
                            range_field="automation.watchlist.nextRun", group=False)
 
+#: One user's trade history, newest first by `openedAt` (the HTTP API's history pages).
+HISTORY_PAGE = QuerySpec("history page", "tradeHistory", (), group=False,
+                         order_field="openedAt", descending=True)
+
 ALL: tuple[QuerySpec, ...] = (
     DUE_AI,
     DUE_WATCHLISTS,
@@ -86,4 +113,5 @@ ALL: tuple[QuerySpec, ...] = (
     TRIGGERS_BY_SYMBOL,
     LIVE_POSITIONS,
     ACTIVE_TRIGGERS,
+    HISTORY_PAGE,
 )

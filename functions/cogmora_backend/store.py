@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from cogmora_backend.queries import QuerySpec
 from cogmora_backend.retry import is_contention, retry
 
 T = TypeVar("T")
@@ -76,6 +77,18 @@ class Database(Protocol):
     def list(self, collection: str) -> list[tuple[str, Document]]:
         """Return (id, data) of every document of a collection, outside any transaction."""
 
+    def page(self, spec: QuerySpec, collection: str, limit: int,
+             after_id: str | None = None) -> list[tuple[str, Document]]:
+        """Return (id, data) of at most `limit` documents of `collection` in `spec`'s order.
+
+        The page starts after the document `after_id` of the same collection;
+        raises `CursorMissing` when that document does not exist.
+        """
+
+
+class CursorMissing(LookupError):
+    """A page was asked to start after a document that does not exist."""
+
 
 class FirestoreDatabase:
     """The real database: Google Cloud Firestore (or its emulator)."""
@@ -136,6 +149,17 @@ class FirestoreDatabase:
     def list(self, collection: str) -> list[tuple[str, Document]]:
         """Return (id, data) of every document of a collection."""
         return [(s.id, s.to_dict()) for s in self._client.collection(collection).stream()]
+
+    def page(self, spec: QuerySpec, collection: str, limit: int,
+             after_id: str | None = None) -> list[tuple[str, Document]]:
+        """Return one page of `collection` in `spec`'s order (one query, plus the cursor read)."""
+        after = None
+        if after_id is not None:
+            after = self._client.document(f"{collection}/{after_id}").get()
+            if not after.exists:
+                raise CursorMissing(after_id)
+        query = spec.page(self._client, collection, limit, after)
+        return [(s.id, s.to_dict()) for s in query.stream()]
 
 
 class _FirestoreTransaction:
@@ -231,6 +255,24 @@ class MemoryDatabase:
             return [(path.rsplit("/", 1)[1], copy.deepcopy(doc))
                     for path, doc in sorted(self.documents.items())
                     if path.startswith(collection + "/") and path.count("/") == depth]
+
+    def page(self, spec: QuerySpec, collection: str, limit: int,
+             after_id: str | None = None) -> list[tuple[str, Document]]:
+        """Return one page of `collection` in `spec`'s order, as Firestore would.
+
+        Documents without the order field are left out, as Firestore does.
+        """
+        field = spec.order_field
+        if field is None:
+            raise ValueError(f"{spec.name} is not a page query")
+        rows = [(doc_id, doc) for doc_id, doc in self.list(collection) if field in doc]
+        rows.sort(key=lambda row: (row[1][field], row[0]), reverse=spec.descending)
+        if after_id is not None:
+            ids = [doc_id for doc_id, _ in rows]
+            if after_id not in ids:
+                raise CursorMissing(after_id)
+            rows = rows[ids.index(after_id) + 1:]
+        return rows[:limit]
 
 
 class _MemoryTransaction:

@@ -15,13 +15,16 @@ import httpx
 from tests.support.emulator import project
 
 
-def id_token(uid: str) -> str:
-    """Return an unsigned ID token for `uid` (the emulators accept it)."""
+def id_token(uid: str, issued_at: int | None = None) -> str:
+    """Return an unsigned ID token for `uid` (the emulators accept it), valid for an hour.
+
+    `issued_at` (seconds since the epoch, default now) makes older, expired tokens.
+    """
 
     def part(value: dict) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
-    now = int(time.time())
+    now = int(time.time()) if issued_at is None else issued_at
     return ".".join([part({"alg": "none", "typ": "JWT"}), part({
         "iss": f"https://securetoken.google.com/{project()}", "aud": project(), "iat": now,
         "exp": now + 3600, "auth_time": now, "sub": uid, "user_id": uid,

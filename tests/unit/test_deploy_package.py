@@ -19,6 +19,7 @@ DISCOVER = """
 import json, os, sys
 from firebase_functions.private.serving import get_functions
 functions = get_functions()
+import cogmora_backend.api.app  # the api function's app, imported on its first request
 here = os.getcwd()
 print(json.dumps({
     "functions": sorted(functions),
@@ -28,6 +29,9 @@ print(json.dumps({
                         if fn.__firebase_endpoint__.scheduleTrigger),
     "core_from": sys.modules["cogmora_core"].__file__,
     "backend_from": sys.modules["cogmora_backend"].__file__,
+    "api_from": sys.modules["cogmora_backend.api.app"].__file__,
+    "https": sorted(name for name, fn in functions.items()
+                    if fn.__firebase_endpoint__.httpsTrigger is not None),
     "here": here,
 }))
 """
@@ -70,7 +74,7 @@ def test_deploy_directory_imports_main_in_isolation(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["functions"] == [
-        "applyFunding", "closePositionHandler", "initializeAccount", "mainScheduler",
+        "api", "applyFunding", "closePositionHandler", "initializeAccount", "mainScheduler",
         "openPositionHandler", "proposePlan", "reconcileMarks", "scheduleAutomation",
     ]
     assert found["events"]["scheduleAutomation"] == "google.cloud.firestore.document.v1.written"
@@ -81,3 +85,5 @@ def test_deploy_directory_imports_main_in_isolation(tmp_path: Path) -> None:
     assert found["scheduled"] == ["mainScheduler", "reconcileMarks"]
     assert found["core_from"].startswith(str(deploy))
     assert found["backend_from"].startswith(str(deploy))
+    assert found["api_from"].startswith(str(deploy))
+    assert found["https"] == ["api"]

@@ -24,14 +24,17 @@ QUERY_METHODS = {"where", "order_by", "collection_group", "start_at", "end_at"}
 
 def has_index(spec: QuerySpec) -> bool:
     """Return whether the index file serves `spec`."""
-    wanted_range = [spec.range_field] if spec.range_field else []
+    ordered = spec.range_field or spec.order_field
+    wanted_range = [ordered] if ordered else []
+    wanted_order = "DESCENDING" if spec.descending else "ASCENDING"
     scope = "COLLECTION_GROUP" if spec.group else "COLLECTION"
     if len(spec.equality) + len(wanted_range) == 1:
         field = (list(spec.equality) + wanted_range)[0]
         return any(
             override["collectionGroup"] == spec.collection_group
             and override["fieldPath"] == field
-            and any(i.get("queryScope") == scope for i in override["indexes"])
+            and any(i.get("queryScope") == scope and i.get("order") == wanted_order
+                    for i in override["indexes"])
             for override in INDEXES.get("fieldOverrides", [])
         )
     for index in INDEXES["indexes"]:
@@ -40,9 +43,10 @@ def has_index(spec: QuerySpec) -> bool:
         if index["queryScope"] != scope:
             continue
         fields = [f["fieldPath"] for f in index["fields"]]
+        orders = [f.get("order") for f in index["fields"]][len(spec.equality):]
         if sorted(fields[: len(spec.equality)]) == sorted(spec.equality) and (
             fields[len(spec.equality) :] == wanted_range
-        ):
+        ) and all(order == wanted_order for order in orders):
             return True
     return False
 
@@ -58,6 +62,10 @@ def test_the_seed_designs_indexes_are_present() -> None:
 
 
 def test_a_query_without_an_index_is_caught() -> None:
+    assert not has_index(QuerySpec("descending without its index", "openPositions", (),
+                                   order_field="details.status", descending=True))
+    assert not has_index(QuerySpec("no override", "tradeHistory", (), group=False,
+                                   order_field="closedAt", descending=True))
     assert not has_index(QuerySpec("missing", "openPositions", ("symbol",), "openedAt"))
     assert not has_index(QuerySpec("wrong scope", "users", ("automation.ai.enabled",),
                                    "automation.ai.nextRun", group=True))

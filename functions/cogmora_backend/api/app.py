@@ -1,0 +1,310 @@
+"""The Flask app of the HTTP API: routes, authentication and JSON errors.
+
+`create_app` takes the database and the token verifier, so unit tests run it
+on the in-memory database; `serve` runs the production app (Firestore,
+Firebase Auth) for the `api` function. docs/openapi.yaml describes every route.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import secrets
+import string
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from cogmora_backend import paths
+from cogmora_backend.api import API_VERSION
+from cogmora_backend.api.errors import ApiError, Code
+from cogmora_backend.api.orders import as_mapping, check_document_id, load_json, trigger_document
+from cogmora_backend.api.views import assets_view, document_view, to_json
+from cogmora_backend.queries import HISTORY_PAGE
+from cogmora_backend.store import CursorMissing, Database, Transaction
+from cogmora_core.money import parse_number
+
+log = logging.getLogger(__name__)
+
+#: Largest request body accepted (413 above it): an order is a few hundred bytes.
+MAX_BODY_BYTES = 16 * 1024
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 100
+#: Tolerance for an ID token issued by a clock slightly ahead of ours.
+CLOCK_SKEW_SECONDS = 60
+_ID_ALPHABET = string.ascii_letters + string.digits
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: Maps an ID token to the uid it was issued to, or raises `ApiError` (401).
+TokenVerifier = Callable[[str], str]
+
+
+def new_document_id() -> str:
+    """Return a random 20-character id, like the ids Firestore's SDKs generate."""
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
+
+
+def create_app(database: Callable[[], Database], verify_token: TokenVerifier) -> Flask:
+    """Return the API's Flask app on `database` (asked for on each request) and `verify_token`."""
+    app = Flask("cogmora_api")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS is no documented method: 405
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # answer fields in written order
+
+    def signed_in_uid() -> str:
+        header = request.headers.get("Authorization")
+        if not header:
+            raise ApiError(401, Code.MISSING_TOKEN, "send 'Authorization: Bearer <ID token>'")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, Code.INVALID_TOKEN, "the Authorization header is not "
+                           "'Bearer <ID token>'")
+        return verify_token(token)
+
+    def body() -> Any:
+        return load_json(request.get_data(cache=False))
+
+    @app.get("/health")
+    def health() -> Any:
+        return {"status": "ok", "version": API_VERSION}
+
+    def create(market: bool) -> Any:
+        uid = signed_in_uid()
+        document = trigger_document(body(), market=market)
+        trigger_id = new_document_id()
+        database().write(lambda tx: tx.set(paths.trigger(uid, trigger_id), document))
+        return {"id": trigger_id, "trigger": document_view(trigger_id, document)}, 201
+
+    @app.post("/api/v1/trade/create")
+    def create_trigger() -> Any:
+        return create(market=False)
+
+    @app.post("/api/v1/trade/order")
+    def create_market_order() -> Any:
+        return create(market=True)
+
+    @app.post("/api/v1/trade/close")
+    def close_position() -> Any:
+        uid = signed_in_uid()
+        data = as_mapping(body())
+        unknown = sorted(set(data) - {"positionId"})
+        if unknown:
+            raise ApiError(400, Code.UNKNOWN_FIELDS,
+                           f"unknown fields: {', '.join(unknown)}; allowed: positionId",
+                           unknown[0])
+        raw_id = data.get("positionId")
+        if raw_id is None:
+            raise ApiError(400, Code.MISSING_FIELD, "positionId is required", "positionId")
+        if not isinstance(raw_id, str):
+            raise ApiError(400, Code.INVALID_POSITION_ID, "positionId must be a string",
+                           "positionId")
+        position_id = check_document_id(raw_id)
+        missing = ApiError(404, Code.POSITION_NOT_FOUND, f"no position {raw_id!r}")
+        if position_id is None:
+            raise missing
+        path = paths.position(uid, position_id)
+
+        def work(tx: Transaction) -> dict[str, Any]:
+            position = tx.get(path)
+            if position is None:
+                raise missing
+            status = _status(position)
+            if status != "open":
+                raise ApiError(409, Code.POSITION_NOT_OPEN,
+                               f"position {position_id} is {status!r}, not 'open'")
+            # What the app writes: only details.status, open -> closing (firestore.rules).
+            tx.update(path, {"details.status": "closing"})
+            position["details"]["status"] = "closing"
+            return position
+
+        position = database().run(work)
+        return {"id": position_id, "position": document_view(position_id, position)}, 202
+
+    @app.delete("/api/v1/trade/<triggerId>")
+    def cancel_trigger(triggerId: str) -> Any:  # the documented path parameter's name
+        uid = signed_in_uid()
+        trigger_id = check_document_id(triggerId)
+        missing = ApiError(404, Code.TRIGGER_NOT_FOUND, f"no trigger {triggerId!r}")
+        if trigger_id is None:
+            raise missing
+        path = paths.trigger(uid, trigger_id)
+
+        def work(tx: Transaction) -> dict[str, Any]:
+            trigger = tx.get(path)
+            if trigger is None:
+                raise missing
+            status = _status(trigger)
+            if status != "active":
+                raise ApiError(409, Code.TRIGGER_NOT_ACTIVE,
+                               f"trigger {trigger_id} is {status!r}, not 'active'")
+            # What the app writes to cancel: details.status -> cancelled, nothing else.
+            tx.update(path, {"details.status": "cancelled"})
+            trigger["details"]["status"] = "cancelled"
+            return trigger
+
+        trigger = database().run(work)
+        return {"id": trigger_id, "trigger": document_view(trigger_id, trigger)}
+
+    @app.get("/api/v1/account/balance")
+    def balance() -> Any:
+        uid = signed_in_uid()
+        user = database().read(paths.user(uid))
+        if user is None or user.get("balance") is None:
+            raise ApiError(404, Code.ACCOUNT_NOT_FOUND,
+                           "the account has no balance yet: it is funded when users/{uid} "
+                           "is created")
+        amount = parse_number(user["balance"])
+        if amount is None:
+            raise RuntimeError(f"users/{uid} has an unreadable balance")
+        return {"balance": to_json(amount), "currency": "USDT"}
+
+    @app.get("/api/v1/account/positions")
+    def positions() -> Any:
+        uid = signed_in_uid()
+        rows = database().list(f"{paths.user(uid)}/openPositions")
+        rows.sort(key=_opened_at, reverse=True)  # newest first, as the history
+        return {"positions": [document_view(doc_id, doc) for doc_id, doc in rows]}
+
+    @app.get("/api/v1/account/history")
+    def history() -> Any:
+        uid = signed_in_uid()
+        unknown = sorted(set(request.args) - {"limit", "cursor"})
+        if unknown:
+            raise ApiError(400, Code.UNKNOWN_PARAMETERS,
+                           f"unknown query parameters: {', '.join(unknown)}; allowed: limit, "
+                           "cursor", unknown[0])
+        limit = _limit(request.args.get("limit"))
+        raw_cursor = request.args.get("cursor")
+        cursor = None
+        if raw_cursor is not None:
+            cursor = check_document_id(raw_cursor)
+            if cursor is None:
+                raise ApiError(400, Code.INVALID_CURSOR, "cursor is not one this API gave",
+                               "cursor")
+        try:
+            rows = database().page(HISTORY_PAGE, f"{paths.user(uid)}/tradeHistory",
+                                   limit + 1, cursor)
+        except CursorMissing:
+            raise ApiError(400, Code.INVALID_CURSOR, "cursor is not one this API gave",
+                           "cursor") from None
+        page = rows[:limit]
+        next_cursor = page[-1][0] if len(rows) > limit else None
+        return {"items": [document_view(doc_id, doc) for doc_id, doc in page],
+                "nextCursor": next_cursor}
+
+    @app.get("/api/v1/account/assets")
+    def assets() -> Any:
+        signed_in_uid()
+        return assets_view()
+
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError) -> Response:
+        return _error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        code, message = _HTTP_CODES.get(status, (f"http_{status}", error.description or ""))
+        response = _error_response(ApiError(status, code, message))
+        allow = error.get_response().headers.get("Allow")
+        if allow:
+            response.headers["Allow"] = allow
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("api: unexpected error on %s %s", request.method, request.path)
+        return _error_response(ApiError(500, Code.INTERNAL, "internal error"))
+
+    return app
+
+
+_HTTP_CODES = {
+    400: (Code.INVALID_JSON, "the request could not be read"),
+    404: (Code.NOT_FOUND, "no such route: see docs/openapi.yaml"),
+    405: (Code.METHOD_NOT_ALLOWED, "method not allowed on this route"),
+    413: (Code.BODY_TOO_LARGE, f"the body is larger than {MAX_BODY_BYTES} bytes"),
+}
+
+
+def _error_response(error: ApiError) -> Response:
+    response = jsonify(error.body())
+    response.status_code = error.status
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = f'Bearer error="{error.code}"'
+    return response
+
+
+def _status(document: dict[str, Any]) -> object:
+    details = document.get("details")
+    return details.get("status") if isinstance(details, dict) else None
+
+
+def _opened_at(row: tuple[str, dict[str, Any]]) -> tuple[datetime, str]:
+    opened = row[1].get("openedAt")
+    if not isinstance(opened, datetime):
+        return (_EPOCH, row[0])
+    return (opened if opened.tzinfo else opened.replace(tzinfo=UTC), row[0])
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None:
+        return HISTORY_DEFAULT_LIMIT
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= HISTORY_MAX_LIMIT:
+        raise ApiError(400, Code.INVALID_LIMIT,
+                       f"limit must be a whole number from 1 to {HISTORY_MAX_LIMIT}", "limit")
+    return int(raw)
+
+
+def verify_firebase_token(token: str) -> str:
+    """Return the uid of a Firebase ID token, or raise `ApiError` (401, or 503).
+
+    Signature, issuer, audience (this project) and expiry are checked; on the
+    emulators (FIREBASE_AUTH_EMULATOR_HOST) the Admin SDK accepts unsigned tokens.
+    """
+    import firebase_admin
+    from firebase_admin import auth
+
+    if not firebase_admin._apps:
+        firebase_admin.initialize_app()
+    try:
+        claims = auth.verify_id_token(token)
+    except auth.ExpiredIdTokenError:
+        raise ApiError(401, Code.TOKEN_EXPIRED, "the ID token has expired") from None
+    except auth.InvalidIdTokenError:
+        raise ApiError(401, Code.INVALID_TOKEN, "the ID token is not valid") from None
+    except auth.CertificateFetchError:
+        log.exception("api: cannot fetch the token signing certificates")
+        raise ApiError(503, Code.AUTH_UNAVAILABLE, "cannot verify tokens now") from None
+    # The Admin SDK checks times only with a token's signature, which the Auth
+    # emulator does not have: check them here too, so both refuse the same tokens.
+    expires, issued, now = claims.get("exp"), claims.get("iat"), time.time()
+    if not _is_number(expires) or not _is_number(issued) or issued > now + CLOCK_SKEW_SECONDS:
+        raise ApiError(401, Code.INVALID_TOKEN, "the ID token has no valid exp/iat claims")
+    if expires <= now:
+        raise ApiError(401, Code.TOKEN_EXPIRED, "the ID token has expired")
+    uid = check_document_id(claims.get("uid"))
+    if uid is None:
+        raise ApiError(401, Code.INVALID_TOKEN, "the ID token names no usable user")
+    return uid
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+@functools.cache
+def production_app() -> Flask:
+    """Return the app on Firestore and Firebase Auth, created on first use."""
+    from cogmora_backend import firestore_client
+
+    return create_app(firestore_client.database, verify_firebase_token)
+
+
+def serve(incoming: Any) -> Response:
+    """Answer one request of the `api` function (a Flask request) with the API's app."""
+    return Response.from_app(production_app(), incoming.environ)

@@ -1,0 +1,48 @@
+"""Errors the API answers with: an HTTP status and a stable reason code."""
+
+from __future__ import annotations
+
+
+class ApiError(Exception):
+    """Answer the request with `status` and `{"error": {"code", "message"[, "field"]}}`."""
+
+    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+
+    def body(self) -> dict[str, object]:
+        """Return the JSON body of the error."""
+        error: dict[str, object] = {"code": self.code, "message": self.message}
+        if self.field is not None:
+            error["field"] = self.field
+        return {"error": error}
+
+
+class Code:
+    """Error codes of the API (stable strings), besides the core's rejection reasons."""
+
+    INVALID_JSON = "invalid_json"
+    INVALID_BODY = "invalid_body"
+    UNKNOWN_FIELDS = "unknown_fields"
+    MISSING_FIELD = "missing_field"
+    UNSUPPORTED_SYMBOL = "unsupported_symbol"
+    INVALID_POSITION_ID = "invalid_position_id"
+    INVALID_LIMIT = "invalid_limit"
+    INVALID_CURSOR = "invalid_cursor"
+    UNKNOWN_PARAMETERS = "unknown_parameters"
+    MISSING_TOKEN = "missing_token"
+    INVALID_TOKEN = "invalid_token"
+    TOKEN_EXPIRED = "token_expired"
+    NOT_FOUND = "not_found"
+    TRIGGER_NOT_FOUND = "trigger_not_found"
+    POSITION_NOT_FOUND = "position_not_found"
+    ACCOUNT_NOT_FOUND = "account_not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    TRIGGER_NOT_ACTIVE = "trigger_not_active"
+    POSITION_NOT_OPEN = "position_not_open"
+    BODY_TOO_LARGE = "body_too_large"
+    INTERNAL = "internal_error"
+    AUTH_UNAVAILABLE = "auth_unavailable"

@@ -1,0 +1,173 @@
+"""Request bodies into the `tradeTriggers` documents the app writes (pure, no I/O).
+
+A body is read with every JSON number as an exact `Decimal`, checked with the
+core's validation (the same checks as the security rules), and turned into
+the document the rules accept: the fields the app may write, numbers as
+Firestore numbers (whole numbers as integers), `details: {status: 'active'}`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from cogmora_backend.api.errors import ApiError, Code
+from cogmora_core.errors import Reason, Rejected
+from cogmora_core.markets import listed_market
+from cogmora_core.model import Condition
+from cogmora_core.money import MAX_MAGNITUDE, decimal_places, to_firestore
+from cogmora_core.validation import parse_trigger
+
+#: Fields of `POST /api/v1/trade/create`: every field the rules let the app write
+#: on a trigger, except `details` (the API sets it to `{status: 'active'}`).
+TRIGGER_FIELDS = ("symbol", "symbolType", "condition", "targetPrice", "action", "amount",
+                  "leverage", "stopLoss", "takeProfit", "venue")
+TRIGGER_REQUIRED = ("symbol", "symbolType", "condition", "targetPrice", "action", "amount")
+#: Fields of `POST /api/v1/trade/order` (a market order: no condition, no target).
+ORDER_FIELDS = tuple(f for f in TRIGGER_FIELDS if f not in ("condition", "targetPrice"))
+ORDER_REQUIRED = ("symbol", "symbolType", "action", "amount")
+
+#: Numeric fields and the reason a bad value of each is rejected with.
+NUMERIC_FIELDS = {
+    "targetPrice": Reason.INVALID_TARGET_PRICE,
+    "amount": Reason.INVALID_AMOUNT,
+    "leverage": Reason.INVALID_LEVERAGE,
+    "stopLoss": Reason.INVALID_STOP_LOSS,
+    "takeProfit": Reason.INVALID_TAKE_PROFIT,
+}
+#: The field each core rejection reason is about (for the error's `field`).
+_REASON_FIELDS = {
+    Reason.UNKNOWN_SYMBOL_TYPE: "symbolType",
+    Reason.INVALID_SYMBOL: "symbol",
+    Reason.INVALID_VENUE: "venue",
+    Reason.INVALID_ACTION: "action",
+    Reason.INVALID_CONDITION: "condition",
+    **{reason: name for name, reason in NUMERIC_FIELDS.items()},
+}
+#: Decimal places a price or amount may have: documents hold 8 (DESIGN.md §2).
+MAX_PLACES = 8
+#: Significant digits a Firestore number (an IEEE double) keeps exactly.
+MAX_DIGITS = 15
+_DECIMAL_STRING = re.compile(r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$")
+
+
+def load_json(raw: bytes) -> object:
+    """Return the JSON value of a body, numbers as exact `Decimal`/`int`, or raise `ApiError`.
+
+    NaN and the infinities, which Python's json accepts, are refused.
+    """
+
+    def refuse_constant(name: str) -> object:
+        raise ValueError(f"{name} is not a number")
+
+    try:
+        text = raw.decode("utf-8")
+        return json.loads(text, parse_float=Decimal, parse_constant=refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as error:
+        raise ApiError(400, Code.INVALID_JSON, f"the body is not valid JSON: {error}") from None
+
+
+def _number(name: str, value: object) -> Decimal:
+    """Return a body's number (a JSON number or a decimal string) exactly, or raise."""
+    reason = NUMERIC_FIELDS[name]
+    if isinstance(value, bool):
+        raise ApiError(400, reason, f"{name} must be a number, not a boolean", name)
+    if isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, str) and _DECIMAL_STRING.match(value):
+        number = Decimal(value)
+    else:
+        raise ApiError(400, reason, f"{name} must be a number or a decimal string", name)
+    if abs(number) >= MAX_MAGNITUDE:
+        raise ApiError(400, reason, f"{name} must be below {MAX_MAGNITUDE}", name)
+    if decimal_places(number) > MAX_PLACES:
+        raise ApiError(400, reason, f"{name} {number} has more than {MAX_PLACES} decimals", name)
+    digits = len(number.normalize().as_tuple().digits)
+    if number and digits > MAX_DIGITS:
+        raise ApiError(400, reason, f"{name} {number} has more than {MAX_DIGITS} significant "
+                       "digits, which a Firestore number cannot hold exactly", name)
+    return number
+
+
+def _check_fields(body: object, allowed: tuple[str, ...], required: tuple[str, ...]
+                  ) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise ApiError(400, Code.INVALID_BODY, "the body must be a JSON object")
+    unknown = sorted(set(body) - set(allowed))
+    if unknown:
+        raise ApiError(400, Code.UNKNOWN_FIELDS,
+                       f"unknown fields: {', '.join(unknown)}; allowed: {', '.join(allowed)}",
+                       unknown[0])
+    for name in required:
+        if body.get(name) is None:
+            raise ApiError(400, Code.MISSING_FIELD, f"{name} is required", name)
+    # null means absent, as for the app's optional levels.
+    return {name: value for name, value in body.items() if value is not None}
+
+
+def trigger_document(body: object, market: bool) -> dict[str, Any]:
+    """Return the `tradeTriggers` document a create (or market order) body asks for.
+
+    Raise `ApiError` (400) with a stable code when the body is not one the
+    security rules would let the app write, or names an unlisted market.
+    """
+    if market:
+        data = _check_fields(body, ORDER_FIELDS, ORDER_REQUIRED)
+        data["condition"] = str(Condition.MARKET)
+    else:
+        data = _check_fields(body, TRIGGER_FIELDS, TRIGGER_REQUIRED)
+        if data.get("condition") == Condition.MARKET:
+            raise ApiError(400, Reason.INVALID_CONDITION,
+                           "condition is 'above' or 'below'; send a market order to "
+                           "POST /api/v1/trade/order", "condition")
+    numbers = {name: _number(name, data[name]) for name in NUMERIC_FIELDS if name in data}
+    candidate = {**data, **numbers, "details": {"status": "active"}}
+    try:
+        order = parse_trigger(candidate)
+    except Rejected as rejected:
+        raise ApiError(400, rejected.reason, rejected.detail or rejected.reason,
+                       _REASON_FIELDS.get(rejected.reason)) from None
+    if listed_market(order.symbol, order.symbol_type, order.venue) is None:
+        raise ApiError(400, Code.UNSUPPORTED_SYMBOL,
+                       f"{order.symbol} ({order.symbol_type}) is not listed on {order.venue}; "
+                       "see GET /api/v1/account/assets", "symbol")
+    document: dict[str, Any] = {}
+    for name in ("symbol", "symbolType", "condition", "targetPrice", "action", "amount",
+                 "leverage", "stopLoss", "takeProfit", "venue"):
+        if name not in data:
+            continue
+        if name == "leverage":
+            document[name] = int(numbers[name])
+        elif name in numbers:
+            document[name] = to_firestore(numbers[name])
+        else:
+            document[name] = data[name]
+    document["details"] = {"status": "active"}
+    if parse_trigger(document) != order:  # what is written is exactly what was checked
+        raise AssertionError(f"trigger document {document} differs from {order}")
+    return document
+
+
+def check_document_id(value: object) -> str | None:
+    """Return `value` when it can name a document of a collection, else None.
+
+    Firestore ids hold no `/`, are not `.` or `..`, nor `__…__`, and take at
+    most 1,500 bytes.
+    """
+    if not isinstance(value, str) or not value or "/" in value or value in (".", ".."):
+        return None
+    if len(value.encode()) > 1500 or (value.startswith("__") and value.endswith("__")):
+        return None
+    return value
+
+
+def as_mapping(value: object) -> Mapping[str, Any]:
+    """Return a body that must be a JSON object, or raise `ApiError`."""
+    if not isinstance(value, dict):
+        raise ApiError(400, Code.INVALID_BODY, "the body must be a JSON object")
+    return value

@@ -1,0 +1,206 @@
+"""The HTTP API's pure parts and its Flask app on the in-memory database.
+
+The same app runs on Firestore in tests/integration/test_api.py; here a fake
+token verifier (`ok-<uid>`) stands in for Firebase Auth.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+from hypothesis import given
+from hypothesis import strategies as st
+from openapi_spec_validator import validate as validate_openapi
+
+from cogmora_backend.api import API_VERSION
+from cogmora_backend.api.app import create_app
+from cogmora_backend.api.errors import ApiError
+from cogmora_backend.api.orders import trigger_document
+from cogmora_backend.api.views import to_json
+from cogmora_backend.store import MemoryDatabase
+from cogmora_core.markets import MARKETS, listed_market
+from cogmora_core.model import SymbolType
+from cogmora_core.money import parse_number
+from cogmora_core.validation import parse_symbol, parse_trigger
+from tests.support.openapi import app_operations, check_answer, documented_operations, spec
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+FUTURES = {"symbol": "XBTUSDTM", "symbolType": "futures", "condition": "below",
+           "targetPrice": 60000, "action": "long", "amount": 100, "leverage": 3}
+
+
+def verify(token: str) -> str:
+    if token.startswith("ok-"):
+        return token[3:]
+    raise ApiError(401, "invalid_token", "not a test token")
+
+
+def build(documents: dict[str, Any] | None = None) -> tuple[MemoryDatabase, FlaskClient]:
+    database = MemoryDatabase(documents)
+    return database, create_app(lambda: database, verify).test_client()
+
+
+def call(client: FlaskClient, method: str, template: str, uid: str | None = "u1",
+         path: str | None = None, **kwargs: Any) -> Any:
+    headers = {"Authorization": f"Bearer ok-{uid}"} if uid else {}
+    response = client.open(path or template, method=method, headers=headers, **kwargs)
+    check_answer(method, template, response.status_code, response.get_json(), response.headers)
+    return response
+
+
+# ---- the OpenAPI document -----------------------------------------------------------------
+
+
+def test_openapi_document_is_valid_openapi_3_1() -> None:
+    validate_openapi(spec())
+    assert spec()["openapi"].startswith("3.1")
+    assert spec()["info"]["version"] == API_VERSION
+
+
+def test_every_route_is_documented_and_every_documented_route_exists() -> None:
+    _, client = build()
+    routes = app_operations(client.application)
+    assert routes - documented_operations() == set(), "undocumented routes"
+    assert documented_operations() - routes == set(), "documented routes the app lacks"
+
+
+def test_every_operation_documents_its_auth_and_errors() -> None:
+    for path, item in spec()["paths"].items():
+        for method, operation in item.items():
+            public = operation.get("security") == []
+            assert public == (path == "/health"), f"{method} {path} auth"
+            assert ("401" in operation["responses"]) == (not public), f"{method} {path} 401"
+            assert "500" in operation["responses"]
+            if "requestBody" in operation:
+                assert {"400", "413"} <= set(operation["responses"]), f"{method} {path}"
+
+
+# ---- markets ---------------------------------------------------------------------------
+
+
+def test_every_listed_market_is_one_the_rules_accept() -> None:
+    assert len({m.symbol for m in MARKETS}) == len(MARKETS)
+    for market in MARKETS:
+        data = {"symbol": market.symbol, "symbolType": str(market.symbol_type),
+                "venue": market.venue}
+        assert parse_symbol(data) == (market.symbol, market.symbol_type, market.venue)
+
+
+def test_a_listed_symbol_counts_only_with_its_type_and_venue() -> None:
+    assert listed_market("XBTUSDTM", SymbolType.FUTURES, "kucoin") is not None
+    assert listed_market("XBTUSDTM", SymbolType.SPOT, "kucoin") is None
+    assert listed_market("XBTUSDTM", SymbolType.FUTURES, "binance") is None
+    assert listed_market("BTCUSDTM", SymbolType.FUTURES, "kucoin") is None
+
+
+# ---- bodies into documents -------------------------------------------------------------
+
+
+def test_decimal_strings_and_numbers_become_exact_firestore_numbers() -> None:
+    document = trigger_document({**FUTURES, "targetPrice": "60000.10", "amount": Decimal("0.1"),
+                                 "leverage": Decimal("5.0"), "stopLoss": None}, market=False)
+    assert document == {"symbol": "XBTUSDTM", "symbolType": "futures", "condition": "below",
+                        "targetPrice": 60000.1, "action": "long", "amount": 0.1,
+                        "leverage": 5, "details": {"status": "active"}}
+    assert isinstance(document["leverage"], int)
+    parse_trigger(document)
+
+
+@given(st.decimals(min_value=Decimal("0.00000001"), max_value=Decimal("9999999.99999999"),
+                   places=8))
+def test_any_accepted_amount_is_written_and_answered_exactly(amount: Decimal) -> None:
+    document = trigger_document({**FUTURES, "amount": format(amount, "f")}, market=False)
+    assert parse_number(document["amount"]) == amount
+    assert Decimal(to_json(document["amount"])) == amount
+
+
+@pytest.mark.parametrize(("amount", "accepted"), [
+    ("123456.123456789", False),  # nine decimals
+    ("1234567.12345678", True),  # fifteen significant digits
+    ("12345678.12345678", False),  # sixteen
+    ("99999999999.99999", False),  # sixteen, below 10^12
+    ("999999999999", True),
+])
+def test_amounts_a_double_cannot_hold_exactly_are_refused(amount: str, accepted: bool) -> None:
+    body = {**FUTURES, "amount": amount}
+    if accepted:
+        assert parse_number(trigger_document(body, market=False)["amount"]) == Decimal(amount)
+    else:
+        with pytest.raises(ApiError) as refused:
+            trigger_document(body, market=False)
+        assert (refused.value.status, refused.value.code) == (400, "invalid_amount")
+
+
+def test_numbers_are_answered_as_exact_strings_and_times_in_utc() -> None:
+    assert to_json({"amount": 0.1, "size": 1e-08, "balance": 10000, "leverage": 3,
+                    "openedAt": T0, "pnl": -0.0}) == {
+        "amount": "0.1", "size": "0.00000001", "balance": "10000", "leverage": 3,
+        "openedAt": "2026-01-01T00:00:00Z", "pnl": "0"}
+
+
+# ---- the app on the in-memory database -------------------------------------------------
+
+
+def test_create_then_cancel_on_the_memory_database() -> None:
+    database, client = build()
+    created = call(client, "POST", "/api/v1/trade/create", json=FUTURES)
+    trigger_id = created.get_json()["id"]
+    path = f"users/u1/tradeTriggers/{trigger_id}"
+    assert database.documents[path] == {**FUTURES, "details": {"status": "active"}}
+
+    cancelled = call(client, "DELETE", "/api/v1/trade/{triggerId}",
+                     path=f"/api/v1/trade/{trigger_id}")
+    again = call(client, "DELETE", "/api/v1/trade/{triggerId}",
+                 path=f"/api/v1/trade/{trigger_id}")
+
+    assert cancelled.status_code == 200
+    assert database.documents[path]["details"] == {"status": "cancelled"}
+    assert (again.status_code, again.get_json()["error"]["code"]) == (409, "trigger_not_active")
+
+
+def test_a_rejected_trigger_cannot_be_cancelled() -> None:
+    path = "users/u1/tradeTriggers/t1"
+    rejected = {**FUTURES, "details": {"status": "rejected", "error": "invalid_symbol"}}
+    database, client = build({path: rejected})
+    answer = call(client, "DELETE", "/api/v1/trade/{triggerId}", path="/api/v1/trade/t1")
+    assert answer.status_code == 409
+    assert database.documents[path] == rejected
+
+
+def test_history_pages_on_the_memory_database() -> None:
+    documents = {f"users/u1/tradeHistory/h{n}": {"positionId": f"h{n}", "symbol": "XBTUSDTM",
+                                                 "symbolType": "futures",
+                                                 "positionType": "short", "size": 1,
+                                                 "entryPrice": 100, "status": "open",
+                                                 "openedAt": T0 + timedelta(minutes=n)}
+                 for n in range(3)}
+    _, client = build(documents)
+    first = call(client, "GET", "/api/v1/account/history",
+                 query_string={"limit": 2}).get_json()
+    second = call(client, "GET", "/api/v1/account/history",
+                  query_string={"limit": 2, "cursor": first["nextCursor"]}).get_json()
+    assert [i["id"] for i in first["items"]] == ["h2", "h1"]
+    assert ([i["id"] for i in second["items"]], second["nextCursor"]) == (["h0"], None)
+
+
+def test_an_unexpected_failure_answers_500_without_internals() -> None:
+    def broken() -> MemoryDatabase:
+        raise RuntimeError("cannot reach projects/secret/databases/(default)")
+
+    client = create_app(broken, verify).test_client()
+    answer = call(client, "GET", "/api/v1/account/balance")
+    assert answer.status_code == 500
+    assert answer.get_json() == {"error": {"code": "internal_error",
+                                           "message": "internal error"}}
+
+
+def test_options_and_unknown_methods_are_405() -> None:
+    _, client = build()
+    for method in ("OPTIONS", "PUT", "PATCH"):
+        answer = call(client, method, "/api/v1/account/balance")
+        assert answer.status_code == 405
+        assert "GET" in answer.headers["Allow"]
