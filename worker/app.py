@@ -111,8 +111,8 @@ class Worker:
                                                since, until)
             for armed in self.index.armed_on(symbol):
                 created = self.watcher.created_ms.get(armed.path, 0)
-                hit = gaps.recover(armed, candles, max(since, created),
-                                   self.index.peak(armed.path))
+                hit = gaps.recover(armed, candles, since, self.index.peak(armed.path),
+                                   created)
                 if hit is not None:
                     self.index.disarm(armed.path)
                     self.metrics.marks.labels(gaps.ORIGIN).inc()

@@ -16,9 +16,9 @@ The price is the conservative one a candle can prove:
 - a trailing stop is checked against the candle with the peak from before it,
   then its peak advances to the candle's favourable extreme.
 
-A candle counts for a document when it ends after both the gap's start and the
-document's creation; the first minute can therefore include prices from just
-before the gap (candles are one minute wide), which is documented in the README.
+A candle counts for a document when it ends after the gap's start and starts at
+or after the document's creation: prices from before a document existed never
+fire it (the minute it was created in is left to live ticks).
 Recovered marks carry `closeRequest.origin = 'gap_recovery'` on positions and
 `origin: 'gap_recovery'` on executions, and the tick they are priced at has no
 bid/ask, so the fill is exactly the recovered price.
@@ -118,14 +118,16 @@ async def fetch_candles(client: httpx.AsyncClient, api: str, market: str, symbol
 
 
 def recover(armed: Armed, candles: Iterable[Candle], since_ms: int,
-            peak: Decimal | None = None) -> Hit | None:
+            peak: Decimal | None = None, created_ms: int = 0) -> Hit | None:
     """Return the hit `armed` should have had within `candles`, or None.
 
-    `since_ms` is the later of the gap's start and the document's creation;
+    A candle counts when it ends after the gap's start (`since_ms`) and starts
+    at or after the document's creation (`created_ms`): a candle that began
+    before the document existed may hold prices it never saw, so it is skipped.
     `peak` is the trailing stop's peak before the gap.
     """
     for candle in candles:
-        if candle.start_ms + MINUTE_MS <= since_ms:
+        if candle.start_ms + MINUTE_MS <= since_ms or candle.start_ms < created_ms:
             continue
         if armed.trigger is not None:
             price = _trigger_price(armed, candle)

@@ -506,5 +506,5 @@ def test_assets_list_the_markets_the_api_accepts(api: Api, db: Any) -> None:
     body = api.call("GET", "/api/v1/account/assets", token).body
     markets = {(m["symbol"], m["symbolType"]) for m in body["markets"]}
     assert {("BTC-USDT", "spot"), ("XBTUSDTM", "futures"), ("SOLUSDTM", "futures")} <= markets
-    assert body["venues"] == ["kucoin"]
+    assert body["venues"] == ["backpack", "kucoin"]
     assert body["symbolTypes"]["futures"]["leverage"] == {"min": 1, "max": 100}
