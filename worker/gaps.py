@@ -26,7 +26,6 @@ bid/ask, so the fill is exactly the recovered price.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -178,13 +177,3 @@ def _position_price(armed: Armed, candle: Candle,
                             candle.high if long else candle.low)
     return None, peak
 
-
-async def gather_limited(jobs: list, limit: int) -> list:
-    """Run coroutines at most `limit` at once; return their results or exceptions."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def run(job):  # type: ignore[no-untyped-def]
-        async with semaphore:
-            return await job
-
-    return await asyncio.gather(*(run(job) for job in jobs), return_exceptions=True)

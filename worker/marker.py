@@ -24,6 +24,7 @@ from cogmora_backend.retry import backoff
 from cogmora_backend.settlement import Outcome
 from cogmora_backend.store import Database
 from worker.book import TRIGGER, Armed, Hit, PriceIndex
+from worker.documents import owner_of
 from worker.feeds.kucoin_protocol import Funding
 from worker.metrics import Metrics
 
@@ -86,7 +87,7 @@ class Marker:
     async def persist_peaks(self) -> None:
         """Persist the trailing stops' peaks that moved (one transaction each)."""
         for path, peak in self.index.take_moved_peaks().items():
-            uid, doc_id = path.split("/")[1], path.split("/")[3]
+            uid, doc_id = owner_of(path)
             try:
                 outcome = await self._call(record_peak, self.database, uid, doc_id, peak,
                                            self.source)

@@ -19,7 +19,7 @@ from cogmora_backend.records import trailing_document
 from cogmora_backend.settlement import Outcome, is_priced_close
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.errors import Rejected
-from cogmora_core.model import CloseReason, OrderRequest, Tick
+from cogmora_core.model import CloseReason, OrderRequest, PositionState, Tick
 from cogmora_core.money import to_firestore
 from cogmora_core.trading import (
     better_peak,
@@ -140,6 +140,17 @@ def mark_trigger(database: Database, uid: str, trigger_id: str, tick: Tick,
     return database.run(work, done)
 
 
+def _read_position(tx: Transaction, path: str) -> PositionState | Outcome:
+    """Return the position at `path` read in `tx`, or why there is nothing to mark."""
+    position = tx.get(path)
+    if position is None:
+        return Outcome("skipped", "no position")
+    try:
+        return parse_position(position)
+    except Rejected as rejection:
+        return Outcome("invalid", rejection.reason)
+
+
 def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
                   source: str, peak: Decimal | None = None,
                   origin: str | None = None) -> Outcome:
@@ -161,13 +172,9 @@ def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
         return None
 
     def work(tx: Transaction) -> Outcome:
-        position = tx.get(path)
-        if position is None:
-            return Outcome("skipped", "no position")
-        try:
-            state = parse_position(position)
-        except Rejected as rejection:
-            return Outcome("invalid", rejection.reason)
+        state = _read_position(tx, path)
+        if isinstance(state, Outcome):
+            return state
         if state.symbol != tick.symbol:
             return Outcome("skipped", "other symbol")
         if state.trailing_stop is not None:
@@ -203,7 +210,8 @@ def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
     return database.run(work, done)
 
 
-def _trailing_state(state: Any, peak: Decimal, source: str) -> dict[str, Any]:
+def _trailing_state(state: PositionState, peak: Decimal, source: str) -> dict[str, Any]:
+    assert state.trailing_stop is not None
     stop = trailing_stop_price(state.position_type, state.trailing_stop, peak)
     return {"highWaterMark": to_firestore(peak), "stopPrice": to_firestore(stop),
             "updatedAt": SERVER_TIME, "source": source}
@@ -220,13 +228,9 @@ def record_peak(database: Database, uid: str, position_id: str, peak: Decimal,
     path = paths.position(uid, position_id)
 
     def work(tx: Transaction) -> Outcome:
-        position = tx.get(path)
-        if position is None:
-            return Outcome("skipped", "no position")
-        try:
-            state = parse_position(position)
-        except Rejected as rejection:
-            return Outcome("invalid", rejection.reason)
+        state = _read_position(tx, path)
+        if isinstance(state, Outcome):
+            return state
         if state.status != "open" or state.trailing_stop is None:
             return Outcome("skipped", "no trailing stop")
         best = better_peak(state.position_type, state.peak, peak)
