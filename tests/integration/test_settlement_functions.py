@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from typing import Any
 
+import pytest
 from google.cloud import firestore
 
 from cogmora_backend import handlers
@@ -180,6 +181,32 @@ def test_twenty_concurrent_close_attempts_settle_once(db: Any, funded_user: str)
     assert document(db, path) is None
     assert closed(db, funded_user, "e1")["closePrice"] == 55000
     assert balance_of(db, funded_user) == D("10097.9")
+
+
+def test_a_racer_out_of_time_reports_the_rivals_work_instead_of_failing(db: Any) -> None:
+    from google.api_core import exceptions
+
+    database = FirestoreDatabase(db, deadline_seconds=0)
+    checks: list[str] = []
+
+    def done() -> str | None:
+        checks.append("checked")
+        return "skipped" if len(checks) > 1 else None  # the rival commits meanwhile
+
+    def lost(_tx: Any) -> str:
+        raise exceptions.Aborted("lost the race")
+
+    assert database.run(lost, done) == "skipped"
+    assert checks == ["checked", "checked"]
+
+    def never() -> str | None:
+        checks.append("checked")
+        return None
+
+    checks.clear()
+    with pytest.raises(exceptions.Aborted):  # nobody did the work: the error stands
+        database.run(lost, never)
+    assert checks == ["checked", "checked"]
 
 
 def test_too_small_a_balance_rejects_with_reason_and_debits_nothing(db: Any) -> None:
