@@ -12,7 +12,6 @@ processes): drop connections, close them cleanly, send garbage.
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -21,6 +20,8 @@ from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
+
+from localkucoin.serving import LocalServer, decimal_or_none, send_quietly, wire
 
 STREAM_KINDS = ("bookTicker", "markPrice")
 
@@ -33,54 +34,29 @@ class BackpackSession:
     streams: set[str] = field(default_factory=set)
 
 
-class LocalBackpack:
+class LocalBackpack(LocalServer):
     """Backpack's public market-data stream, for spot (`X_USDC`) and perpetuals (`X_USDC_PERP`)."""
+
+    close_message = b"server shutting down"
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0,
                  ping_interval: float = 60.0) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.ping_interval = ping_interval
-        self.sessions: set[BackpackSession] = set()
-        self.connections = 0
-        self.subscribe_messages: list[dict] = []
         self._update_ids = itertools.count(6932035996)
-        self._runner: web.AppRunner | None = None
 
     @property
     def ws_url(self) -> str:
         """Return the WebSocket URL, the value of BACKPACK_WS_URL."""
         return f"ws://{self.host}:{self.port}"
 
-    @property
-    def base_url(self) -> str:
-        """Return the HTTP base URL of the control endpoints."""
-        return f"http://{self.host}:{self.port}"
-
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.add_routes([
-            web.get("/", self._websocket),
-            web.post("/_control/{action}", self._control),
-        ])
-        return app
+    def routes(self) -> list[web.RouteDef]:
+        return [web.get("/", self._websocket)]
 
     async def start(self) -> str:
         """Start serving; return the WebSocket URL."""
-        self._runner = web.AppRunner(self.app(), handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        await self.serve()
         return self.ws_url
-
-    async def stop(self) -> None:
-        """Close every connection and stop serving."""
-        await self.drop_connections()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # --- WebSocket ----------------------------------------------------------
 
@@ -125,9 +101,8 @@ class LocalBackpack:
 
     @staticmethod
     async def _error(session: BackpackSession, code: str, message: str) -> None:
-        with contextlib.suppress(ConnectionResetError, RuntimeError):
-            await session.ws.send_str(orjson.dumps(
-                {"id": None, "error": {"code": code, "message": message}}).decode())
+        await send_quietly(session.ws, orjson.dumps(
+            {"id": None, "error": {"code": code, "message": message}}).decode())
 
     # --- market data --------------------------------------------------------
 
@@ -135,7 +110,7 @@ class LocalBackpack:
         """Return a bookTicker frame for `symbol` exactly as Backpack sends it."""
         now_us = time.time_ns() // 1000
         return {"data": {"A": "1.28080", "B": "3.08745", "E": now_us, "T": now_us - 348,
-                         "a": _s(ask), "b": _s(bid), "e": "bookTicker", "s": symbol,
+                         "a": wire(ask), "b": wire(bid), "e": "bookTicker", "s": symbol,
                          "u": next(self._update_ids)},
                 "stream": f"bookTicker.{symbol}"}
 
@@ -145,8 +120,8 @@ class LocalBackpack:
         """Return a markPrice frame for `symbol` exactly as Backpack sends it."""
         now_us = time.time_ns() // 1000
         return {"data": {"E": now_us, "T": now_us - 472, "e": "markPrice",
-                         "f": _s(funding_rate), "i": _s(index if index is not None else mark),
-                         "n": next_funding_ms, "p": _s(mark), "s": symbol},
+                         "f": wire(funding_rate), "i": wire(index if index is not None else mark),
+                         "n": next_funding_ms, "p": wire(mark), "s": symbol},
                 "stream": f"markPrice.{symbol}"}
 
     async def publish(self, symbol: str, price: Decimal, bid: Decimal | None = None,
@@ -170,8 +145,7 @@ class LocalBackpack:
         receivers = [s for s in self.sessions if frame["stream"] in s.streams
                      and not s.ws.closed]
         for session in receivers:
-            with contextlib.suppress(ConnectionResetError, RuntimeError):
-                await session.ws.send_str(text)
+            await send_quietly(session.ws, text)
         return len(receivers)
 
     def subscribed(self) -> set[str]:
@@ -184,44 +158,20 @@ class LocalBackpack:
 
     # --- faults -------------------------------------------------------------
 
-    async def drop_connections(self) -> None:
-        """Cut every connection abruptly (no close handshake)."""
-        for session in list(self.sessions):
-            transport = session.ws._req.transport if session.ws._req else None
-            if transport is not None:
-                transport.abort()
-            self.sessions.discard(session)
-
-    async def close_connections(self, code: int = 1001) -> None:
-        """Close every connection cleanly, as a server shutdown does."""
-        for session in list(self.sessions):
-            await session.ws.close(code=code, message=b"server shutting down")
-
-    async def send_raw(self, text: str) -> int:
-        """Send one text frame, exactly as given, to every connection; return how many."""
-        sessions = list(self.sessions)
-        for session in sessions:
-            with contextlib.suppress(ConnectionResetError, RuntimeError):
-                await session.ws.send_str(text)
-        return len(sessions)
-
-    async def send_garbage(self) -> None:
-        """Send frames no client can use: bad JSON, unknown streams, bad prices, errors."""
-        junk = [
+    def junk(self) -> list[str]:
+        """Return bad JSON, unknown streams, bad prices and an error frame."""
+        return [
             "{not json", "[]", '{"result":null}',
             '{"stream":"depth.SOL_USDC","data":{"s":"SOL_USDC"}}',
             '{"stream":"bookTicker.SOL_USDC","data":{"s":"SOL_USDC","a":"-1","b":"1"}}',
             '{"id":null,"error":{"code":"INVALID_CLIENT_REQUEST","message":"junk"}}',
         ]
-        for text in junk:
-            await self.send_raw(text)
 
-    async def _control(self, request: web.Request) -> web.Response:
-        action = request.match_info["action"]
-        body = await request.json() if request.can_read_body else {}
+    async def control(self, action: str, body: dict[str, Any]) -> web.Response | None:
         if action == "tick":
-            price = _d(body.get("price"))
-            bid, ask = _d(body.get("bid")) or price, _d(body.get("ask")) or price
+            price = decimal_or_none(body.get("price"))
+            bid = decimal_or_none(body.get("bid")) or price
+            ask = decimal_or_none(body.get("ask")) or price
             if bid is None or ask is None:
                 raise web.HTTPBadRequest(text="tick needs bid and ask (or price)")
             sent = await self.publish(body["symbol"], bid, bid, ask)
@@ -231,24 +181,8 @@ class LocalBackpack:
                                            Decimal(str(body.get("fundingRate", "0"))),
                                            int(body.get("nextFundingMs", 0)))
             return web.json_response({"sent": sent})
-        if action == "drop":
-            await self.drop_connections()
-        elif action == "close":
-            await self.close_connections()
-        elif action == "garbage":
-            await self.send_garbage()
-        elif action == "state":
+        if action == "state":
             return web.json_response({"streams": sorted(self.streams()),
                                       "connections": self.connections,
                                       "open": len(self.sessions)})
-        else:
-            raise web.HTTPNotFound(text=f"no control action {action}")
-        return web.json_response({"ok": True})
-
-
-def _s(value: Decimal) -> str:
-    return format(value, "f")
-
-
-def _d(value: object) -> Decimal | None:
-    return Decimal(str(value)) if value is not None else None
+        return None

@@ -23,6 +23,8 @@ from typing import Any
 import orjson
 from aiohttp import WSMsgType, web
 
+from localkucoin.serving import LocalServer, decimal_or_none, send_quietly, wire
+
 SPOT_TOPIC = "/market/ticker:"
 FUTURES_TOPIC = "/contractMarket/ticker:"
 #: Futures funding settlements (subjects `funding.begin` and `funding.end`).
@@ -43,7 +45,7 @@ class Session:
     watchdog: asyncio.Task | None = None
 
 
-class LocalKucoin:
+class LocalKucoin(LocalServer):
     """One market of the local exchange (`spot` or `futures`)."""
 
     def __init__(
@@ -55,24 +57,19 @@ class LocalKucoin:
         ping_timeout_ms: int = 10000,
         topic_limit: int = 300,
     ) -> None:
+        super().__init__(host, port)
         self.market = market
-        self.host = host
-        self.port = port
         self.ping_interval_ms = ping_interval_ms
         self.ping_timeout_ms = ping_timeout_ms
         self.topic_limit = topic_limit
-        self.sessions: set[Session] = set()
         self.tokens: set[str] = set()
         self.token_failures: list[int] = []
         self.stall_pongs = False
         self.token_requests = 0
-        self.connections = 0
-        self.subscribe_messages: list[dict] = []
         #: Every published trade (ms, price) by symbol, connected clients or not:
         #: the source of the candle endpoints.
         self.trades: dict[str, list[tuple[int, Decimal]]] = {}
         self._sequence = itertools.count(1)
-        self._runner: web.AppRunner | None = None
 
     @property
     def topic_prefix(self) -> str:
@@ -83,33 +80,18 @@ class LocalKucoin:
         """Return the REST base URL, the value of KUCOIN_SPOT_API / KUCOIN_FUTURES_API."""
         return f"http://{self.host}:{self.port}"
 
-    def app(self) -> web.Application:
-        app = web.Application()
-        app.add_routes([
+    def routes(self) -> list[web.RouteDef]:
+        return [
             web.post("/api/v1/bullet-public", self._token),
             web.get("/api/v1/market/candles", self._spot_candles),
             web.get("/api/v1/kline/query", self._futures_candles),
             web.get("/endpoint", self._websocket),
-            web.post("/_control/{action}", self._control),
-        ])
-        return app
+        ]
 
     async def start(self) -> str:
         """Start serving; return the REST base URL."""
-        self._runner = web.AppRunner(self.app(), handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        await self.serve()
         return self.base_url
-
-    async def stop(self) -> None:
-        """Close every connection and stop serving."""
-        await self.drop_connections()
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     # --- REST ---------------------------------------------------------------
 
@@ -154,7 +136,7 @@ class LocalKucoin:
             return web.json_response({"code": "400100", "msg": "unsupported"}, status=400)
         rows = self.candles(query["symbol"], int(query["startAt"]) * 1000,
                             int(query["endAt"]) * 1000)[-1500:]
-        data = [[str(start // 1000), _s(o), _s(c), _s(h), _s(low), str(n), _s(c * n)]
+        data = [[str(start // 1000), wire(o), wire(c), wire(h), wire(low), str(n), wire(c * n)]
                 for start, o, h, low, c, n in reversed(rows)]
         return web.json_response({"code": "200000", "data": data})
 
@@ -266,8 +248,7 @@ class LocalKucoin:
 
     @staticmethod
     async def _send(ws: web.WebSocketResponse, frame: dict) -> None:
-        with contextlib.suppress(ConnectionResetError, RuntimeError):
-            await ws.send_str(orjson.dumps(frame).decode())
+        await send_quietly(ws, orjson.dumps(frame).decode())
 
     # --- market data --------------------------------------------------------
 
@@ -280,14 +261,15 @@ class LocalKucoin:
         now_ms = int(time.time() * 1000)
         if self.market == "spot":
             return {"topic": SPOT_TOPIC + symbol, "type": "message", "subject": "trade.ticker",
-                    "data": {"bestAsk": _s(ask), "bestAskSize": "1.5", "bestBid": _s(bid),
-                             "bestBidSize": "2.25", "price": _s(price),
+                    "data": {"bestAsk": wire(ask), "bestAskSize": "1.5", "bestBid": wire(bid),
+                             "bestBidSize": "2.25", "price": wire(price),
                              "sequence": str(sequence), "size": "0.01", "time": now_ms}}
         return {"topic": FUTURES_TOPIC + symbol, "type": "message", "subject": "ticker",
                 "sn": sequence,
-                "data": {"symbol": symbol, "sequence": sequence, "side": "buy", "price": _s(price),
+                "data": {"symbol": symbol, "sequence": sequence, "side": "buy",
+                         "price": wire(price),
                          "size": 1, "tradeId": f"{sequence:024x}", "bestBidSize": 10,
-                         "bestBidPrice": _s(bid), "bestAskPrice": _s(ask), "bestAskSize": 12,
+                         "bestBidPrice": wire(bid), "bestAskPrice": wire(ask), "bestAskSize": 12,
                          "ts": now_ms * 1_000_000}}
 
     async def publish(self, symbol: str, price: Decimal, bid: Decimal | None = None,
@@ -300,8 +282,7 @@ class LocalKucoin:
         text = orjson.dumps(self.ticker_frame(symbol, price, bid, ask)).decode()
         receivers = [s for s in self.sessions if symbol in s.symbols and not s.ws.closed]
         for session in receivers:
-            with contextlib.suppress(ConnectionResetError, RuntimeError):
-                await session.ws.send_str(text)
+            await send_quietly(session.ws, text)
         return len(receivers)
 
     async def publish_funding(self, symbol: str, rate: Decimal, funding_time_ms: int,
@@ -313,8 +294,7 @@ class LocalKucoin:
         text = orjson.dumps(frame).decode()
         receivers = [s for s in self.sessions if symbol in s.funding and not s.ws.closed]
         for session in receivers:
-            with contextlib.suppress(ConnectionResetError, RuntimeError):
-                await session.ws.send_str(text)
+            await send_quietly(session.ws, text)
         return len(receivers)
 
     def subscribed(self) -> set[str]:
@@ -323,40 +303,15 @@ class LocalKucoin:
 
     # --- faults -------------------------------------------------------------
 
-    async def drop_connections(self) -> None:
-        """Cut every connection abruptly (no close handshake)."""
-        for session in list(self.sessions):
-            transport = session.ws._req.transport if session.ws._req else None
-            if transport is not None:
-                transport.abort()
-            self.sessions.discard(session)
-
-    async def close_connections(self, code: int = 1001) -> None:
-        """Close every connection cleanly, as a server restart does."""
-        for session in list(self.sessions):
-            await session.ws.close(code=code, message=b"server restarting")
-
-    async def send_garbage(self) -> None:
-        """Send frames no client can use: bad JSON, unknown types and topics, bad prices."""
-        junk = [
+    def junk(self) -> list[str]:
+        """Return bad JSON, unknown types and topics, and a bad price."""
+        return [
             "{not json", "[]", '{"type":"surprise"}',
             orjson.dumps({"type": "message", "topic": "/market/level2:BTC-USDT",
                           "data": {}}).decode(),
             orjson.dumps({"type": "message", "topic": self.topic_prefix + "XBTUSDTM",
                           "data": {"price": "-1"}}).decode(),
         ]
-        for session in list(self.sessions):
-            for text in junk:
-                with contextlib.suppress(ConnectionResetError, RuntimeError):
-                    await session.ws.send_str(text)
-
-    async def send_raw(self, text: str) -> int:
-        """Send one text frame, exactly as given, to every connection; return how many."""
-        sessions = list(self.sessions)
-        for session in sessions:
-            with contextlib.suppress(ConnectionResetError, RuntimeError):
-                await session.ws.send_str(text)
-        return len(sessions)
 
     async def send_error_frames(self) -> None:
         """Send unsolicited error frames (a 509 and a 500) to every connection."""
@@ -364,45 +319,30 @@ class LocalKucoin:
             await self._error(session, "0", 509, "service busy, please retry later")
             await self._error(session, "0", 500, "system error")
 
-    async def _control(self, request: web.Request) -> web.Response:
-        action = request.match_info["action"]
-        body = await request.json() if request.can_read_body else {}
+    async def control(self, action: str, body: dict[str, Any]) -> web.Response | None:
         if action == "tick":
             sent = await self.publish(body["symbol"], Decimal(str(body["price"])),
-                                      _d(body.get("bid")), _d(body.get("ask")))
+                                      decimal_or_none(body.get("bid")),
+                                      decimal_or_none(body.get("ask")))
             return web.json_response({"sent": sent})
         if action == "funding":
             sent = await self.publish_funding(body["symbol"], Decimal(str(body["rate"])),
                                               int(body["fundingTime"]),
                                               body.get("subject", "funding.begin"))
             return web.json_response({"sent": sent})
-        if action == "drop":
-            await self.drop_connections()
-        elif action == "close":
-            await self.close_connections()
-        elif action == "stall_pongs":
-            self.stall_pongs = bool(body.get("on", True))
-        elif action == "token_failures":
-            self.token_failures.extend(int(c) for c in body.get("codes", []))
-        elif action == "garbage":
-            await self.send_garbage()
-        elif action == "errors":
-            await self.send_error_frames()
-        elif action == "state":
+        if action == "state":
             latest = getattr(self, "latest", {})
             return web.json_response({"subscribed": sorted(self.subscribed()),
                                       "prices": {s: str(q.price) for s, q in latest.items()},
                                       "connections": self.connections,
                                       "open": len(self.sessions),
                                       "tokenRequests": self.token_requests})
+        if action == "stall_pongs":
+            self.stall_pongs = bool(body.get("on", True))
+        elif action == "token_failures":
+            self.token_failures.extend(int(c) for c in body.get("codes", []))
+        elif action == "errors":
+            await self.send_error_frames()
         else:
-            raise web.HTTPNotFound(text=f"no control action {action}")
+            return None
         return web.json_response({"ok": True})
-
-
-def _s(value: Decimal) -> str:
-    return format(value, "f")
-
-
-def _d(value: object) -> Decimal | None:
-    return Decimal(str(value)) if value is not None else None

@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 
 from cogmora_backend import paths, queries
-from cogmora_backend.settlement import Outcome, _balance
+from cogmora_backend.settlement import Outcome, account_balance
 from cogmora_backend.store import SERVER_TIME, Database, FirestoreDatabase, Transaction
 from cogmora_core.errors import Rejected
 from cogmora_core.model import SymbolType
@@ -87,7 +87,7 @@ def apply_to_position(database: Database, uid: str, position_id: str, identifier
         if opened_ms is None or opened_ms >= funding_ms:
             return Outcome("skipped", "opened after the funding time")
         payment = funding_payment(state.position_type, state.size, mark, rate)
-        balance = _balance(user)
+        balance = account_balance(user)
         total = state.funding + payment
         count = record.get("count", 0)
         tx.update(path, {"funding": {

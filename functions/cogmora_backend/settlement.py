@@ -69,7 +69,8 @@ def initialize_account(database: Database, uid: str, config: TradingConfig) -> O
     return database.run(work)
 
 
-def _balance(user: dict[str, Any] | None) -> Decimal:
+def account_balance(user: dict[str, Any] | None) -> Decimal:
+    """Return a user document's balance; retryable until the account is funded."""
     if user is None or "balance" not in user:
         raise RetryableError("account not initialized yet")
     balance = parse_number(user["balance"])
@@ -102,7 +103,7 @@ def settle_execution(
             return Outcome("skipped", "not pending")
         user = tx.get(paths.user(uid))
         try:
-            balance = _balance(user)
+            balance = account_balance(user)
             order, price = parse_execution(execution)
             opened = open_position(order, price, config)
             check_balance(balance, opened)
@@ -180,7 +181,7 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
         user = tx.get(paths.user(uid))
         history = tx.get(history_path)
         try:
-            balance = _balance(user)
+            balance = account_balance(user)
             state = parse_position(position)
             assert state.close_request is not None and state.close_request.price is not None
             settlement = close_position(state, state.close_request.price, config)

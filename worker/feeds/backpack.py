@@ -15,11 +15,9 @@ noticed within `ping_interval + ping_timeout`.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import orjson
 import websockets
@@ -35,7 +33,7 @@ from worker.feeds.backpack_protocol import (
     streams_for,
     subscription_messages,
 )
-from worker.feeds.kucoin import FeedDead, backoff
+from worker.feeds.base import BackgroundLoop, FeedDead, backoff, serve_together
 from worker.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -43,7 +41,7 @@ TickHandler = Callable[[Tick], None]
 MarkPriceHandler = Callable[[MarkPrice], None]
 
 
-class BackpackFeed:
+class BackpackFeed(BackgroundLoop):
     """The manager of Backpack's market data: one connection carrying every desired symbol."""
 
     def __init__(self, url: str, on_tick: TickHandler, metrics: Metrics,
@@ -69,19 +67,6 @@ class BackpackFeed:
         self.connected = False
         self._delivered = False
         self._changed = asyncio.Event()
-        self._task: asyncio.Task | None = None
-
-    def start(self) -> None:
-        """Start the connection loop in the background (once)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self.run(), name=self.name)
-
-    async def stop(self) -> None:
-        """Stop the loop and close the socket."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     @property
     def healthy(self) -> bool:
@@ -135,16 +120,8 @@ class BackpackFeed:
 
     async def _serve(self, ws: ClientConnection) -> None:
         self._changed.set()  # subscribe everything on a new connection
-        tasks = [asyncio.create_task(self._read(ws)),
-                 asyncio.create_task(self._sync_subscriptions(ws))]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        await serve_together(asyncio.create_task(self._read(ws)),
+                             asyncio.create_task(self._sync_subscriptions(ws)))
 
     async def _read(self, ws: ClientConnection) -> None:
         async for raw in ws:
@@ -157,20 +134,14 @@ class BackpackFeed:
             if isinstance(frame, Tick):
                 self._delivered = True
                 self.metrics.ticks.labels(self.name).inc()
-                self._deliver(self.on_tick, frame)
+                self.deliver(self.on_tick, frame)
             elif isinstance(frame, MarkPrice):
                 self._delivered = True
                 if self.on_mark_price is not None:
-                    self._deliver(self.on_mark_price, frame)
+                    self.deliver(self.on_mark_price, frame)
             else:
                 self._on_error(frame)
         raise FeedDead("connection closed")
-
-    def _deliver(self, handler: Callable[[Any], None], frame: Tick | MarkPrice) -> None:
-        try:
-            handler(frame)
-        except Exception:  # a bug downstream must not take the feed down
-            log.exception("feed handler failed", extra={"feed": self.name})
 
     def _on_error(self, frame: ErrorFrame) -> None:
         self.metrics.exchange_errors.labels(self.name, frame.code or "unknown").inc()

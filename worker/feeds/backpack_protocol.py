@@ -22,6 +22,7 @@ import orjson
 
 from cogmora_core.model import Tick
 from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string
+from worker.feeds.base import FrameError
 
 BOOK_TICKER = "bookTicker"
 MARK_PRICE = "markPrice"
@@ -29,14 +30,6 @@ PERP_SUFFIX = "_PERP"
 #: Streams per SUBSCRIBE/UNSUBSCRIBE message: Backpack documents no limit; keep messages small.
 MAX_STREAMS_PER_MESSAGE = 50
 TWO = Decimal(2)
-
-
-class FrameError(Exception):
-    """A frame that cannot be used; `reason` is the metric label."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

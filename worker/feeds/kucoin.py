@@ -11,12 +11,11 @@ backoff (reset after a healthy connection) and resubscribes everything.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
@@ -25,8 +24,8 @@ import orjson
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from cogmora_backend.retry import backoff as retry_backoff
 from cogmora_core.model import Tick
+from worker.feeds.base import BackgroundLoop, FeedDead, backoff, serve_together
 from worker.feeds.kucoin_protocol import (
     Control,
     FrameError,
@@ -43,15 +42,6 @@ TickHandler = Callable[[Tick], None]
 FundingHandler = Callable[[Funding], None]
 #: Called with the symbols a (re)subscription was acknowledged for (gap recovery).
 SubscribedHandler = Callable[[list[str]], None]
-
-
-def backoff(initial: float, maximum: float) -> Iterator[float]:
-    """Yield reconnect delays: doubling up to `maximum`, each uniform in [d/2, d]."""
-    return retry_backoff(initial=initial, maximum=maximum, jitter=0.5)
-
-
-class FeedDead(Exception):
-    """The connection must be dropped and opened again."""
 
 
 class TokenRejected(FeedDead):
@@ -135,7 +125,7 @@ class TokenSource:
         )
 
 
-class KucoinConnection:
+class KucoinConnection(BackgroundLoop):
     """One WebSocket to one KuCoin market, keeping its share of the symbols subscribed."""
 
     def __init__(self, market: str, name: str, tokens: TokenSource, on_tick: TickHandler,
@@ -162,19 +152,7 @@ class KucoinConnection:
         self._ids = itertools.count(1)
         self._changed = asyncio.Event()
         self._pong = asyncio.Event()
-        self._task: asyncio.Task | None = None
         self._ws: ClientConnection | None = None
-
-    def start(self) -> None:
-        """Start the connection loop in the background."""
-        self._task = asyncio.create_task(self.run(), name=self.name)
-
-    async def stop(self) -> None:
-        """Stop the loop and close the socket."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     def update_desired(self, symbols: set[str]) -> None:
         """Set the symbols this connection should carry; (un)subscribe without reconnecting."""
@@ -235,21 +213,12 @@ class KucoinConnection:
 
     async def _serve(self, ws: ClientConnection, instance: Instance) -> None:
         self._changed.set()  # resubscribe everything on a new connection
-        tasks = [
+        await serve_together(
             asyncio.create_task(self._read(ws, instance)),
             asyncio.create_task(self._ping(ws, instance)),
             asyncio.create_task(self._sync_subscriptions(ws)),
             asyncio.create_task(self._expire(instance)),
-        ]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-            for task in done:
-                task.result()
-            raise FeedDead("connection tasks ended")
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+        )
 
     async def _read(self, ws: ClientConnection, instance: Instance) -> None:
         silence = instance.ping_interval + instance.ping_timeout
@@ -266,16 +235,10 @@ class KucoinConnection:
                 continue
             if isinstance(frame, Tick):
                 self.metrics.ticks.labels(self.name).inc()
-                try:
-                    self.on_tick(frame)
-                except Exception:  # a bug downstream must not take the feed down
-                    log.exception("tick handler failed", extra={"feed": self.name})
+                self.deliver(self.on_tick, frame)
             elif isinstance(frame, Funding):
                 if self.on_funding is not None:
-                    try:
-                        self.on_funding(frame)
-                    except Exception:
-                        log.exception("funding handler failed", extra={"feed": self.name})
+                    self.deliver(self.on_funding, frame)
             else:
                 self._on_control(frame)
 
@@ -289,11 +252,7 @@ class KucoinConnection:
                 if op == "subscribe":
                     self.subscribed.update(symbols)
                     if self.on_subscribed is not None:
-                        try:
-                            self.on_subscribed(symbols)
-                        except Exception:
-                            log.exception("subscribed handler failed",
-                                          extra={"feed": self.name})
+                        self.deliver(self.on_subscribed, symbols)
                 elif op == "unsubscribe":
                     self.subscribed.difference_update(symbols)
                 self.metrics.subscribed.labels(self.name).set(len(self.subscribed))

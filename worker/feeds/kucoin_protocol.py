@@ -20,6 +20,7 @@ import orjson
 
 from cogmora_core.model import Tick
 from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string, parse_number
+from worker.feeds.base import FrameError
 
 SPOT = "spot"
 FUTURES = "futures"
@@ -31,14 +32,6 @@ FUNDING_TOPIC = "/contract/announcement:"
 FUNDING_SUBJECTS = frozenset({"funding.begin", "funding.end"})
 #: Symbols per subscribe message (KuCoin answers 509 past it).
 MAX_SYMBOLS_PER_MESSAGE = 100
-
-
-class FrameError(Exception):
-    """A frame that cannot be used; `reason` is the metric label."""
-
-    def __init__(self, reason: str, detail: str = "") -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,86 @@
+"""What every exchange connection shares: frame errors, reconnect delays, one background loop.
+
+The KuCoin and Backpack managers differ in their protocols; they share how
+a frame is refused (`FrameError`, its `reason` the metric label), how a
+connection is declared dead (`FeedDead`), the jittered reconnect delays, a
+loop started once and cancelled on stop, the tasks that serve one socket
+together, and handing data downstream without letting a handler's bug take
+the feed down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from cogmora_backend.retry import backoff as retry_backoff
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class FrameError(Exception):
+    """A frame that cannot be used; `reason` is the metric label."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+class FeedDead(Exception):
+    """The connection must be dropped and opened again."""
+
+
+def backoff(initial: float, maximum: float) -> Iterator[float]:
+    """Yield reconnect delays: doubling up to `maximum`, each uniform in [d/2, d]."""
+    return retry_backoff(initial=initial, maximum=maximum, jitter=0.5)
+
+
+class BackgroundLoop:
+    """A connection whose `run` loop is started once in the background and cancelled on stop."""
+
+    name: str
+    _task: asyncio.Task | None = None
+
+    async def run(self) -> None:
+        """Connect, serve and reconnect until cancelled."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """Start the loop in the background (once)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name=self.name)
+
+    async def stop(self) -> None:
+        """Stop the loop and close the socket."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def deliver(self, handler: Callable[[T], None], item: T) -> None:
+        """Hand `item` to `handler`; a bug downstream is logged, never raised into the feed."""
+        try:
+            handler(item)
+        except Exception:
+            log.exception("feed handler failed",
+                          extra={"feed": self.name, "item": type(item).__name__})
+
+
+async def serve_together(*tasks: asyncio.Task) -> None:
+    """Wait until one of a socket's tasks fails, raise its error and cancel the rest.
+
+    A task that returns normally also ends the connection (`FeedDead`).
+    """
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+        raise FeedDead("connection tasks ended")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
