@@ -51,6 +51,7 @@ async def serve(args: argparse.Namespace) -> None:
     print(f"KUCOIN_SPOT_API={spot.base_url}", flush=True)
     print(f"KUCOIN_FUTURES_API={futures.base_url}", flush=True)
     print(f"BACKPACK_WS_URL={backpack.ws_url}", flush=True)
+    print(f"BACKPACK_API={backpack.base_url}", flush=True)
     latest: dict[str, Quote] = {}
     tasks = [asyncio.create_task(play(futures, "SOLUSDTM", recorded_day(args.replay),
                                       args.speed, latest))]

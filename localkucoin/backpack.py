@@ -6,24 +6,32 @@ streams `bookTicker.<symbol>` and `markPrice.<symbol>`; data frames
 `{"data":{…},"stream":"<name>"}` exactly as recorded from Backpack (prices as
 strings, `u` an integer, `E`/`T` in microseconds, `n` in milliseconds). The
 server pings every `ping_interval` seconds and drops a client that does not
-answer. Fault switches (methods, and `POST /_control/...` for other
-processes): drop connections, close them cleanly, send garbage.
+answer. REST at the same address (the value of BACKPACK_API): `GET
+/api/v1/klines` answers one-minute candles of the mid prices published, in
+Backpack's shape, for gap recovery. Fault switches (methods, and `POST
+/_control/...` for other processes): drop connections, close them cleanly,
+send garbage.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 import orjson
 from aiohttp import WSMsgType, web
 
-from localkucoin.serving import LocalServer, decimal_or_none, send_quietly, wire
+from localkucoin.serving import CANDLE_MS, LocalServer, decimal_or_none, send_quietly, wire
 
 STREAM_KINDS = ("bookTicker", "markPrice")
+SYMBOL = re.compile(r"[A-Z0-9]{1,20}_[A-Z0-9]{1,20}(_PERP)?")
+#: Klines per answer at most; the worker pages past it.
+KLINE_ROWS = 1000
 
 
 @dataclass(eq=False)
@@ -51,7 +59,29 @@ class LocalBackpack(LocalServer):
         return f"ws://{self.host}:{self.port}"
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/", self._websocket)]
+        return [web.get("/", self._websocket), web.get("/api/v1/klines", self._klines)]
+
+    # --- REST ---------------------------------------------------------------
+
+    async def _klines(self, request: web.Request) -> web.Response:
+        """`GET /api/v1/klines?symbol&interval=1m&startTime=<s>[&endTime=<s>]`: objects with
+        `start`/`end` as UTC "YYYY-MM-DD HH:MM:SS" and prices as strings, oldest first."""
+        query = request.query
+        try:
+            symbol, start_s = query["symbol"], int(query["startTime"])
+            end_s = int(query.get("endTime", time.time()))
+        except (KeyError, ValueError):
+            return _client_error("symbol and startTime (seconds) are required")
+        if not SYMBOL.fullmatch(symbol):
+            return _client_error(f"Invalid symbol {symbol[:40]!r}")
+        if query.get("interval") != "1m":
+            return _client_error(f"interval {query.get('interval')!r} is not served here")
+        rows = self.candles(symbol, start_s * 1000, end_s * 1000)[:KLINE_ROWS]
+        return web.json_response([
+            {"start": _utc(start), "end": _utc(start + CANDLE_MS), "open": wire(o),
+             "high": wire(h), "low": wire(low), "close": wire(c), "volume": str(n),
+             "quoteVolume": wire(c * n), "trades": str(n)}
+            for start, o, h, low, c, n in rows])
 
     async def start(self) -> str:
         """Start serving; return the WebSocket URL."""
@@ -128,11 +158,13 @@ class LocalBackpack(LocalServer):
                       ask: Decimal | None = None) -> int:
         """Send a bookTicker to every connection subscribed to it; return how many.
 
-        bookTicker has no last price: `price` stands for a missing bid or ask.
+        bookTicker has no last price: `price` stands for a missing bid or ask. The
+        mid price is recorded, connected clients or not, for the klines endpoint.
         """
-        frame = self.book_ticker_frame(symbol, bid if bid is not None else price,
-                                       ask if ask is not None else price)
-        return await self._broadcast(frame)
+        bid = bid if bid is not None else price
+        ask = ask if ask is not None else price
+        self.record(symbol, (bid + ask) / 2)  # the condition price, for the candles
+        return await self._broadcast(self.book_ticker_frame(symbol, bid, ask))
 
     async def publish_mark(self, symbol: str, mark: Decimal, funding_rate: Decimal,
                            next_funding_ms: int) -> int:
@@ -186,3 +218,12 @@ class LocalBackpack(LocalServer):
                                       "connections": self.connections,
                                       "open": len(self.sessions)})
         return None
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _client_error(message: str) -> web.Response:
+    return web.json_response({"code": "INVALID_CLIENT_REQUEST", "message": message},
+                             status=400)

@@ -29,8 +29,6 @@ SPOT_TOPIC = "/market/ticker:"
 FUTURES_TOPIC = "/contractMarket/ticker:"
 #: Futures funding settlements (subjects `funding.begin` and `funding.end`).
 FUNDING_TOPIC = "/contract/announcement:"
-#: Candles are one minute, as the worker asks for them (type=1min / granularity=1).
-CANDLE_MS = 60_000
 
 
 @dataclass(eq=False)
@@ -66,9 +64,6 @@ class LocalKucoin(LocalServer):
         self.token_failures: list[int] = []
         self.stall_pongs = False
         self.token_requests = 0
-        #: Every published trade (ms, price) by symbol, connected clients or not:
-        #: the source of the candle endpoints.
-        self.trades: dict[str, list[tuple[int, Decimal]]] = {}
         self._sequence = itertools.count(1)
 
     @property
@@ -115,18 +110,6 @@ class LocalKucoin(LocalServer):
                 "pingTimeout": self.ping_timeout_ms,
             }],
         }})
-
-    def candles(self, symbol: str, start_ms: int, end_ms: int) -> list[tuple[int, Decimal,
-                                                                          Decimal, Decimal,
-                                                                          Decimal, int]]:
-        """Return one-minute candles (start ms, open, high, low, close, trades), oldest first."""
-        buckets: dict[int, list[Decimal]] = {}
-        for at, price in self.trades.get(symbol, []):
-            start = at - at % CANDLE_MS
-            if start_ms <= start + CANDLE_MS - 1 and start <= end_ms:
-                buckets.setdefault(start, []).append(price)
-        return [(start, prices[0], max(prices), min(prices), prices[-1], len(prices))
-                for start, prices in sorted(buckets.items())]
 
     async def _spot_candles(self, request: web.Request) -> web.Response:
         """`GET /api/v1/market/candles`: rows of strings [time s, open, close, high, low,
@@ -278,7 +261,7 @@ class LocalKucoin(LocalServer):
 
         The trade is recorded for the candle endpoints whether anyone listens or not.
         """
-        self.trades.setdefault(symbol, []).append((int(time.time() * 1000), price))
+        self.record(symbol, price)
         text = orjson.dumps(self.ticker_frame(symbol, price, bid, ask)).decode()
         receivers = [s for s in self.sessions if symbol in s.symbols and not s.ws.closed]
         for session in receivers:

@@ -9,10 +9,16 @@ and answers the control actions every server has (`drop`, `close`,
 from __future__ import annotations
 
 import contextlib
+import time
 from decimal import Decimal
 from typing import Any
 
 from aiohttp import web
+
+#: Candles are one minute, as the worker asks for them.
+CANDLE_MS = 60_000
+#: A candle: start (ms), open, high, low, close, number of prices in it.
+Candle = tuple[int, Decimal, Decimal, Decimal, Decimal, int]
 
 
 class LocalServer:
@@ -30,6 +36,9 @@ class LocalServer:
         self.connections = 0
         #: Every subscribe or unsubscribe message received, in order.
         self.subscribe_messages: list[dict] = []
+        #: Every published price (ms, price) by symbol, connected clients or not:
+        #: the source of the candle endpoints.
+        self.trades: dict[str, list[tuple[int, Decimal]]] = {}
         self._runner: web.AppRunner | None = None
 
     @property
@@ -61,6 +70,22 @@ class LocalServer:
         await self.drop_connections()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    # --- candles ------------------------------------------------------------
+
+    def record(self, symbol: str, price: Decimal) -> None:
+        """Remember a published price, now, for the candle endpoint."""
+        self.trades.setdefault(symbol, []).append((int(time.time() * 1000), price))
+
+    def candles(self, symbol: str, start_ms: int, end_ms: int) -> list[Candle]:
+        """Return the one-minute candles overlapping [start_ms, end_ms], oldest first."""
+        buckets: dict[int, list[Decimal]] = {}
+        for at, price in self.trades.get(symbol, []):
+            start = at - at % CANDLE_MS
+            if start_ms <= start + CANDLE_MS - 1 and start <= end_ms:
+                buckets.setdefault(start, []).append(price)
+        return [(start, prices[0], max(prices), min(prices), prices[-1], len(prices))
+                for start, prices in sorted(buckets.items())]
 
     # --- faults -------------------------------------------------------------
 

@@ -144,6 +144,7 @@ def main() -> int:
             env["KUCOIN_SPOT_API"] = "http://127.0.0.1:9501"
             env["KUCOIN_FUTURES_API"] = "http://127.0.0.1:9502"
             env["BACKPACK_WS_URL"] = "ws://127.0.0.1:9503"
+            env["BACKPACK_API"] = "http://127.0.0.1:9503"
             control = "http://127.0.0.1:9502/_control/state"
         children.append(start(["-m", "worker"], env, "worker.log"))
         worker_url = f"http://127.0.0.1:{args.worker_port}"

@@ -18,8 +18,9 @@ from worker import gaps
 from worker.book import PriceIndex
 from worker.endpoints import make_app
 from worker.feeds.backpack import BackpackFeed
+from worker.feeds.backpack_protocol import PERP_SUFFIX
+from worker.feeds.base import Funding
 from worker.feeds.kucoin import KucoinFeed
-from worker.feeds.kucoin_protocol import Funding
 from worker.marker import Marker
 from worker.metrics import Metrics
 from worker.settings import Settings
@@ -38,10 +39,15 @@ class Worker:
         self.database = firestore_client.database()
         self.marker = Marker(self.database, self.index, self.metrics, settings.worker_id,
                              settings.mark_concurrency)
+        #: The REST API of each market (its candles recover gaps).
         self.apis = {("kucoin", "spot"): settings.kucoin_spot_api,
-                     ("kucoin", "futures"): settings.kucoin_futures_api}
+                     ("kucoin", "futures"): settings.kucoin_futures_api,
+                     ("backpack", "spot"): settings.backpack_api,
+                     ("backpack", "futures"): settings.backpack_api}
         # One Backpack connection carries both of its markets (spot and perpetuals).
-        backpack = BackpackFeed(settings.backpack_ws_url, self.on_tick, self.metrics)
+        backpack = BackpackFeed(settings.backpack_ws_url, self.on_tick, self.metrics,
+                                on_funding=lambda funding: self.on_funding("backpack", funding),
+                                on_subscribed=self.on_backpack_subscribed)
         self.feeds: dict[tuple[str, str], KucoinFeed | BackpackFeed] = {
             ("kucoin", "spot"): KucoinFeed(
                 "spot", settings.kucoin_spot_api, self.on_tick, self.metrics,
@@ -90,6 +96,13 @@ class Worker:
             return
         self.marker.mark_funding(venue, funding, price)
 
+    def on_backpack_subscribed(self, symbols: list[str]) -> None:
+        """Recover the gaps of Backpack symbols (spot and perpetuals share one feed)."""
+        for market in ("spot", "futures"):
+            mine = [s for s in symbols if (s.endswith(PERP_SUFFIX)) == (market == "futures")]
+            if mine:
+                self.on_subscribed(("backpack", market), mine)
+
     def on_subscribed(self, key: tuple[str, str], symbols: list[str]) -> None:
         """Recover the gap of each newly subscribed symbol before its live ticks apply."""
         if key not in self.apis:
@@ -107,8 +120,8 @@ class Worker:
     async def _recover(self, key: tuple[str, str], symbol: str, since: int, until: int) -> None:
         try:
             assert self._http is not None
-            candles = await gaps.fetch_candles(self._http, self.apis[key], key[1], symbol,
-                                               since, until)
+            candles = await gaps.fetch_candles(self._http, key[0], self.apis[key], key[1],
+                                               symbol, since, until)
             for armed in self.index.armed_on(symbol):
                 created = self.watcher.created_ms.get(armed.path, 0)
                 hit = gaps.recover(armed, candles, since, self.index.peak(armed.path),

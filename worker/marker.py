@@ -25,7 +25,7 @@ from cogmora_backend.settlement import Outcome
 from cogmora_backend.store import Database
 from worker.book import TRIGGER, Armed, Hit, PriceIndex
 from worker.documents import owner_of
-from worker.feeds.kucoin_protocol import Funding
+from worker.feeds.base import Funding
 from worker.metrics import Metrics
 
 log = logging.getLogger(__name__)

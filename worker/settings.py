@@ -20,6 +20,8 @@ class Settings:
     kucoin_spot_api: str = "https://api.kucoin.com"
     kucoin_futures_api: str = "https://api-futures.kucoin.com"
     backpack_ws_url: str = "wss://ws.backpack.exchange"
+    #: Backpack's REST API (klines, for gap recovery).
+    backpack_api: str = "https://api.backpack.exchange"
     port: int = 8080
     #: Seconds between checks of the index against Firestore (a count per query).
     resync_seconds: float = 300.0
@@ -51,6 +53,7 @@ class Settings:
             kucoin_futures_api=os.environ.get("KUCOIN_FUTURES_API")
             or defaults.kucoin_futures_api,
             backpack_ws_url=os.environ.get("BACKPACK_WS_URL") or defaults.backpack_ws_url,
+            backpack_api=os.environ.get("BACKPACK_API") or defaults.backpack_api,
             port=int(os.environ.get("PORT") or defaults.port),
             resync_seconds=_float("RESYNC_SECONDS", defaults.resync_seconds),
             full_resync_seconds=_float("FULL_RESYNC_SECONDS", defaults.full_resync_seconds),

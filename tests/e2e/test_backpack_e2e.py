@@ -150,3 +150,33 @@ def test_the_worker_reports_the_backpack_feed_and_survives_a_dropped_connection(
                               lambda: closed_history(db, uid, "p"))
     assert (history["closeReason"], history["closePrice"]) == ("stop_loss", 93.9)
     assert balance_of(db, uid) == D("9689.183")
+
+
+def test_backpack_funding_read_off_the_mark_price_moves_balances_exactly_once(
+    db: Any, exchange: Exchange, worker: WorkerProcess
+) -> None:
+    symbol = "FND_USDC_PERP"
+    longer, shorter = funded_user(db, "bp-fund-long"), funded_user(db, "bp-fund-short")
+    open_through_functions(db, longer, "p", backpack_long(symbol))
+    open_through_functions(db, shorter, "p", backpack_long(symbol, action="short",
+                                                           condition="above"))
+    for uid in (longer, shorter):
+        wait_for(lambda uid=uid: worker.armed(f"users/{uid}/openPositions/p"))
+    wait_for(lambda: f"markPrice.{symbol}" in exchange.backpack.streams())
+
+    funding_time = int(time.time() * 1000) + 500
+    assert exchange.call(exchange.backpack.publish_mark(
+        symbol, D("101.3"), D("0.0001"), funding_time)) == 1
+    time.sleep(0.7)  # the funding time passes; the next frame names the next hour
+    for _ in range(2):  # repeated frames settle nothing more
+        assert exchange.call(exchange.backpack.publish_mark(
+            symbol, D("101.4"), D("0.00002"), funding_time + 3_600_000)) == 1
+    event_path = f"fundingEvents/backpack_{symbol}_{funding_time}"
+    event = wait_for(lambda: (e := document(db, event_path)) and e["status"] == "applied" and e)
+    assert (event["venue"], event["rate"], event["markPrice"], event["positions"]) == (
+        "backpack", 0.0001, 101.3, 2)
+
+    # 50 × 101.3 × 0.0001 = 0.5065: the long pays it, the short receives it.
+    assert balance_of(db, longer) == D("9497") - D("0.5065")
+    assert balance_of(db, shorter) == D("9497") + D("0.5065")
+    assert document(db, f"users/{longer}/openPositions/p")["funding"]["count"] == 1

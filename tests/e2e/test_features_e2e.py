@@ -74,6 +74,38 @@ def test_a_stop_crossed_while_the_worker_is_down_executes_on_restart_at_the_leve
     assert balance_of(db, uid) == D("9497") + D("247.15")
 
 
+def test_a_backpack_stop_crossed_while_the_worker_is_down_executes_on_restart(
+        db: Any, exchange: Exchange) -> None:
+    symbol = "GAP_USDC_PERP"
+    uid = funded_user(db, "gap-backpack")
+    path = f"users/{uid}/openPositions/p"
+    open_through_functions(db, uid, "p", position(symbol, venue="backpack", stopLoss=95))
+    first = WorkerProcess(exchange, "worker-gap-backpack-first", **FAST)
+    wait_for(lambda: first.armed(path))
+    keep_publishing(lambda: exchange.publish(symbol, "100"),
+                    lambda: (document(db, "workerState/backpack-futures-0") or {}).get(
+                        "lastTickMs", 0) > time.time() * 1000 - 1000)
+    assert first.stop() == 0
+    opened_minute = int(document(db, path)["openedAt"].timestamp()) // 60
+    while int(time.time()) // 60 == opened_minute:
+        time.sleep(0.5)
+
+    # While no worker runs, the mid dips through the stop: Backpack's klines remember it.
+    for price in ["97", "94", "96.5"]:
+        assert exchange.publish(symbol, price) == 0
+    assert document(db, path)["details"]["status"] == "open"
+
+    second = WorkerProcess(exchange, "worker-gap-backpack-second", **FAST)
+    try:
+        history = wait_for(lambda: closed_history(db, uid, "p"), timeout=30)
+    finally:
+        assert second.stop() == 0
+    assert (history["venue"], history["closeReason"], history["closePrice"]) == (
+        "backpack", "stop_loss", 95)
+    assert document(db, path) is None
+    assert balance_of(db, uid) == D("9497") + D("247.15")
+
+
 def test_a_trailing_stop_follows_a_rising_price_and_fires_on_the_pullback(
         db: Any, exchange: Exchange, worker: WorkerProcess) -> None:
     symbol = "TRLUSDTM"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal as D
 
 from cogmora_core.model import Tick
@@ -10,6 +11,7 @@ from localkucoin.backpack import LocalBackpack
 from tests.support.aio import eventually
 from worker.feeds.backpack import BackpackFeed
 from worker.feeds.backpack_protocol import MarkPrice
+from worker.feeds.base import Funding
 from worker.metrics import Metrics
 
 FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.3}
@@ -184,6 +186,37 @@ def test_answers_the_servers_pings_and_stays_connected() -> None:
         await asyncio.sleep(1.5)  # several ping rounds
         assert (exchange.connections, feed.connected) == (1, True)
         await receives(exchange, ticks, "SOL_USDC", "140", "140.5")
+        await feed.stop()
+        await exchange.stop()
+
+    asyncio.run(scenario())
+
+
+def test_funding_settles_off_the_mark_price_stream_and_resubscriptions_are_announced() -> None:
+    async def scenario() -> None:
+        exchange = LocalBackpack()
+        url = await exchange.start()
+        settled: list[Funding] = []
+        announced: list[list[str]] = []
+        feed = BackpackFeed(url, lambda tick: None, Metrics(), on_funding=settled.append,
+                            on_subscribed=announced.append, **FAST)
+        feed.start()
+        feed.update_desired({"SOL_USDC_PERP"})
+        await eventually(lambda: "markPrice.SOL_USDC_PERP" in exchange.streams())
+        assert announced == [["SOL_USDC_PERP"]]
+
+        funding_time = int(time.time() * 1000) + 300
+        assert await exchange.publish_mark("SOL_USDC_PERP", D("140.23"), D("0.0000125"),
+                                           funding_time) == 1
+        await asyncio.sleep(0.4)  # the funding time passes
+        assert await exchange.publish_mark("SOL_USDC_PERP", D("140.5"), D("0.00003"),
+                                           funding_time + 3_600_000) == 1
+        await eventually(lambda: settled)
+        assert settled == [Funding("SOL_USDC_PERP", D("0.0000125"), funding_time, D("140.23"))]
+
+        await exchange.drop_connections()
+        await eventually(lambda: len(announced) == 2)
+        assert announced[1] == ["SOL_USDC_PERP"]  # the gap since the drop is recovered
         await feed.stop()
         await exchange.stop()
 

@@ -80,6 +80,7 @@ class WorkerProcess:
             "KUCOIN_SPOT_API": exchange.spot.base_url,
             "KUCOIN_FUTURES_API": exchange.futures.base_url,
             "BACKPACK_WS_URL": exchange.backpack.ws_url,
+            "BACKPACK_API": exchange.backpack.base_url,
             "RESYNC_SECONDS": "5",
             "WORKER_ID": name,
             "GOOGLE_CLOUD_PROJECT": os.environ.get("GCLOUD_PROJECT", "demo-cogmora"),

@@ -14,11 +14,13 @@ from localkucoin.replay import SHARED_DATA
 from worker.feeds.backpack_protocol import (
     ErrorFrame,
     FrameError,
+    FundingClock,
     MarkPrice,
     parse_frame,
     streams_for,
     subscription_messages,
 )
+from worker.feeds.base import Funding
 
 FRAMES = SHARED_DATA / "kucoin_frames.jsonl"
 
@@ -162,3 +164,38 @@ def test_bad_frames_are_refused_with_a_reason(raw: str, reason: str) -> None:
 def test_a_book_ticker_without_event_time_has_no_time() -> None:
     tick = parse_frame(book_ticker(E=DROP))
     assert isinstance(tick, Tick) and tick.time_ms is None
+
+
+def mark(symbol: str, price: str, rate: str, next_ms: int, at_ms: int) -> MarkPrice:
+    return MarkPrice(symbol, D(price), D(rate), next_ms, at_ms)
+
+
+HOUR = 3_600_000
+
+
+def test_funding_settles_when_the_next_funding_time_moves_on() -> None:
+    clock = FundingClock()
+    assert clock.observe(mark("SOL_USDC_PERP", "140.1", "0.0000125", HOUR, HOUR - 900)) is None
+    assert clock.observe(mark("SOL_USDC_PERP", "140.3", "0.00002", HOUR, HOUR - 10)) is None
+    # The next frame names the following hour: the last rate and mark before it settle.
+    assert clock.observe(mark("SOL_USDC_PERP", "140.2", "-0.00001", 2 * HOUR, HOUR + 5)) == (
+        Funding("SOL_USDC_PERP", D("0.00002"), HOUR, D("140.3")))
+    assert clock.observe(mark("SOL_USDC_PERP", "140.2", "-0.00001", 2 * HOUR, HOUR + 900)) is None
+
+
+def test_funding_is_per_symbol_and_needs_a_frame_before_the_funding_time() -> None:
+    clock = FundingClock()
+    # The first frame seen is already past an hour: nothing is known of that interval.
+    assert clock.observe(mark("BTC_USDC_PERP", "90000", "0.0001", 2 * HOUR, HOUR + 5)) is None
+    assert clock.observe(mark("SOL_USDC_PERP", "140", "0.0001", HOUR, HOUR - 5)) is None
+    assert clock.observe(mark("BTC_USDC_PERP", "90001", "0.0001", 2 * HOUR, HOUR + 9)) is None
+
+
+def test_an_older_frame_or_a_schedule_moved_early_settles_nothing() -> None:
+    clock = FundingClock()
+    assert clock.observe(mark("SOL_USDC_PERP", "140", "0.0001", 2 * HOUR, HOUR + 5)) is None
+    assert clock.observe(mark("SOL_USDC_PERP", "139", "0.0001", HOUR, HOUR - 5)) is None
+    # Moved to a later time before 2 h came: no settlement at 2 h.
+    assert clock.observe(mark("SOL_USDC_PERP", "140", "0.0001", 3 * HOUR, HOUR + 60)) is None
+    assert clock.observe(mark("SOL_USDC_PERP", "141", "0.0002", 4 * HOUR, 3 * HOUR)) == (
+        Funding("SOL_USDC_PERP", D("0.0001"), 3 * HOUR, D("140")))

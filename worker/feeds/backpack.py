@@ -28,24 +28,30 @@ from worker.feeds.backpack_protocol import (
     BOOK_TICKER,
     ErrorFrame,
     FrameError,
+    FundingClock,
     MarkPrice,
     parse_frame,
     streams_for,
     subscription_messages,
 )
-from worker.feeds.base import BackgroundLoop, FeedDead, backoff, serve_together
+from worker.feeds.base import BackgroundLoop, FeedDead, Funding, backoff, serve_together
 from worker.metrics import Metrics
 
 log = logging.getLogger(__name__)
 TickHandler = Callable[[Tick], None]
 MarkPriceHandler = Callable[[MarkPrice], None]
+FundingHandler = Callable[[Funding], None]
+#: Called with the symbols whose bookTicker is about to be subscribed (gap recovery).
+SubscribedHandler = Callable[[list[str]], None]
 
 
 class BackpackFeed(BackgroundLoop):
     """The manager of Backpack's market data: one connection carrying every desired symbol."""
 
     def __init__(self, url: str, on_tick: TickHandler, metrics: Metrics,
-                 on_mark_price: MarkPriceHandler | None = None, name: str = "backpack",
+                 on_mark_price: MarkPriceHandler | None = None,
+                 on_funding: FundingHandler | None = None,
+                 on_subscribed: SubscribedHandler | None = None, name: str = "backpack",
                  reconnect_initial: float = 0.2, reconnect_max: float = 30.0,
                  ping_interval: float = 20.0, ping_timeout: float = 20.0,
                  open_timeout: float = 10.0, stable_after: float = 10.0) -> None:
@@ -53,6 +59,10 @@ class BackpackFeed(BackgroundLoop):
         self.name = name
         self.on_tick = on_tick
         self.on_mark_price = on_mark_price
+        self.on_funding = on_funding
+        #: Funding settlements seen in the markPrice streams (kept across reconnects).
+        self.funding_clock = FundingClock()
+        self.on_subscribed = on_subscribed
         self.metrics = metrics
         self.reconnect_initial = reconnect_initial
         self.reconnect_max = reconnect_max
@@ -75,8 +85,7 @@ class BackpackFeed(BackgroundLoop):
 
     def subscribed(self) -> set[str]:
         """Return the symbols whose bookTicker stream is subscribed."""
-        prefix = BOOK_TICKER + "."
-        return {s[len(prefix):] for s in self.streams if s.startswith(prefix)}
+        return set(_book_symbols(list(self.streams)))
 
     def update_desired(self, symbols: set[str]) -> None:
         """Carry exactly `symbols` (spot and perpetuals); (un)subscribe without reconnecting."""
@@ -139,6 +148,9 @@ class BackpackFeed(BackgroundLoop):
                 self._delivered = True
                 if self.on_mark_price is not None:
                     self.deliver(self.on_mark_price, frame)
+                settled = self.funding_clock.observe(frame)
+                if settled is not None and self.on_funding is not None:
+                    self.deliver(self.on_funding, settled)
             else:
                 self._on_error(frame)
         raise FeedDead("connection closed")
@@ -157,9 +169,17 @@ class BackpackFeed(BackgroundLoop):
             add = sorted(wanted - self.streams)
             for method, streams in (("UNSUBSCRIBE", remove), ("SUBSCRIBE", add)):
                 for message in subscription_messages(method, streams):
+                    if method == "SUBSCRIBE" and self.on_subscribed is not None:
+                        # Before sending: no tick of these symbols can arrive ahead of it.
+                        self.deliver(self.on_subscribed, _book_symbols(message["params"]))
                     await ws.send(orjson.dumps(message).decode())
                     if method == "SUBSCRIBE":
                         self.streams.update(message["params"])
                     else:
                         self.streams.difference_update(message["params"])
             self.metrics.subscribed.labels(self.name).set(len(self.subscribed()))
+
+
+def _book_symbols(streams: list[str]) -> list[str]:
+    prefix = BOOK_TICKER + "."
+    return [s[len(prefix):] for s in streams if s.startswith(prefix)]

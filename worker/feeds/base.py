@@ -1,7 +1,8 @@
 """What every exchange connection shares: frame errors, reconnect delays, one background loop.
 
 The KuCoin and Backpack managers differ in their protocols; they share how
-a frame is refused (`FrameError`, its `reason` the metric label), how a
+a frame is refused (`FrameError`, its `reason` the metric label), what a
+funding settlement is (`Funding`), how a
 connection is declared dead (`FeedDead`), the jittered reconnect delays, a
 loop started once and cancelled on stop, the tasks that serve one socket
 together, and handing data downstream without letting a handler's bug take
@@ -14,6 +15,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import TypeVar
 
 from cogmora_backend.retry import backoff as retry_backoff
@@ -28,6 +31,20 @@ class FrameError(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Funding:
+    """A funding settlement of a perpetual: the rate applied at `funding_time_ms`.
+
+    `mark_price` is set when the feed gives one (Backpack's markPrice); else the
+    worker uses the symbol's last price.
+    """
+
+    symbol: str
+    rate: Decimal
+    funding_time_ms: int
+    mark_price: Decimal | None = None
 
 
 class FeedDead(Exception):

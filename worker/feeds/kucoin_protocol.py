@@ -20,7 +20,7 @@ import orjson
 
 from cogmora_core.model import Tick
 from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string, parse_number
-from worker.feeds.base import FrameError
+from worker.feeds.base import FrameError, Funding
 
 SPOT = "spot"
 FUTURES = "futures"
@@ -42,20 +42,6 @@ class Control:
     id: str
     code: int | None = None
     data: Any = None
-
-
-@dataclass(frozen=True, slots=True)
-class Funding:
-    """A funding settlement of a perpetual: the rate applied at `funding_time_ms`.
-
-    `mark_price` is set when the feed gives one (Backpack's markPrice); else the
-    worker uses the symbol's last price.
-    """
-
-    symbol: str
-    rate: Decimal
-    funding_time_ms: int
-    mark_price: Decimal | None = None
 
 
 def subscribe_messages(market: str, symbols: list[str], op: str, ids: Iterator[int],
