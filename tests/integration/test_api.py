@@ -27,6 +27,8 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FUTURES = {"symbol": "XBTUSDTM", "symbolType": "futures", "condition": "below",
            "targetPrice": 60000, "action": "long", "amount": 100.5, "leverage": 3,
            "stopLoss": 58000.25, "takeProfit": 65000}
+FUTURES_ABOVE = {**FUTURES, "condition": "above", "targetPrice": 62000, "stopLoss": 61000,
+                 "takeProfit": 70000}
 SPOT_MARKET = {"symbol": "BTC-USDT", "symbolType": "spot", "action": "buy", "amount": "250.5"}
 POSITION = {"symbol": "XBTUSDTM", "symbolType": "futures", "positionType": "long",
             "size": 0.01, "averageEntryPrice": 60000, "leverage": 3, "margin": 200,
@@ -113,6 +115,7 @@ def test_unknown_route_is_404(api: Api) -> None:
 ROUTES = [
     ("POST", "/api/v1/trade/create", None, FUTURES),
     ("POST", "/api/v1/trade/order", None, SPOT_MARKET),
+    ("POST", "/api/v1/trade/oco", None, {"triggers": [FUTURES, FUTURES_ABOVE]}),
     ("POST", "/api/v1/trade/close", None, {"positionId": "p1"}),
     ("DELETE", "/api/v1/trade/{triggerId}", "/api/v1/trade/t1", None),
     ("GET", "/api/v1/account/balance", None, None),
@@ -169,6 +172,57 @@ def test_created_trigger_is_the_document_the_app_writes(api: Api, db: Any) -> No
     app = AppClient(uid)
     assert app.create(f"users/{uid}/tradeTriggers/app-twin", written) == 200
     assert document(db, f"users/{uid}/tradeTriggers/app-twin") == written
+
+
+def test_a_backpack_trigger_with_a_trailing_stop_is_what_the_app_writes(
+        api: Api, db: Any) -> None:
+    uid, token = account(db)
+    body = {"symbol": "SOL_USDC_PERP", "symbolType": "futures", "venue": "backpack",
+            "condition": "below", "targetPrice": "140.5", "action": "long", "amount": 250,
+            "leverage": 5, "trailingStop": {"percent": "2.5", "activationPrice": 150}}
+
+    answer = api.call("POST", "/api/v1/trade/create", token, json=body)
+
+    assert answer.status == 201
+    written = document(db, f"users/{uid}/tradeTriggers/{answer.body['id']}")
+    assert written == {**body, "targetPrice": 140.5,
+                       "trailingStop": {"percent": 2.5, "activationPrice": 150},
+                       "details": {"status": "active"}}
+    assert answer.body["trigger"]["trailingStop"] == {"percent": "2.5",
+                                                      "activationPrice": "150"}
+    assert parse_trigger(written).trailing_stop is not None
+    assert AppClient(uid).create(f"users/{uid}/tradeTriggers/app-twin", written) == 200
+
+
+def test_an_oco_pair_is_written_linked_in_one_batch_as_the_app_would(
+        api: Api, db: Any) -> None:
+    uid, token = account(db)
+
+    answer = api.call("POST", "/api/v1/trade/oco", token,
+                      json={"triggers": [FUTURES, FUTURES_ABOVE]})
+
+    assert answer.status == 201
+    low, high = answer.body["ids"]
+    written = triggers_of(db, uid)
+    assert written == {
+        low: {**FUTURES, "ocoTriggerId": high, "details": {"status": "active"}},
+        high: {**FUTURES_ABOVE, "ocoTriggerId": low, "details": {"status": "active"}}}
+    assert [t["ocoTriggerId"] for t in answer.body["triggers"]] == [high, low]
+    # The rules accept the same pair from the app (mutual links in one commit).
+    twins = {f"users/{uid}/tradeTriggers/app-{n}": {**written[i], "ocoTriggerId": f"app-{m}"}
+             for n, m, i in (("a", "b", low), ("b", "a", high))}
+    assert AppClient(uid).create_all(twins) == 200
+
+
+def test_an_oco_pair_with_one_bad_trigger_writes_neither(api: Api, db: Any) -> None:
+    uid, token = account(db)
+    answer = api.call("POST", "/api/v1/trade/oco", token, json={
+        "triggers": [FUTURES, {**FUTURES_ABOVE, "takeProfit": 61500}]})
+    expect_error(answer, 400, "invalid_take_profit")
+    assert answer.body["error"]["field"] == "triggers[1].takeProfit"
+    expect_error(api.call("POST", "/api/v1/trade/oco", token, json={"triggers": [FUTURES]}),
+                 400, "invalid_body")
+    assert triggers_of(db, uid) == {}
 
 
 def test_market_order_is_a_market_trigger_without_target(api: Api, db: Any) -> None:
@@ -507,4 +561,10 @@ def test_assets_list_the_markets_the_api_accepts(api: Api, db: Any) -> None:
     markets = {(m["symbol"], m["symbolType"]) for m in body["markets"]}
     assert {("BTC-USDT", "spot"), ("XBTUSDTM", "futures"), ("SOLUSDTM", "futures")} <= markets
     assert body["venues"] == ["backpack", "kucoin"]
+    assert {(m["symbol"], m["venue"], m["quote"]) for m in body["markets"]
+            if m["venue"] == "backpack"} == {
+        (f"{base}_USDC{perp}", "backpack", "USDC") for base in ("BTC", "ETH", "SOL")
+        for perp in ("", "_PERP")}
+    assert body["symbolTypes"]["futures"]["symbolPatterns"]["backpack"] == (
+        "^[A-Z0-9]{1,15}_USDC_PERP$")
     assert body["symbolTypes"]["futures"]["leverage"] == {"min": 1, "max": 100}

@@ -19,7 +19,7 @@ from openapi_spec_validator import validate as validate_openapi
 from cogmora_backend.api import API_VERSION
 from cogmora_backend.api.app import create_app
 from cogmora_backend.api.errors import ApiError
-from cogmora_backend.api.orders import trigger_document
+from cogmora_backend.api.orders import oco_documents, trigger_document
 from cogmora_backend.api.views import to_json
 from cogmora_backend.store import MemoryDatabase
 from cogmora_core.markets import MARKETS, listed_market
@@ -133,6 +133,44 @@ def test_amounts_a_double_cannot_hold_exactly_are_refused(amount: str, accepted:
         with pytest.raises(ApiError) as refused:
             trigger_document(body, market=False)
         assert (refused.value.status, refused.value.code) == (400, "invalid_amount")
+
+
+def test_a_trailing_stop_is_written_with_exact_numbers_and_checked_by_the_core() -> None:
+    body = {**FUTURES, "trailingStop": {"percent": "1.5", "activationPrice": "61000.25"}}
+    document = trigger_document(body, market=False)
+    assert document["trailingStop"] == {"percent": 1.5, "activationPrice": 61000.25}
+    assert parse_trigger(document).trailing_stop is not None
+    for bad in ({"percent": 1, "distance": 2}, {"distance": 0}, {"percent": 100},
+                {"distance": "wide"}, {"distance": 1, "step": 1}, "1%"):
+        with pytest.raises(ApiError) as refused:
+            trigger_document({**FUTURES, "trailingStop": bad}, market=False)
+        assert refused.value.code == "invalid_trailing_stop", bad
+        assert refused.value.field in ("trailingStop", "trailingStop.distance"), bad
+
+
+def test_backpack_markets_are_accepted_and_kucoin_symbols_are_not_on_backpack() -> None:
+    body = {**FUTURES, "symbol": "SOL_USDC_PERP", "venue": "backpack", "targetPrice": 140}
+    assert trigger_document(body, market=False)["venue"] == "backpack"
+    for symbol, code in (("XBTUSDTM", "invalid_symbol"), ("DOGE_USDC_PERP",
+                                                          "unsupported_symbol")):
+        with pytest.raises(ApiError) as refused:
+            trigger_document({**body, "symbol": symbol}, market=False)
+        assert refused.value.code == code
+
+
+def test_an_oco_pair_is_linked_both_ways_and_an_error_names_its_trigger() -> None:
+    above = {**FUTURES, "condition": "above", "targetPrice": 65000}
+    first, second = oco_documents({"triggers": [FUTURES, above]}, ("a", "b"))
+    assert (first["ocoTriggerId"], second["ocoTriggerId"]) == ("b", "a")
+    assert first == {**trigger_document(FUTURES, market=False), "ocoTriggerId": "b"}
+    with pytest.raises(ApiError) as refused:
+        oco_documents({"triggers": [FUTURES, {**above, "stopLoss": 66000}]}, ("a", "b"))
+    assert (refused.value.code, refused.value.field) == ("invalid_stop_loss",
+                                                         "triggers[1].stopLoss")
+    for body in ({"triggers": [FUTURES]}, {"triggers": [FUTURES] * 3}, {"triggers": {}}):
+        with pytest.raises(ApiError) as refused:
+            oco_documents(body, ("a", "b"))
+        assert (refused.value.code, refused.value.field) == ("invalid_body", "triggers")
 
 
 def test_numbers_are_answered_as_exact_strings_and_times_in_utc() -> None:

@@ -22,7 +22,13 @@ from werkzeug.exceptions import HTTPException
 from cogmora_backend import paths
 from cogmora_backend.api import API_VERSION
 from cogmora_backend.api.errors import ApiError, Code
-from cogmora_backend.api.orders import as_mapping, check_document_id, load_json, trigger_document
+from cogmora_backend.api.orders import (
+    as_mapping,
+    check_document_id,
+    load_json,
+    oco_documents,
+    trigger_document,
+)
 from cogmora_backend.api.views import assets_view, document_view, to_json
 from cogmora_backend.queries import HISTORY_PAGE
 from cogmora_backend.store import CursorMissing, Database, Transaction
@@ -86,6 +92,20 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier) ->
     @app.post("/api/v1/trade/order")
     def create_market_order() -> Any:
         return create(market=True)
+
+    @app.post("/api/v1/trade/oco")
+    def create_oco_pair() -> Any:
+        uid = signed_in_uid()
+        ids = (new_document_id(), new_document_id())
+        documents = oco_documents(body(), ids)
+
+        def write(tx: Transaction) -> None:  # both or neither: the link is mutual
+            for trigger_id, document in zip(ids, documents, strict=True):
+                tx.set(paths.trigger(uid, trigger_id), document)
+
+        database().write(write)
+        return {"ids": list(ids), "triggers": [document_view(i, d)
+                                               for i, d in zip(ids, documents, strict=True)]}, 201
 
     @app.post("/api/v1/trade/close")
     def close_position() -> Any:

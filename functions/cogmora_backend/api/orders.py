@@ -24,11 +24,16 @@ from cogmora_core.validation import parse_trigger
 #: Fields of `POST /api/v1/trade/create`: every field the rules let the app write
 #: on a trigger, except `details` (the API sets it to `{status: 'active'}`).
 TRIGGER_FIELDS = ("symbol", "symbolType", "condition", "targetPrice", "action", "amount",
-                  "leverage", "stopLoss", "takeProfit", "venue")
+                  "leverage", "stopLoss", "takeProfit", "venue", "trailingStop")
 TRIGGER_REQUIRED = ("symbol", "symbolType", "condition", "targetPrice", "action", "amount")
 #: Fields of `POST /api/v1/trade/order` (a market order: no condition, no target).
 ORDER_FIELDS = tuple(f for f in TRIGGER_FIELDS if f not in ("condition", "targetPrice"))
 ORDER_REQUIRED = ("symbol", "symbolType", "action", "amount")
+
+#: Fields of a trigger's `trailingStop` (exactly one of distance and percent).
+TRAILING_FIELDS = ("distance", "percent", "activationPrice")
+#: Triggers of `POST /api/v1/trade/oco`: one pair, each cancelling the other.
+OCO_SIZE = 2
 
 #: Numeric fields and the reason a bad value of each is rejected with.
 NUMERIC_FIELDS = {
@@ -45,6 +50,7 @@ _REASON_FIELDS = {
     Reason.INVALID_VENUE: "venue",
     Reason.INVALID_ACTION: "action",
     Reason.INVALID_CONDITION: "condition",
+    Reason.INVALID_TRAILING_STOP: "trailingStop",
     **{reason: name for name, reason in NUMERIC_FIELDS.items()},
 }
 #: Decimal places a price or amount may have: documents hold 8 (DESIGN.md §2).
@@ -70,9 +76,9 @@ def load_json(raw: bytes) -> object:
         raise ApiError(400, Code.INVALID_JSON, f"the body is not valid JSON: {error}") from None
 
 
-def _number(name: str, value: object) -> Decimal:
+def _number(name: str, value: object, reason: str | None = None) -> Decimal:
     """Return a body's number (a JSON number or a decimal string) exactly, or raise."""
-    reason = NUMERIC_FIELDS[name]
+    reason = reason or NUMERIC_FIELDS[name]
     if isinstance(value, bool):
         raise ApiError(400, reason, f"{name} must be a number, not a boolean", name)
     if isinstance(value, int):
@@ -126,7 +132,10 @@ def trigger_document(body: object, market: bool) -> dict[str, Any]:
                            "condition is 'above' or 'below'; send a market order to "
                            "POST /api/v1/trade/order", "condition")
     numbers = {name: _number(name, data[name]) for name in NUMERIC_FIELDS if name in data}
+    trailing = _trailing_stop(data["trailingStop"]) if "trailingStop" in data else None
     candidate = {**data, **numbers, "details": {"status": "active"}}
+    if trailing is not None:
+        candidate["trailingStop"] = trailing
     try:
         order = parse_trigger(candidate)
     except Rejected as rejected:
@@ -138,10 +147,12 @@ def trigger_document(body: object, market: bool) -> dict[str, Any]:
                        "see GET /api/v1/account/assets", "symbol")
     document: dict[str, Any] = {}
     for name in ("symbol", "symbolType", "condition", "targetPrice", "action", "amount",
-                 "leverage", "stopLoss", "takeProfit", "venue"):
+                 "leverage", "stopLoss", "takeProfit", "venue", "trailingStop"):
         if name not in data:
             continue
-        if name == "leverage":
+        if name == "trailingStop" and trailing is not None:
+            document[name] = {k: to_firestore(v) for k, v in trailing.items()}
+        elif name == "leverage":
             document[name] = int(numbers[name])
         elif name in numbers:
             document[name] = to_firestore(numbers[name])
@@ -151,6 +162,46 @@ def trigger_document(body: object, market: bool) -> dict[str, Any]:
     if parse_trigger(document) != order:  # what is written is exactly what was checked
         raise AssertionError(f"trigger document {document} differs from {order}")
     return document
+
+
+def _trailing_stop(value: object) -> dict[str, Decimal]:
+    """Return a body's `trailingStop` as exact numbers (the core checks the rest)."""
+    reason = Reason.INVALID_TRAILING_STOP
+    if not isinstance(value, dict):
+        raise ApiError(400, reason, "trailingStop must be an object with distance or percent "
+                       "and, optionally, activationPrice", "trailingStop")
+    unknown = sorted(set(value) - set(TRAILING_FIELDS))
+    if unknown:
+        raise ApiError(400, reason, f"trailingStop has unknown fields: {', '.join(unknown)}; "
+                       f"allowed: {', '.join(TRAILING_FIELDS)}", "trailingStop")
+    return {name: _number(f"trailingStop.{name}", raw, reason)
+            for name, raw in value.items() if raw is not None}
+
+
+def oco_documents(body: object, ids: tuple[str, str]) -> list[dict[str, Any]]:
+    """Return the two `tradeTriggers` documents of a one-cancels-other pair, linked.
+
+    Each trigger is checked as by `POST /api/v1/trade/create`; an error names
+    the trigger it is about (`triggers[1].stopLoss`). The first document gets
+    id `ids[0]`, the second `ids[1]`, and each names the other in `ocoTriggerId`.
+    """
+    data = _check_fields(body, ("triggers",), ("triggers",))
+    triggers = data["triggers"]
+    if not isinstance(triggers, list) or len(triggers) != OCO_SIZE:
+        raise ApiError(400, Code.INVALID_BODY,
+                       f"triggers must be a list of {OCO_SIZE} triggers", "triggers")
+    documents = []
+    for index, (item, partner) in enumerate(zip(triggers, reversed(ids), strict=True)):
+        try:
+            document = trigger_document(item, market=False)
+        except ApiError as error:
+            where = f"triggers[{index}]"
+            raise ApiError(error.status, error.code, f"{where}: {error.message}",
+                           f"{where}.{error.field}" if error.field else where) from None
+        document["ocoTriggerId"] = partner
+        parse_trigger(document)  # the link is a valid trigger id
+        documents.append(document)
+    return documents
 
 
 def check_document_id(value: object) -> str | None:

@@ -14,8 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from cogmora_core.markets import MARKETS
+from cogmora_core.model import SymbolType
 from cogmora_core.money import parse_number
-from cogmora_core.validation import MAX_LEVERAGE, VENUES
+from cogmora_core.validation import MAX_LEVERAGE, SYMBOL_PATTERNS, VENUES
 
 #: Fields answered as JSON integers rather than decimal strings.
 INTEGER_FIELDS = frozenset({"leverage"})
@@ -60,10 +61,10 @@ def assets_view() -> dict[str, Any]:
         "defaultVenue": "kucoin",
         "symbolTypes": {
             "spot": {"actions": ["buy"], "leverage": {"min": 1, "max": 1},
-                     "symbolPattern": "^[A-Z0-9]{1,15}-USDT$"},
+                     **_patterns(SymbolType.SPOT)},
             "futures": {"actions": ["long", "short"],
                         "leverage": {"min": 1, "max": MAX_LEVERAGE},
-                        "symbolPattern": "^[A-Z0-9]{1,15}USDTM$"},
+                        **_patterns(SymbolType.FUTURES)},
         },
         "conditions": ["above", "below", "market"],
         "amount": {"min": "0", "minExclusive": True, "max": "1000000000000",
@@ -74,3 +75,9 @@ def assets_view() -> dict[str, Any]:
             for m in MARKETS
         ],
     }
+
+
+def _patterns(symbol_type: SymbolType) -> dict[str, Any]:
+    """Return the symbol pattern of the default venue and those of every venue."""
+    by_venue = {venue: SYMBOL_PATTERNS[venue][symbol_type][0].pattern for venue in sorted(VENUES)}
+    return {"symbolPattern": by_venue["kucoin"], "symbolPatterns": by_venue}
