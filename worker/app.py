@@ -104,8 +104,11 @@ class Worker:
                 self.on_subscribed(("backpack", market), mine)
 
     def on_subscribed(self, key: tuple[str, str], symbols: list[str]) -> None:
-        """Recover the gap of each newly subscribed symbol before its live ticks apply."""
-        if key not in self.apis:
+        """Recover the gap of each newly subscribed symbol before its live ticks apply.
+
+        `GAP_MAX_SECONDS=0` turns gap recovery off.
+        """
+        if key not in self.apis or self.settings.gap_max_seconds <= 0:
             return
         now = int(time.time() * 1000)
         floor = now - int(self.settings.gap_max_seconds * 1000)
