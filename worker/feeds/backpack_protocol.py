@@ -21,8 +21,8 @@ from typing import Any
 import orjson
 
 from cogmora_core.model import Tick
-from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string
-from worker.feeds.base import FrameError, Funding
+from cogmora_core.money import parse_decimal_string
+from worker.feeds.base import FrameError, Funding, exchange_price
 
 BOOK_TICKER = "bookTicker"
 MARK_PRICE = "markPrice"
@@ -99,8 +99,8 @@ def parse_frame(raw: str | bytes) -> Tick | MarkPrice | ErrorFrame:
 
 
 def _book_ticker(symbol: str, data: dict) -> Tick:
-    bid = _price(data.get("b"), "b")
-    ask = _price(data.get("a"), "a")
+    bid = exchange_price(data.get("b"), "b")
+    ask = exchange_price(data.get("a"), "a")
     if bid is None or ask is None:
         raise FrameError("missing_fields", "b or a")
     if bid > ask:
@@ -112,7 +112,7 @@ def _book_ticker(symbol: str, data: dict) -> Tick:
 
 
 def _mark_price(symbol: str, data: dict) -> MarkPrice:
-    mark = _price(data.get("p"), "p")
+    mark = exchange_price(data.get("p"), "p")
     funding = parse_decimal_string(data.get("f"))
     next_funding, event = data.get("n"), _micros_to_ms(data.get("E"))
     if mark is None:
@@ -167,15 +167,3 @@ def _update_id(raw: object) -> bool:
 def _micros_to_ms(raw: object) -> int | None:
     return raw // 1000 if _whole(raw) else None  # type: ignore[operator]
 
-
-def _price(raw: object, name: str) -> Decimal | None:
-    if raw is None:
-        return None
-    value = parse_decimal_string(raw)
-    if value is None:
-        raise FrameError("bad_price", f"{name} {raw!r}"[:80])
-    if value <= ZERO:
-        raise FrameError("bad_price", f"{name} {raw!r} is not positive"[:80])
-    if value > MAX_MAGNITUDE:
-        raise FrameError("bad_price", f"{name} {raw!r} is out of range"[:80])
-    return value

@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import TypeVar
 
 from cogmora_backend.retry import backoff as retry_backoff
+from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,6 +32,23 @@ class FrameError(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+
+
+def exchange_price(raw: object, name: str) -> Decimal | None:
+    """Return an exchange's price string as a Decimal (None when absent), or raise.
+
+    A price must be a decimal string, positive and within the range documents hold.
+    """
+    if raw is None:
+        return None
+    value = parse_decimal_string(raw)
+    if value is None:
+        raise FrameError("bad_price", f"{name} {raw!r}"[:80])
+    if value <= ZERO:
+        raise FrameError("bad_price", f"{name} {raw!r} is not positive"[:80])
+    if value > MAX_MAGNITUDE:
+        raise FrameError("bad_price", f"{name} {raw!r} is out of range"[:80])
+    return value
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import orjson
 
 from cogmora_core.model import Tick
-from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string, parse_number
-from worker.feeds.base import FrameError, Funding
+from cogmora_core.money import parse_number
+from worker.feeds.base import FrameError, Funding, exchange_price
 
 SPOT = "spot"
 FUTURES = "futures"
@@ -120,14 +119,14 @@ def _parse_ticker(frame: dict, market: str) -> Tick:
         time_ms = ts // 1_000_000 if isinstance(ts, int) else None
     if not isinstance(symbol, str) or not symbol or "," in symbol:
         raise FrameError("missing_fields", "symbol")
-    price = _price(data.get("price"), "price")
+    price = exchange_price(data.get("price"), "price")
     if price is None:
         raise FrameError("missing_fields", "price")
     return Tick(
         symbol=symbol,
         price=price,
-        best_bid=_price(bid, "bestBid"),
-        best_ask=_price(ask, "bestAsk"),
+        best_bid=exchange_price(bid, "bestBid"),
+        best_ask=exchange_price(ask, "bestAsk"),
         time_ms=time_ms if isinstance(time_ms, int) else None,
     )
 
@@ -147,15 +146,3 @@ def _parse_funding(frame: dict) -> Funding:
         raise FrameError("bad_price", f"fundingRate {data.get('fundingRate')!r}"[:80])
     return Funding(symbol=symbol, rate=rate, funding_time_ms=funding_time)
 
-
-def _price(raw: object, name: str) -> Decimal | None:
-    if raw is None:
-        return None
-    value = parse_decimal_string(raw)
-    if value is None:
-        raise FrameError("bad_price", f"{name} {raw!r}"[:80])
-    if value <= ZERO:
-        raise FrameError("bad_price", f"{name} {raw!r} is not positive"[:80])
-    if value > MAX_MAGNITUDE:
-        raise FrameError("bad_price", f"{name} {raw!r} is out of range"[:80])
-    return value
