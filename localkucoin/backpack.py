@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from localkucoin.serving import CANDLE_MS, LocalServer, decimal_or_none, send_quietly, wire
 
@@ -98,11 +98,7 @@ class LocalBackpack(LocalServer):
         session = BackpackSession(ws)
         self.sessions.add(session)
         try:
-            async for message in ws:
-                if message.type == WSMsgType.TEXT:
-                    await self._on_message(session, message.data)
-                elif message.type == WSMsgType.ERROR:
-                    break
+            await self.read_frames(session)
         finally:
             self.sessions.discard(session)
         return ws

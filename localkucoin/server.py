@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from localkucoin.serving import LocalServer, decimal_or_none, send_quietly, wire
 
@@ -151,11 +151,7 @@ class LocalKucoin(LocalServer):
         session.watchdog = asyncio.create_task(self._watch_pings(session))
         await self._send(ws, {"id": connect_id, "type": "welcome"})
         try:
-            async for message in ws:
-                if message.type == WSMsgType.TEXT:
-                    await self._on_message(session, message.data)
-                elif message.type == WSMsgType.ERROR:
-                    break
+            await self.read_frames(session)
         finally:
             self.sessions.discard(session)
             if session.watchdog is not None:

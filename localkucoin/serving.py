@@ -13,7 +13,7 @@ import time
 from decimal import Decimal
 from typing import Any
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 #: Candles are one minute, as the worker asks for them.
 CANDLE_MS = 60_000
@@ -70,6 +70,20 @@ class LocalServer:
         await self.drop_connections()
         if self._runner is not None:
             await self._runner.cleanup()
+
+    # --- connections --------------------------------------------------------
+
+    async def read_frames(self, session: Any) -> None:
+        """Hand each text frame of `session` to `_on_message` until the connection ends."""
+        async for message in session.ws:
+            if message.type == WSMsgType.TEXT:
+                await self._on_message(session, message.data)
+            elif message.type == WSMsgType.ERROR:
+                break
+
+    async def _on_message(self, session: Any, text: str) -> None:
+        """Answer one text frame of a client (each server speaks its own protocol)."""
+        raise NotImplementedError
 
     # --- candles ------------------------------------------------------------
 
