@@ -126,22 +126,10 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier) ->
         missing = ApiError(404, Code.POSITION_NOT_FOUND, f"no position {raw_id!r}")
         if position_id is None:
             raise missing
-        path = paths.position(uid, position_id)
-
-        def work(tx: Transaction) -> dict[str, Any]:
-            position = tx.get(path)
-            if position is None:
-                raise missing
-            status = _status(position)
-            if status != "open":
-                raise ApiError(409, Code.POSITION_NOT_OPEN,
-                               f"position {position_id} is {status!r}, not 'open'")
-            # What the app writes: only details.status, open -> closing (firestore.rules).
-            tx.update(path, {"details.status": "closing"})
-            position["details"]["status"] = "closing"
-            return position
-
-        position = database().run(work)
+        # What the app writes: only details.status, open -> closing (firestore.rules).
+        position = _move_status(database(), paths.position(uid, position_id),
+                                f"position {position_id}", "open", "closing", missing,
+                                Code.POSITION_NOT_OPEN)
         return {"id": position_id, "position": document_view(position_id, position)}, 202
 
     @app.delete("/api/v1/trade/<triggerId>")
@@ -151,22 +139,10 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier) ->
         missing = ApiError(404, Code.TRIGGER_NOT_FOUND, f"no trigger {triggerId!r}")
         if trigger_id is None:
             raise missing
-        path = paths.trigger(uid, trigger_id)
-
-        def work(tx: Transaction) -> dict[str, Any]:
-            trigger = tx.get(path)
-            if trigger is None:
-                raise missing
-            status = _status(trigger)
-            if status != "active":
-                raise ApiError(409, Code.TRIGGER_NOT_ACTIVE,
-                               f"trigger {trigger_id} is {status!r}, not 'active'")
-            # What the app writes to cancel: details.status -> cancelled, nothing else.
-            tx.update(path, {"details.status": "cancelled"})
-            trigger["details"]["status"] = "cancelled"
-            return trigger
-
-        trigger = database().run(work)
+        # What the app writes to cancel: details.status -> cancelled, nothing else.
+        trigger = _move_status(database(), paths.trigger(uid, trigger_id),
+                               f"trigger {trigger_id}", "active", "cancelled", missing,
+                               Code.TRIGGER_NOT_ACTIVE)
         return {"id": trigger_id, "trigger": document_view(trigger_id, trigger)}
 
     @app.get("/api/v1/account/balance")
@@ -257,6 +233,30 @@ def _error_response(error: ApiError) -> Response:
     if error.status == 401:
         response.headers["WWW-Authenticate"] = f'Bearer error="{error.code}"'
     return response
+
+
+def _move_status(database: Database, path: str, label: str, expected: str, new: str,
+                 missing: ApiError, conflict: str) -> dict[str, Any]:
+    """Change a document's `details.status` from `expected` to `new`, and nothing else.
+
+    In one transaction that reads the status first: a missing document raises
+    `missing`, another status a 409 with the code `conflict`. Returns the
+    document as it now is (`label` names it in the conflict's message).
+    """
+
+    def work(tx: Transaction) -> dict[str, Any]:
+        document = tx.get(path)
+        if document is None:
+            raise missing
+        status = _status(document)
+        if status != expected:
+            raise ApiError(409, conflict,
+                           f"{label} is {status!r}, not {expected!r}")
+        tx.update(path, {"details.status": new})
+        document["details"]["status"] = new
+        return document
+
+    return database.run(work)
 
 
 def _status(document: dict[str, Any]) -> object:
