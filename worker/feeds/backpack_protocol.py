@@ -18,11 +18,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import orjson
-
 from cogmora_core.model import Tick
 from cogmora_core.money import parse_decimal_string
-from worker.feeds.base import FrameError, Funding, exchange_price
+from worker.feeds.base import FrameError, Funding, exchange_price, json_object
 
 BOOK_TICKER = "bookTicker"
 MARK_PRICE = "markPrice"
@@ -72,12 +70,7 @@ def subscription_messages(method: str, streams: list[str]) -> list[dict[str, Any
 
 def parse_frame(raw: str | bytes) -> Tick | MarkPrice | ErrorFrame:
     """Return the tick, mark price or error in `raw`, or raise `FrameError`."""
-    try:
-        frame = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise FrameError("invalid_json", str(error)) from None
-    if not isinstance(frame, dict):
-        raise FrameError("not_an_object")
+    frame = json_object(raw)
     if "error" in frame:
         error = frame["error"]
         if isinstance(error, dict):

@@ -17,7 +17,9 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
+
+import orjson
 
 from cogmora_backend.retry import backoff as retry_backoff
 from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string
@@ -32,6 +34,17 @@ class FrameError(Exception):
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason = reason
+
+
+def json_object(raw: str | bytes) -> dict[str, Any]:
+    """Return a frame's JSON object, or raise `FrameError` (invalid JSON, not an object)."""
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise FrameError("invalid_json", str(error)) from None
+    if not isinstance(frame, dict):
+        raise FrameError("not_an_object")
+    return frame
 
 
 def exchange_price(raw: object, name: str) -> Decimal | None:

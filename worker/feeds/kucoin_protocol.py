@@ -15,11 +15,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from cogmora_core.model import Tick
 from cogmora_core.money import parse_number
-from worker.feeds.base import FrameError, Funding, exchange_price
+from worker.feeds.base import FrameError, Funding, exchange_price, json_object
 
 SPOT = "spot"
 FUTURES = "futures"
@@ -78,12 +76,7 @@ def ping_message(ping_id: int) -> dict:
 
 def parse_frame(raw: str | bytes, market: str) -> Tick | Funding | Control:
     """Return the tick or control frame in `raw`, or raise `FrameError`."""
-    try:
-        frame = orjson.loads(raw)
-    except orjson.JSONDecodeError as error:
-        raise FrameError("invalid_json", str(error)) from None
-    if not isinstance(frame, dict):
-        raise FrameError("not_an_object")
+    frame = json_object(raw)
     kind = frame.get("type")
     if kind == "message":
         topic = frame.get("topic")
