@@ -20,7 +20,7 @@ from cogmora_backend.settlement import Outcome, is_priced_close
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.errors import Rejected
 from cogmora_core.model import CloseReason, OrderRequest, PositionState, Tick
-from cogmora_core.money import to_firestore
+from cogmora_core.money import to_firestore, to_firestore_price
 from cogmora_core.trading import (
     better_peak,
     close_fill,
@@ -34,8 +34,8 @@ from cogmora_core.trading import (
 from cogmora_core.validation import parse_position, parse_trigger
 
 
-def _number(value: Any) -> Any:
-    return to_firestore(value) if value is not None else None
+def _price(value: Any) -> Any:
+    return to_firestore_price(value) if value is not None else None
 
 
 def execution_document(order: OrderRequest, trigger_id: str, fill: Any, tick: Tick,
@@ -48,15 +48,15 @@ def execution_document(order: OrderRequest, trigger_id: str, fill: Any, tick: Ti
         "action": str(order.action),
         "amount": to_firestore(order.amount),
         "leverage": order.leverage,
-        "stopLoss": _number(order.stop_loss),
-        "takeProfit": _number(order.take_profit),
+        "stopLoss": _price(order.stop_loss),
+        "takeProfit": _price(order.take_profit),
         "condition": str(order.condition),
-        "targetPrice": _number(order.target_price),
+        "targetPrice": _price(order.target_price),
         "venue": order.venue,
         "trailingStop": (trailing_document(order.trailing_stop)
                          if order.trailing_stop is not None else None),
         "ocoTriggerId": order.oco_trigger_id,
-        "executedPrice": to_firestore(fill),
+        "executedPrice": to_firestore_price(fill),
         "executedAt": SERVER_TIME,
         "tickAt": tick.time_ms,
         "source": source,
@@ -194,7 +194,7 @@ def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
         else:
             return Outcome("skipped", "already priced")
         fill = close_fill(state.position_type, tick)
-        request: dict[str, Any] = {"reason": str(reason), "price": to_firestore(fill),
+        request: dict[str, Any] = {"reason": str(reason), "price": to_firestore_price(fill),
                                    "at": SERVER_TIME, "source": source,
                                    "tickAt": tick.time_ms}
         if detail is not None:
@@ -213,7 +213,7 @@ def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
 def _trailing_state(state: PositionState, peak: Decimal, source: str) -> dict[str, Any]:
     assert state.trailing_stop is not None
     stop = trailing_stop_price(state.position_type, state.trailing_stop, peak)
-    return {"highWaterMark": to_firestore(peak), "stopPrice": to_firestore(stop),
+    return {"highWaterMark": to_firestore_price(peak), "stopPrice": to_firestore_price(stop),
             "updatedAt": SERVER_TIME, "source": source}
 
 
@@ -256,8 +256,8 @@ def mark_funding(database: Database, venue: str, symbol: str, rate: Decimal,
     def work(tx: Transaction) -> Outcome:
         if tx.get(path) is not None:
             return Outcome("skipped", "already marked")
-        tx.set(path, {"venue": venue, "symbol": symbol, "rate": to_firestore(rate),
-                      "markPrice": to_firestore(mark_price), "fundingTimeMs": funding_time_ms,
+        tx.set(path, {"venue": venue, "symbol": symbol, "rate": to_firestore_price(rate),
+                      "markPrice": to_firestore_price(mark_price), "fundingTimeMs": funding_time_ms,
                       "status": "pending", "createdAt": SERVER_TIME, "source": source})
         return Outcome("marked", identifier)
 

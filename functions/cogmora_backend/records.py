@@ -16,16 +16,16 @@ from cogmora_core.model import (
     Settlement,
     TrailingStop,
 )
-from cogmora_core.money import PERCENT_PLACES, to_firestore
+from cogmora_core.money import PERCENT_PLACES, to_firestore, to_firestore_price
 
 
 def position_document(opened: OpenedPosition, position_id: str, opened_at: Any) -> dict[str, Any]:
     """Return the `openPositions/{id}` document of a newly opened position."""
     details: dict[str, Any] = {"status": "open"}
     if opened.stop_loss is not None:
-        details["stopLoss"] = to_firestore(opened.stop_loss)
+        details["stopLoss"] = to_firestore_price(opened.stop_loss)
     if opened.take_profit is not None:
-        details["takeProfit"] = to_firestore(opened.take_profit)
+        details["takeProfit"] = to_firestore_price(opened.take_profit)
     if opened.trailing_stop is not None:
         details["trailingStop"] = trailing_document(opened.trailing_stop)
     document: dict[str, Any] = {
@@ -33,7 +33,7 @@ def position_document(opened: OpenedPosition, position_id: str, opened_at: Any) 
         "symbolType": str(opened.symbol_type),
         "positionType": str(opened.position_type),
         "size": to_firestore(opened.size),
-        "averageEntryPrice": to_firestore(opened.entry_price),
+        "averageEntryPrice": to_firestore_price(opened.entry_price),
         "leverage": opened.leverage,
         "margin": to_firestore(opened.margin),
         "openFee": to_firestore(opened.open_fee),
@@ -43,7 +43,7 @@ def position_document(opened: OpenedPosition, position_id: str, opened_at: Any) 
         "details": details,
     }
     if opened.liquidation_price is not None:
-        document["liquidationPrice"] = to_firestore(opened.liquidation_price)
+        document["liquidationPrice"] = to_firestore_price(opened.liquidation_price)
     return document
 
 
@@ -51,7 +51,8 @@ def trailing_document(trailing: TrailingStop) -> dict[str, Any]:
     """Return the `trailingStop` map of a trigger or a position's details."""
     fields = {"distance": trailing.distance, "percent": trailing.percent,
               "activationPrice": trailing.activation_price}
-    return {name: to_firestore(value) for name, value in fields.items() if value is not None}
+    return {name: (to_firestore(value) if name == "percent" else to_firestore_price(value))
+            for name, value in fields.items() if value is not None}
 
 
 def history_open_document(
@@ -64,7 +65,7 @@ def history_open_document(
         "symbolType": str(opened.symbol_type),
         "positionType": str(opened.position_type),
         "size": to_firestore(opened.size),
-        "entryPrice": to_firestore(opened.entry_price),
+        "entryPrice": to_firestore_price(opened.entry_price),
         "leverage": opened.leverage,
         "margin": to_firestore(opened.margin),
         "openFee": to_firestore(opened.open_fee),
@@ -82,7 +83,7 @@ def history_close_fields(
     fields: dict[str, Any] = {"closeDetail": request.detail} if request.detail else {}
     return fields | {
         "status": "closed",
-        "closePrice": to_firestore(settlement.close_price),
+        "closePrice": to_firestore_price(settlement.close_price),
         "closeFee": to_firestore(settlement.close_fee),
         "closedAt": closed_at,
         "closeReason": str(reason),

@@ -24,7 +24,12 @@ from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.config import TradingConfig
 from cogmora_core.errors import Reason, Rejected, RetryableError
 from cogmora_core.money import parse_number, to_firestore
-from cogmora_core.trading import check_balance, close_position, open_position
+from cogmora_core.trading import (
+    check_affordable,
+    check_balance,
+    close_position,
+    open_position,
+)
 from cogmora_core.validation import parse_execution, parse_position
 
 log = logging.getLogger(__name__)
@@ -105,6 +110,7 @@ def settle_execution(
         try:
             balance = account_balance(user)
             order, price = parse_execution(execution)
+            check_affordable(balance, order, config)
             opened = open_position(order, price, config)
             check_balance(balance, opened)
         except Rejected as rejection:

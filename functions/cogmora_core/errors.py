@@ -43,3 +43,6 @@ class Reason:
     INVALID_OCO = "invalid_oco"
     INSUFFICIENT_BALANCE = "insufficient_balance"
     INVALID_BALANCE = "invalid_balance"
+    #: The numbers are out of what exact arithmetic can hold (an overflow, a size
+    #: beyond the precision): nothing is computed, nothing is debited.
+    OUT_OF_RANGE = "out_of_range"

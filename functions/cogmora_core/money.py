@@ -5,8 +5,14 @@ from __future__ import annotations
 import math
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
-#: Money, prices and sizes are written with 8 decimal places (DESIGN.md §2).
+#: Money and sizes are written with 8 decimal places (DESIGN.md §2).
 MONEY_PLACES = Decimal("0.00000001")
+#: Prices keep up to 12 decimal places (DESIGN.md §2): low-priced coins such as
+#: PEPE trade in 1e-9 steps, which 8 places would move.
+PRICE_PLACES = Decimal("0.000000000001")
+#: Significant digits an IEEE double (a Firestore number) keeps through a round
+#: trip: a decimal with more cannot be written exactly.
+EXACT_DIGITS = 15
 #: Percentages (pnlPercent) are written with 4 decimal places.
 PERCENT_PLACES = Decimal("0.0001")
 #: Largest magnitude accepted from a document. A Firestore number is an IEEE
@@ -33,6 +39,24 @@ def to_firestore(value: Decimal, places: Decimal = MONEY_PLACES) -> float | int:
     if rounded == rounded.to_integral_value():
         return int(rounded)
     return float(rounded)
+
+
+def to_firestore_price(value: Decimal) -> float | int:
+    """Return the Firestore number for a price, rounded to `PRICE_PLACES`."""
+    return to_firestore(value, PRICE_PLACES)
+
+
+def writable_price(value: Decimal) -> bool:
+    """Return whether `value` is a price a document can hold exactly and positive.
+
+    It must be positive, below `MAX_MAGNITUDE`, have at most 12 decimal places
+    and at most `EXACT_DIGITS` significant digits (what a Firestore number keeps).
+    """
+    if not value.is_finite() or value <= ZERO or value >= MAX_MAGNITUDE:
+        return False
+    if decimal_places(value) > 12:
+        return False
+    return len(value.normalize().as_tuple().digits) <= EXACT_DIGITS
 
 
 def parse_number(value: object) -> Decimal | None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from functools import wraps
+from typing import ParamSpec, TypeVar
 
 from cogmora_core.config import TradingConfig
 from cogmora_core.errors import Reason, Rejected
@@ -19,7 +22,31 @@ from cogmora_core.model import (
     Tick,
     TrailingStop,
 )
-from cogmora_core.money import HUNDRED, ONE, PERCENT_PLACES, ZERO, quantize
+from cogmora_core.money import HUNDRED, ONE, PERCENT_PLACES, PRICE_PLACES, ZERO, quantize
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def rejects_arithmetic(rule: Callable[P, R]) -> Callable[P, R]:
+    """Turn any arithmetic failure of `rule` into `Rejected(out_of_range)`.
+
+    `Decimal` raises `InvalidOperation`, `Overflow` or `DivisionByZero`
+    (all `ArithmeticError`) when a result does not fit its context, e.g. a size
+    of 2e20 rounded to 8 places. Callers catch `Rejected` and record it; an
+    arithmetic error escaping would leave the document unsettled for good.
+    """
+
+    @wraps(rule)
+    def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return rule(*args, **kwargs)
+        except ArithmeticError as error:
+            raise Rejected(Reason.OUT_OF_RANGE,
+                           f"{rule.__name__}: {type(error).__name__}") from None
+
+    return guarded
 
 
 def fill_price(tick: Tick, buying: bool) -> Decimal:
@@ -52,9 +79,32 @@ def liquidation_price(
         factor = ONE - inverse + maintenance_margin_rate
     else:
         factor = ONE + inverse - maintenance_margin_rate
-    return quantize(entry * factor)
+    return quantize(entry * factor, PRICE_PLACES)
 
 
+@rejects_arithmetic
+def opening_debit(order: OrderRequest, config: TradingConfig) -> Decimal:
+    """Return what opening `order` debits, whatever the fill: margin (or cost) + fee.
+
+    Spot: amount + amount × rate; futures: amount + amount × leverage × rate.
+    """
+    notional = order.amount * order.leverage
+    return quantize(order.amount) + quantize(notional * config.taker_fee(order.symbol_type))
+
+
+@rejects_arithmetic
+def check_affordable(balance: Decimal, order: OrderRequest, config: TradingConfig) -> None:
+    """Raise `Rejected(insufficient_balance)` before any sizing when `balance` cannot pay.
+
+    Checked first, so that an amount no account could pay is refused for what
+    it is, before it reaches arithmetic that could overflow.
+    """
+    debit = opening_debit(order, config)
+    if balance < debit:
+        raise Rejected(Reason.INSUFFICIENT_BALANCE, f"needs {debit}, balance is {balance}")
+
+
+@rejects_arithmetic
 def open_position(order: OrderRequest, fill: Decimal, config: TradingConfig) -> OpenedPosition:
     """Return the position `order` opens at `fill`, with size, margin and fee.
 
@@ -91,6 +141,7 @@ def open_position(order: OrderRequest, fill: Decimal, config: TradingConfig) -> 
     )
 
 
+@rejects_arithmetic
 def close_position(position: PositionState, close: Decimal, config: TradingConfig) -> Settlement:
     """Return the settlement of `position` closed at the fill price `close`.
 
@@ -228,7 +279,7 @@ def trailing_stop_price(position_type: PositionType, trailing: TrailingStop,
     else:
         assert trailing.percent is not None
         offset = peak * trailing.percent / HUNDRED
-    return quantize(peak - offset if long else peak + offset)
+    return quantize(peak - offset if long else peak + offset, PRICE_PLACES)
 
 
 def trailing_hit(position: PositionState | PositionLevels, price: Decimal) -> bool:
@@ -239,6 +290,7 @@ def trailing_hit(position: PositionState | PositionLevels, price: Decimal) -> bo
     return stop_loss_hit(position.position_type, stop, price)
 
 
+@rejects_arithmetic
 def funding_payment(position_type: PositionType, size: Decimal, mark_price: Decimal,
                     rate: Decimal) -> Decimal:
     """Return what funding moves into the balance, rounded for writing.

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from cogmora_core.model import Tick
-from cogmora_core.money import parse_decimal_string
+from cogmora_core.money import PRICE_PLACES, parse_decimal_string, quantize
 from worker.feeds.base import FrameError, Funding, exchange_price, json_object
 
 BOOK_TICKER = "bookTicker"
@@ -100,7 +100,8 @@ def _book_ticker(symbol: str, data: dict) -> Tick:
         raise FrameError("bad_price", f"bid {bid} above ask {ask}")
     if "u" in data and not _update_id(data["u"]):  # not used, but a wrong one is a bad frame
         raise FrameError("missing_fields", f"u {data['u']!r}"[:80])
-    return Tick(symbol=symbol, price=(bid + ask) / TWO, best_bid=bid, best_ask=ask,
+    mid = quantize((bid + ask) / TWO, PRICE_PLACES)
+    return Tick(symbol=symbol, price=mid, best_bid=bid, best_ask=ask,
                 time_ms=_micros_to_ms(data.get("E")))
 
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 import orjson
 
 from cogmora_backend.retry import backoff as retry_backoff
-from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string
+from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string, writable_price
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,7 +50,10 @@ def json_object(raw: str | bytes) -> dict[str, Any]:
 def exchange_price(raw: object, name: str) -> Decimal | None:
     """Return an exchange's price string as a Decimal (None when absent), or raise.
 
-    A price must be a decimal string, positive and within the range documents hold.
+    A price must be a decimal string that a document can hold exactly and
+    positive (`writable_price`: at most 12 decimal places and 15 significant
+    digits, below the range documents hold): anything else would be written
+    rounded, to zero at worst, so it is refused here and never reaches a mark.
     """
     if raw is None:
         return None
@@ -61,6 +64,8 @@ def exchange_price(raw: object, name: str) -> Decimal | None:
         raise FrameError("bad_price", f"{name} {raw!r} is not positive"[:80])
     if value > MAX_MAGNITUDE:
         raise FrameError("bad_price", f"{name} {raw!r} is out of range"[:80])
+    if not writable_price(value):
+        raise FrameError("inexact_price", f"{name} {raw!r} cannot be written exactly"[:80])
     return value
 
 
