@@ -62,26 +62,35 @@ class Worker:
             ("backpack", "spot"): backpack,
             ("backpack", "futures"): backpack,
         }
-        #: Wall-clock ms of the last tick of each symbol (gap recovery, heartbeats).
+        #: Wall-clock ms of the last tick of each wanted symbol (gap recovery,
+        #: heartbeats). A symbol no longer wanted is forgotten: when it is wanted
+        #: again, nothing was armed on it in between, so it has no gap.
         self.last_seen: dict[str, int] = {}
-        #: Where each market's feed stopped before this process started (persisted).
-        self.resume_from: dict[tuple[str, str], int] = {}
-        #: Symbols being recovered: their live ticks wait here until recovery is done.
-        self.recovering: dict[str, list[Tick]] = {}
+        #: Where each symbol's feed stopped before this process started (persisted
+        #: per market and symbol): only those symbols have a gap after a restart.
+        self.resume_from: dict[tuple[str, str, str], int] = {}
+        #: Symbols being recovered: their live ticks (with when they arrived)
+        #: wait here until recovery is done.
+        self.recovering: dict[str, list[tuple[Tick, float]]] = {}
         self._http: httpx.AsyncClient | None = None
         self.watcher = Watcher(self.database, self.index, self.marker, self.metrics,
                                self.update_subscriptions, owns=settings.owns)
         self.stopping = asyncio.Event()
 
-    def on_tick(self, tick: Tick) -> None:
-        """Apply a tick to the index and mark what it fires (no database on this path)."""
-        self.last_seen[tick.symbol] = int(time.time() * 1000)
+    def on_tick(self, tick: Tick, received: float | None = None) -> None:
+        """Apply a tick to the index and mark what it fires (no database on this path).
+
+        `received` is when a tick held back during gap recovery first arrived:
+        documents armed since then are not fired by it.
+        """
+        if received is None:
+            received = time.monotonic()
+            self.last_seen[tick.symbol] = int(time.time() * 1000)
         waiting = self.recovering.get(tick.symbol)
         if waiting is not None:  # the gap is replayed first
-            waiting.append(tick)
+            waiting.append((tick, received))
             return
-        received = time.monotonic()
-        for hit in self.index.on_tick(tick):
+        for hit in self.index.on_tick(tick, received):
             self.marker.submit(hit, received)
 
     def on_funding(self, venue: str, funding: Funding) -> None:
@@ -113,9 +122,10 @@ class Worker:
         now = int(time.time() * 1000)
         floor = now - int(self.settings.gap_max_seconds * 1000)
         for symbol in symbols:
-            since = self.last_seen.get(symbol) or self.resume_from.get(key)
+            resumed = self.resume_from.pop((*key, symbol), None)
+            since = self.last_seen.get(symbol) or resumed
             if since is None or symbol in self.recovering:
-                continue
+                continue  # subscribed for the first time: no gap
             self.recovering[symbol] = []
             asyncio.get_running_loop().create_task(
                 self._recover(key, symbol, max(since, floor), now))
@@ -126,9 +136,11 @@ class Worker:
             candles = await gaps.fetch_candles(self._http, key[0], self.apis[key], key[1],
                                                symbol, since, until)
             for armed in self.index.armed_on(symbol):
-                created = self.watcher.created_ms.get(armed.path, 0)
+                levels_since = self.watcher.levels_since(armed.path)
+                if levels_since is None:
+                    continue  # no proof of when its levels were set: nothing to catch up
                 hit = gaps.recover(armed, candles, since, self.index.peak(armed.path),
-                                   created)
+                                   levels_since)
                 if hit is not None:
                     self.index.disarm(armed.path)
                     self.metrics.marks.labels(gaps.ORIGIN).inc()
@@ -140,24 +152,23 @@ class Worker:
             self.metrics.exchange_errors.labels(f"{key[0]}-{key[1]}", "gap").inc()
             log.exception("gap recovery failed", extra={"symbol": symbol, "since": since})
         finally:
-            for tick in self.recovering.pop(symbol, []):
-                self.on_tick(tick)
+            for tick, received in self.recovering.pop(symbol, []):
+                self.on_tick(tick, received)
 
     async def heartbeat_forever(self, interval: float) -> None:
         """Persist, per market, when its feed last had a tick (gap recovery after a restart)."""
-        written: dict[tuple[str, str], int] = {}
+        written: dict[tuple[str, str], dict[str, int]] = {}
         while True:
             await asyncio.sleep(interval)
             await self.write_heartbeats(written)
 
-    async def write_heartbeats(self, written: dict[tuple[str, str], int]) -> None:
-        """Write each market's last tick time if it moved since `written`."""
-        latest: dict[tuple[str, str], int] = {}
+    async def write_heartbeats(self, written: dict[tuple[str, str], dict[str, int]]) -> None:
+        """Write each market's last tick time per wanted symbol if it moved since `written`."""
+        latest: dict[tuple[str, str], dict[str, int]] = {}
         for venue, symbol_type, symbol in self.index.markets():
             seen = self.last_seen.get(symbol)
             if seen is not None and (venue, symbol_type) in self.apis:
-                key = (venue, symbol_type)
-                latest[key] = max(latest.get(key, 0), seen)
+                latest.setdefault((venue, symbol_type), {})[symbol] = seen
         for key, seen in latest.items():
             if written.get(key) == seen:
                 continue
@@ -171,16 +182,20 @@ class Worker:
     def _heartbeat_path(self, key: tuple[str, str]) -> str:
         return f"workerState/{key[0]}-{key[1]}-{self.settings.shard_index}"
 
-    def _write_heartbeat(self, key: tuple[str, str], seen: int) -> None:
+    def _write_heartbeat(self, key: tuple[str, str], seen: dict[str, int]) -> None:
         self.database.client.document(self._heartbeat_path(key)).set(
-            {"lastTickMs": seen, "workerId": self.settings.worker_id})
+            {"lastTickMs": max(seen.values()), "symbols": seen,
+             "workerId": self.settings.worker_id})
 
     def _read_heartbeats(self) -> None:
         for key in self.apis:
             snapshot = self.database.client.document(self._heartbeat_path(key)).get()
-            seen = (snapshot.to_dict() or {}).get("lastTickMs") if snapshot.exists else None
-            if isinstance(seen, int):
-                self.resume_from[key] = seen
+            symbols = (snapshot.to_dict() or {}).get("symbols") if snapshot.exists else None
+            if not isinstance(symbols, dict):
+                continue  # no symbol was being watched: nothing has a gap
+            for symbol, seen in symbols.items():
+                if isinstance(symbol, str) and isinstance(seen, int):
+                    self.resume_from[(*key, symbol)] = seen
 
     def unique_feeds(self) -> list[KucoinFeed | BackpackFeed]:
         """Return each feed once (one feed may serve several markets)."""
@@ -193,6 +208,9 @@ class Worker:
             feed = self.feeds.get((venue, symbol_type))
             if feed is not None:
                 wanted[id(feed)].add(symbol)
+        every = set().union(*wanted.values())
+        for symbol in [s for s in self.last_seen if s not in every]:
+            del self.last_seen[symbol]
         for feed in self.unique_feeds():
             feed.update_desired(wanted[id(feed)])
 

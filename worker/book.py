@@ -49,6 +49,9 @@ class Armed:
     position: PositionLevels | None = None
     #: Fires on the next fresh price (market orders, manual closes).
     immediate: bool = False
+    #: When the index armed it (monotonic; set by `PriceIndex.arm`): a tick
+    #: received before that never fires it (DESIGN.md §3, "No hindsight").
+    armed_at: float = field(default=0.0, compare=False)
 
     @property
     def uid(self) -> str:
@@ -110,6 +113,8 @@ class PriceIndex:
     def arm(self, armed: Armed) -> None:
         """Watch `armed` (replacing an earlier version of the same document)."""
         self._remove(armed.path)
+        if not armed.armed_at:
+            armed = replace(armed, armed_at=time.monotonic())
         book = self._books.get(armed.symbol)
         if book is None:
             book = self._books[armed.symbol] = _Book()
@@ -191,8 +196,16 @@ class PriceIndex:
             return None
         return book.last
 
-    def on_tick(self, tick: Tick) -> list[Hit]:
-        """Return every document `tick` fires, disarmed so that each fires once."""
+    def on_tick(self, tick: Tick, received: float | None = None) -> list[Hit]:
+        """Return every document `tick` fires, disarmed so that each fires once.
+
+        `received` is when the tick arrived (monotonic; now when None): a
+        document armed after that is neither fired nor trailed by it, since the
+        price was printed before its levels were set (a tick held back while a
+        gap is recovered arrives late).
+        """
+        if received is None:
+            received = time.monotonic()
         book = self._books.get(tick.symbol)
         if book is None:
             self._books[tick.symbol] = _Book(last=tick, last_at=time.monotonic())
@@ -209,7 +222,7 @@ class PriceIndex:
         if book.waiting:
             fired.extend(book.waiting)
         if book.trailing:
-            fired.extend(self._trail(book, price))
+            fired.extend(self._trail(book, price, received))
         if not fired:
             return []
         hits: list[Hit] = []
@@ -218,16 +231,18 @@ class PriceIndex:
             armed = self._remove(path)
             if armed is None:
                 continue
-            if fires(armed, price, peak):
+            if armed.armed_at <= received and fires(armed, price, peak):
                 hits.append(Hit(armed, tick, peak))
             else:  # the ordering and the core disagree: keep watching, never drop
                 self.arm(armed)
         return hits
 
-    def _trail(self, book: _Book, price: Decimal) -> list[str]:
+    def _trail(self, book: _Book, price: Decimal, received: float) -> list[str]:
         """Advance every trailing stop of `book` to `price`; return those it crosses."""
         crossed: list[str] = []
         for path, armed in book.trailing.items():
+            if armed.armed_at > received:
+                continue  # set after this price was printed
             position = armed.position
             assert position is not None and position.trailing_stop is not None
             old = self._peaks.get(path)

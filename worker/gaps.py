@@ -21,8 +21,13 @@ The price is the conservative one a candle can prove:
   then its peak advances to the candle's favourable extreme.
 
 A candle counts for a document when it ends after the gap's start and starts at
-or after the document's creation: prices from before a document existed never
-fire it (the minute it was created in is left to live ticks).
+or after the document's levels were set (DESIGN.md §3, "No hindsight"): the
+time is the document's server update time when the worker first saw those
+levels, never earlier than the edit itself. Prices from before a level existed
+never fire it (the minute it was set in is left to live ticks). A symbol that
+had no subscription before (never watched, or watched again after nothing was
+armed on it) has no gap at all: the worker keeps the last tick time per symbol
+(`workerState` heartbeats hold one per symbol) and only those symbols recover.
 Recovered marks carry `closeRequest.origin = 'gap_recovery'` on positions and
 `origin: 'gap_recovery'` on executions, and the tick they are priced at has no
 bid/ask, so the fill is exactly the recovered price.
@@ -196,16 +201,19 @@ def _json(response: httpx.Response) -> object:
 
 
 def recover(armed: Armed, candles: Iterable[Candle], since_ms: int,
-            peak: Decimal | None = None, created_ms: int = 0) -> Hit | None:
+            peak: Decimal | None, levels_since_ms: int | None) -> Hit | None:
     """Return the hit `armed` should have had within `candles`, or None.
 
     A candle counts when it ends after the gap's start (`since_ms`) and starts
-    at or after the document's creation (`created_ms`): a candle that began
-    before the document existed may hold prices it never saw, so it is skipped.
-    `peak` is the trailing stop's peak before the gap.
+    at or after the document's levels were set (`levels_since_ms`, DESIGN.md
+    §3 "No hindsight"): a candle that began before may hold prices printed
+    before the levels existed, so it is skipped. Without that time (None)
+    nothing counts. `peak` is the trailing stop's peak before the gap.
     """
+    if levels_since_ms is None:
+        return None
     for candle in candles:
-        if candle.start_ms + MINUTE_MS <= since_ms or candle.start_ms < created_ms:
+        if candle.start_ms + MINUTE_MS <= since_ms or candle.start_ms < levels_since_ms:
             continue
         if armed.trigger is not None:
             price = _trigger_price(armed, candle)

@@ -17,13 +17,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any
 
 from cogmora_backend import queries
 from cogmora_backend.settlement import load_config
 from cogmora_backend.store import FirestoreDatabase
 from cogmora_core.errors import Rejected
-from worker.book import Hit, PriceIndex
+from worker.book import Armed, Hit, PriceIndex
 from worker.documents import armed_position, armed_trigger, owner_of
 from worker.marker import Marker
 from worker.metrics import Metrics
@@ -56,9 +57,12 @@ class Watcher:
         #: When the listener last applied each path (monotonic): a resync that
         #: started earlier read an older state of it and must not undo it.
         self._applied_at: dict[str, float] = {}
-        #: Creation time (ms) of each known document: gap recovery never fires a
-        #: document on prices from before it existed.
-        self.created_ms: dict[str, int] = {}
+        #: Server time (ms) of the latest version seen of each document.
+        self._updated_ms: dict[str, int] = {}
+        #: Per armed document: its levels and since when (ms, server time) it has
+        #: had them. Gap recovery never fires a document on prices printed before
+        #: its levels were set (DESIGN.md §3, "No hindsight").
+        self._levels_since: dict[str, tuple[object, int]] = {}
         self._watches: list[Any] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -86,7 +90,7 @@ class Watcher:
                 snapshots = await loop.run_in_executor(None, lambda q=query: list(q.stream()))
                 self.metrics.documents_read.labels("resync").inc(len(snapshots) or 1)
                 for snapshot in snapshots:
-                    self._remember_creation(snapshot)
+                    self._remember_update(snapshot)
                 self.reconcile(collection, [(s.reference.path, s.to_dict()) for s in snapshots],
                                started)
             self._applied_at = {p: t for p, t in self._applied_at.items() if t >= started}
@@ -160,23 +164,44 @@ class Watcher:
             document = change.document
             data = None if change.type.name == "REMOVED" else document.to_dict()
             batch.append((document.reference.path, data))
-            if data is None:
-                self.created_ms.pop(document.reference.path, None)
-            else:
-                self._remember_creation(document)
+            if data is not None:
+                self._remember_update(document)
         if batch and self._loop is not None:
             self.metrics.documents_read.labels("listener").inc(len(batch))
             self._loop.call_soon_threadsafe(self.apply_from_listener, batch)
 
-    def _remember_creation(self, snapshot: Any) -> None:
-        created = getattr(snapshot, "create_time", None)
-        if hasattr(created, "timestamp"):  # a datetime (listener snapshots)
-            millis = int(created.timestamp() * 1000)
-        elif hasattr(created, "seconds"):  # a protobuf Timestamp (query results)
-            millis = int(created.seconds) * 1000 + int(created.nanos) // 1_000_000
-        else:
+    def _remember_update(self, snapshot: Any) -> None:
+        millis = _millis(getattr(snapshot, "update_time", None))
+        if millis is None:
             return
-        self.created_ms[snapshot.reference.path] = millis
+        path = snapshot.reference.path
+        # A slow full read may deliver an older version than the listener did.
+        self._updated_ms[path] = max(millis, self._updated_ms.get(path, 0))
+
+    def levels_since(self, path: str) -> int | None:
+        """Return since when (ms, server time) the armed document has had its levels.
+
+        None when it is not armed. The time is the document's update time when
+        the watcher first saw these levels, which is never earlier than when the
+        user set them: only prices from then on may fire it on catching up.
+        """
+        found = self._levels_since.get(path)
+        return found[1] if found is not None else None
+
+    def _arm(self, armed: Armed) -> None:
+        path = armed.path
+        levels = (armed.symbol, armed.venue, armed.immediate, armed.trigger,
+                  replace(armed.position, peak=None) if armed.position is not None else None)
+        known = self._levels_since.get(path)
+        if known is None or known[0] != levels:
+            updated = self._updated_ms.get(path, int(time.time() * 1000))
+            self._levels_since[path] = (levels, updated)
+        self.index.arm(armed)
+
+    def _disarm(self, path: str) -> None:
+        self._levels_since.pop(path, None)
+        self._updated_ms.pop(path, None)
+        self.index.disarm(path)
 
     def apply_from_listener(self, changes: list[Change]) -> None:
         """Apply the listener's changes, remembering when (see `reconcile`)."""
@@ -202,19 +227,19 @@ class Watcher:
         else:
             self.known[collection].add(path)
         if data is None or not self.owns(data.get("symbol")):
-            self.index.disarm(path)  # gone, or another shard's
+            self._disarm(path)  # gone, or another shard's
             return
         try:
             if collection == TRIGGERS:
                 details = data.get("details")
                 if not isinstance(details, dict) or details.get("status") != "active":
-                    self.index.disarm(path)
+                    self._disarm(path)
                     return
                 armed = armed_trigger(path, data)
             else:
                 armed = armed_position(path, data)  # type: ignore[assignment]
         except Rejected as rejection:
-            self.index.disarm(path)
+            self._disarm(path)
             self.metrics.invalid_documents.labels(collection, rejection.reason).inc()
             log.warning("document cannot be evaluated",
                         extra={"path": path, "reason": rejection.reason,
@@ -224,14 +249,23 @@ class Watcher:
                 self.marker.reject(path, uid, doc_id, rejection.reason, rejection.detail)
             return
         if armed is None:
-            self.index.disarm(path)
+            self._disarm(path)
             return
-        self.index.arm(armed)
+        self._arm(armed)
         if armed.immediate:
             tick = self.index.fresh_tick(armed.symbol, self.max_price_age)
             if tick is not None:
                 self.index.disarm(path)
                 self.marker.submit(Hit(armed, tick), time.monotonic())
+
+
+def _millis(value: Any) -> int | None:
+    """Return a snapshot time in ms: a datetime (listener) or a protobuf Timestamp (query)."""
+    if hasattr(value, "timestamp"):
+        return int(value.timestamp() * 1000)
+    if hasattr(value, "seconds"):
+        return int(value.seconds) * 1000 + int(value.nanos) // 1_000_000
+    return None
 
 
 def _watched(collection: str, data: dict[str, Any]) -> bool:

@@ -81,6 +81,8 @@ def history_close_fields(
     """Return the fields that complete a `tradeHistory` record at settlement."""
     reason: CloseReason = request.reason
     fields: dict[str, Any] = {"closeDetail": request.detail} if request.detail else {}
+    if request.origin:  # e.g. `gap_recovery`: priced from the exchange's candles
+        fields["closeOrigin"] = request.origin
     return fields | {
         "status": "closed",
         "closePrice": to_firestore_price(settlement.close_price),

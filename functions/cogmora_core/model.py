@@ -132,6 +132,8 @@ class CloseRequest:
     source: str | None = None
     #: What fired within the reason: `trailing_stop` for a trailing stop-loss.
     detail: str | None = None
+    #: Where the price came from when not a live tick: `gap_recovery`.
+    origin: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,6 @@ from cogmora_core.model import (
 )
 from cogmora_core.money import HUNDRED, ONE, PERCENT_PLACES, PRICE_PLACES, ZERO, quantize
 
-
 P = ParamSpec("P")
 R = TypeVar("R")
 

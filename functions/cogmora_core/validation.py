@@ -321,10 +321,11 @@ def _close_request(raw: object) -> CloseRequest | None:
         raise Rejected(Reason.INVALID_CLOSE_REQUEST, f"closeRequest.reason {reason!r}")
     price = _optional_positive(raw, "price", Reason.INVALID_CLOSE_REQUEST)
     source = raw.get("source")
-    detail = raw.get("detail")
+    detail, origin = raw.get("detail"), raw.get("origin")
     return CloseRequest(
         reason=CloseReason(str(reason)),
         price=price,
         source=source if isinstance(source, str) else None,
         detail=detail if isinstance(detail, str) else None,
+        origin=origin if isinstance(origin, str) else None,
     )

@@ -20,6 +20,7 @@ def wired_worker() -> Worker:
     worker.settings = Settings(backpack_ws_url="ws://127.0.0.1:9")
     worker.metrics = Metrics()
     worker.index = PriceIndex()
+    worker.last_seen = {}
     backpack = BackpackFeed(worker.settings.backpack_ws_url, worker.on_tick, worker.metrics)
     worker.feeds = {
         ("kucoin", "spot"): KucoinFeed("spot", "http://127.0.0.1:9", worker.on_tick,

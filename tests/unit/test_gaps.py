@@ -7,6 +7,7 @@ from decimal import Decimal as D
 import pytest
 
 from tests.support.builders import position_doc, trigger_doc
+from worker import gaps
 from worker.book import Armed
 from worker.documents import armed_position, armed_trigger
 from worker.gaps import (
@@ -16,7 +17,6 @@ from worker.gaps import (
     CandleError,
     parse_backpack_candles,
     parse_candles,
-    recover,
 )
 
 T0 = 1_763_251_200_000  # 2025-11-16 00:00:00 UTC, a minute boundary
@@ -24,6 +24,12 @@ T0 = 1_763_251_200_000  # 2025-11-16 00:00:00 UTC, a minute boundary
 
 def candle(minute: int, o: str, h: str, low: str, c: str) -> Candle:
     return Candle(T0 + minute * MINUTE_MS, D(o), D(h), D(low), D(c))
+
+
+def recover(armed: Armed, candles: list[Candle], since_ms: int, peak: D | None = None,
+            levels_since_ms: int = T0) -> object:
+    """Run `gaps.recover`; unless told, the levels were set as the first candle began."""
+    return gaps.recover(armed, candles, since_ms, peak, levels_since_ms)
 
 
 def long_position(**details: object) -> Armed:
@@ -118,9 +124,21 @@ def test_candles_before_the_gap_or_before_the_document_do_not_count() -> None:
     candles = [candle(0, "97", "97", "94", "96"), candle(1, "97", "98", "96", "97")]
     # The first candle ended before the gap began.
     assert recover(long_position(), candles, since_ms=T0 + MINUTE_MS) is None
-    # The first candle began before the position existed.
-    assert recover(long_position(), candles, T0, created_ms=T0 + 1) is None
-    assert recover(long_position(), candles, T0, created_ms=T0) is not None
+    # The first candle began before the position's levels were set.
+    assert recover(long_position(), candles, T0, levels_since_ms=T0 + 1) is None
+    assert recover(long_position(), candles, T0, levels_since_ms=T0) is not None
+    # Without proof of when the levels were set, nothing is caught up.
+    assert gaps.recover(long_position(), candles, T0, None, None) is None
+
+
+def test_a_level_set_during_the_gap_fires_only_on_candles_after_it() -> None:
+    # The low of 94 came in the first minute; the stop was set in the second.
+    candles = [candle(0, "97", "97", "94", "96"), candle(1, "97", "98", "96", "97"),
+               candle(2, "96.5", "97", "95.5", "96")]
+    assert recover(long_position(), candles, T0, levels_since_ms=T0 + 1) is None
+    hit = recover(long_position(), [*candles, candle(3, "96", "96", "94.5", "95")], T0,
+                  levels_since_ms=T0 + 1)
+    assert hit is not None and hit.tick.price == D(95) and hit.tick.time_ms == T0 + 3 * MINUTE_MS
 
 
 @pytest.mark.parametrize(("condition", "target", "bar", "expected"), [
