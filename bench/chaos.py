@@ -12,7 +12,13 @@ fill is that plateau's price even when ticks are lost. Meanwhile:
 - function events are delivered twice (the handlers are called again for
   settled executions and closed positions);
 - Firestore triggers are switched off for two plateaus, so no handler runs
-  and the reconciler must settle those marks.
+  and the reconciler must settle those marks;
+- gap recovery is on: after every restart and dropped connection the worker
+  catches up from the local exchange's one-minute candles, which the model
+  prices by the documented candle rule (below), from the same candles;
+- at one restart, while no worker runs, the user edits take-profits so that
+  the prices of that gap cross them: they must fire only on prices printed
+  after the edit (DESIGN.md §3, "No hindsight").
 
 Afterwards: every level that was crossed executed exactly once, nothing that
 was not crossed executed, every balance equals the model's to the last
@@ -52,13 +58,14 @@ MARKET_AT, MANUAL_AT = 4, 8  # plateaus where market orders and manual closes ha
 KILL_AT = (3, 6, 10)
 SECOND_WORKER = (4, 8)
 NO_TRIGGERS = (11, 12)
+#: The restart at which take-profits are edited during the gap.
+EDIT_AT = 10
 #: The model moves the price in jumps from plateau to plateau and predicts every
-#: fill at the plateau's price. Gap recovery replays one-minute candles and fills a
-#: level a candle crossed at the level itself (its documented, conservative price),
-#: which a jump from 99 to 103 across a level makes differ from the model's fill:
-#: the chaos workers run without it (GAP_MAX_SECONDS=0). Gap recovery has its own
-#: tests (tests/unit/test_gaps.py, tests/e2e/test_features_e2e.py).
-WORKER_ENV = {"GAP_MAX_SECONDS": "0"}
+#: live fill at the plateau's bid or ask. A fill the worker caught up from candles
+#: (`origin` / `closeOrigin` `gap_recovery`) is checked against the candle rule
+#: instead (`candle_open`, `candle_close`), computed here from the local exchange's
+#: own candles, and the model then goes on from that fill.
+WORKER_ENV: dict[str, str] = {}
 
 
 def q(value: Decimal) -> Decimal:
@@ -80,6 +87,9 @@ class Order:
     stop: Decimal
     take: Decimal
     created_at: int = 0
+    #: Since when (ms, server time) the order's levels have been set: its trigger's
+    #: write, then its position's creation or last edit.
+    levels_since_ms: int = 0
     manual_close: bool = False
     #: The user asked to close it before plateau MANUAL_AT's first tick.
     closing_requested: bool = False
@@ -88,6 +98,9 @@ class Order:
     closed_at: int | None = None
     close_price: Decimal | None = None
     reason: str | None = None
+    #: Checked against Firestore (a caught-up fill is adopted once checked).
+    open_checked: bool = False
+    close_checked: bool = False
 
     def document(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -138,6 +151,54 @@ def close_reason(order: Order, price: Decimal) -> str | None:
         return "stop_loss"
     if (price >= order.take) if long else (price <= order.take):
         return "take_profit"
+    return None
+
+
+#: A one-minute candle of the local exchange: start (ms), open, high, low, close, count.
+Candle = tuple[int, Decimal, Decimal, Decimal, Decimal, int]
+
+
+def candle_open(order: Order, candles: list[Candle]) -> Decimal | None:
+    """Return the documented catch-up fill of a trigger: the first candle after its levels
+    were set that crosses the target fills at the target, or at its open if it opened
+    beyond it."""
+    assert order.target is not None
+    for start, opened, high, low, _, _ in candles:
+        if start < order.levels_since_ms:
+            continue
+        if order.condition == "below" and low <= order.target:
+            return min(opened, order.target)
+        if order.condition == "above" and high >= order.target:
+            return max(opened, order.target)
+    return None
+
+
+def candle_close(order: Order, candles: list[Candle]) -> tuple[str, Decimal] | None:
+    """Return the documented catch-up close of a position: (reason, price).
+
+    In the first candle after its levels were set that reaches one: a candle that
+    opened beyond a level closes at the open; else the adverse levels (stop-loss,
+    liquidation) the range crossed come first, the first one the price met (long:
+    the highest); else the take-profit at its level. The reason is the core's at
+    that price.
+    """
+    long = order.side == "long"
+    for start, opened, high, low, _, _ in candles:
+        if start < order.levels_since_ms:
+            continue
+        reason = close_reason(order, opened)
+        if reason is not None:
+            return reason, opened
+        extreme = low if long else high
+        adverse = [p for p in (order.stop, order.liquidation())
+                   if (extreme <= p if long else extreme >= p)]
+        if adverse:
+            price = max(adverse) if long else min(adverse)
+            found = close_reason(order, price)
+            assert found is not None
+            return found, price
+        if (high >= order.take) if long else (low <= order.take):
+            return "take_profit", order.take
     return None
 
 
@@ -243,6 +304,78 @@ def deliver_twice(run: Run, rng: random.Random, executed: set[str], closed: set[
         assert handlers.on_position_written(order.uid, oid, after).kind == "skipped"
 
 
+def check_fills(run: Run, plateau: int, executed: set[str], closed: set[str]) -> None:
+    """Check the prices of the fills settled at this plateau that the model has not seen.
+
+    A live fill must be the model's; a caught-up one must be the candle rule's, and the
+    model goes on from it (a position opened at its level instead of the plateau's ask
+    may close at another plateau).
+    """
+    for order in run.orders:
+        if order.oid in executed and not order.open_checked and order.opened_at == plateau:
+            execution = run.db.document(
+                f"users/{order.uid}/executedTriggers/{order.oid}").get().to_dict()
+            if execution.get("origin") == "gap_recovery":
+                price = Decimal(repr(execution["executedPrice"]))
+                assert price == candle_open(order, candles_of(run, order.symbol)), (
+                    order.oid, price)
+                order.entry = price
+                run.log.append(f"caught up {order.oid} opened at {price}")
+                if order.closed_at is None:  # the model goes on from the real entry
+                    reason = close_reason(order, PATH[plateau])
+                    if reason is not None:
+                        order.closed_at, order.reason = plateau, reason
+                        order.close_price = PATH[plateau] + (
+                            -SPREAD if order.side == "long" else SPREAD)
+            order.open_checked = True
+        if order.oid in closed and not order.close_checked and order.closed_at == plateau:
+            snapshot = run.db.document(f"users/{order.uid}/tradeHistory/{order.oid}").get()
+            history = snapshot.to_dict()
+            if history.get("closeOrigin") == "gap_recovery":
+                created = snapshot.create_time
+                order.levels_since_ms = max(order.levels_since_ms, _ms(created))
+                expected = candle_close(order, candles_of(run, order.symbol))
+                got = (history["closeReason"], Decimal(repr(history["closePrice"])))
+                assert got == expected, (order.oid, got, expected)
+                order.reason, order.close_price = got
+                run.log.append(f"caught up {order.oid} closed at {got[1]} ({got[0]})")
+            order.close_checked = True
+
+
+def candles_of(run: Run, symbol: str) -> list[Candle]:
+    market = run.exchange.market(symbol)
+    return market.candles(symbol, 0, int(time.time() * 1000) + 60_000)
+
+
+def _ms(moment: Any) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+def edit_take_profits_during_the_gap(run: Run, plateau: int, rng: random.Random) -> None:
+    """While no worker runs: publish this plateau's price, then move take-profits under it.
+
+    Each edited level is crossed by the gap's prices; it may fire only on prices printed
+    after the edit (live, or a later candle), never on the gap's.
+    """
+    price = PATH[plateau]
+    for _ in range(3):
+        for symbol in run.symbols:
+            run.exchange.publish(symbol, str(price), str(price - SPREAD), str(price + SPREAD))
+    edited = 0
+    for order in run.orders:
+        if order.opened_at is None or order.closed_at is not None or order.manual_close:
+            continue
+        if close_reason(order, price) is not None or rng.random() < 0.5:
+            continue
+        take = price - 1 if order.side == "long" else price + 1
+        result = run.db.document(f"users/{order.uid}/openPositions/{order.oid}").update(
+            {"details.takeProfit": float(take)})
+        order.take = take
+        order.levels_since_ms = _ms(result.update_time)
+        edited += 1
+    run.log.append(f"edited {edited} take-profits during the gap at plateau {plateau}")
+
+
 def drive(run: Run, rng: random.Random, timeout_per_plateau: float) -> None:
     database = FirestoreDatabase(run.db)
     for plateau, price in enumerate(PATH):
@@ -266,6 +399,9 @@ def drive(run: Run, rng: random.Random, timeout_per_plateau: float) -> None:
         if plateau in KILL_AT:
             run.workers[0].kill()
             run.log.append(f"killed the worker at plateau {plateau}")
+            if plateau == EDIT_AT:
+                assert len(run.workers) == 1  # no worker runs during this gap
+                edit_take_profits_during_the_gap(run, plateau, rng)
             run.workers[0] = WorkerProcess(run.exchange, f"worker-chaos-{plateau}",
                                            **WORKER_ENV)
         if plateau == SECOND_WORKER[0]:
@@ -276,8 +412,6 @@ def drive(run: Run, rng: random.Random, timeout_per_plateau: float) -> None:
             set_background_triggers(False)
             run.log.append("switched the function triggers off")
         step(run.orders, plateau)
-        want_open = {o.oid for o in run.orders if o.opened_at is not None}
-        want_closed = {o.oid for o in run.orders if o.closed_at is not None}
         deadline = time.monotonic() + timeout_per_plateau
         while True:
             for symbol in run.symbols:
@@ -285,6 +419,9 @@ def drive(run: Run, rng: random.Random, timeout_per_plateau: float) -> None:
             if plateau in NO_TRIGGERS:  # no handler runs: the reconciler settles the marks
                 reconcile(database, datetime.now(UTC) + timedelta(minutes=5))
             executed, closed = settled_state(run)
+            check_fills(run, plateau, executed, closed)
+            want_open = {o.oid for o in run.orders if o.opened_at is not None}
+            want_closed = {o.oid for o in run.orders if o.closed_at is not None}
             if executed == want_open and closed == want_closed:
                 break
             extra = (executed - want_open) | (closed - want_closed)
@@ -357,16 +494,15 @@ def chaos(db: Any, symbols: int, per_symbol: int, users: int = 12, seed: int = 5
         for uid in run.users:
             db.document(f"users/{uid}").set({"balance": 10000, "createdAt": datetime.now(UTC)})
         run.orders = make_orders(run.users, run.symbols, per_symbol, rng)
-        batch, pending = db.batch(), 0
-        for order in run.orders:
-            if order.condition != "market":
+        resting = [order for order in run.orders if order.condition != "market"]
+        for start in range(0, len(resting), 450):
+            batch = db.batch()
+            chunk = resting[start:start + 450]
+            for order in chunk:
                 batch.set(db.document(f"users/{order.uid}/tradeTriggers/{order.oid}"),
                           order.document())
-                pending += 1
-                if pending == 450:
-                    batch.commit()
-                    batch, pending = db.batch(), 0
-        batch.commit()
+            for order, result in zip(chunk, batch.commit(), strict=True):
+                order.levels_since_ms = _ms(result.update_time)
         run.workers.append(WorkerProcess(exchange, "worker-chaos", **WORKER_ENV))
         thread = threading.Thread(target=faults, args=(run, random.Random(seed + 1)),
                                   daemon=True)

@@ -15,3 +15,6 @@ def test_chaos_run_loses_and_doubles_nothing(db: Any) -> None:
     assert counts["market orders"] > 0 and counts["liquidations"] > 0
     assert sum("killed the worker" in line for line in log) == 3
     assert any("dropped connections" in line for line in log)
+    # Take-profits were edited while no worker ran, under the gap's prices.
+    assert any(line.startswith("edited ") and not line.startswith("edited 0 ")
+               for line in log), log
