@@ -242,3 +242,18 @@ def test_options_and_unknown_methods_are_405() -> None:
         answer = call(client, method, "/api/v1/account/balance")
         assert answer.status_code == 405
         assert "GET" in answer.headers["Allow"]
+
+
+@pytest.mark.parametrize(("price", "accepted"), [
+    ("0.000009868", True),  # PEPE: nine decimals, once refused
+    ("0.000000000001", True),  # twelve
+    ("0.0000000000001", False),  # thirteen
+])
+def test_prices_keep_twelve_decimals(price: str, accepted: bool) -> None:
+    body = {**FUTURES, "targetPrice": price}
+    if accepted:
+        assert parse_number(trigger_document(body, market=False)["targetPrice"]) == Decimal(price)
+    else:
+        with pytest.raises(ApiError) as refused:
+            trigger_document(body, market=False)
+        assert refused.value.code == "invalid_target_price"

@@ -18,7 +18,7 @@ from cogmora_backend.api.errors import ApiError, Code
 from cogmora_core.errors import Reason, Rejected
 from cogmora_core.markets import listed_market
 from cogmora_core.model import Condition
-from cogmora_core.money import MAX_MAGNITUDE, decimal_places, to_firestore
+from cogmora_core.money import MAX_MAGNITUDE, decimal_places, to_firestore, to_firestore_price
 from cogmora_core.validation import parse_trigger
 
 #: Fields of `POST /api/v1/trade/create`: every field the rules let the app write
@@ -53,8 +53,11 @@ _REASON_FIELDS = {
     Reason.INVALID_TRAILING_STOP: "trailingStop",
     **{reason: name for name, reason in NUMERIC_FIELDS.items()},
 }
-#: Decimal places a price or amount may have: documents hold 8 (DESIGN.md §2).
+#: Decimal places an amount (or a trailing percent) may have: documents hold 8 (DESIGN.md §2).
 MAX_PLACES = 8
+#: Decimal places a price may have: 12 (DESIGN.md §2; PEPE trades in 1e-9 steps).
+PRICE_MAX_PLACES = 12
+_EIGHT_PLACE_FIELDS = ("amount", "trailingStop.percent")
 #: Significant digits a Firestore number (an IEEE double) keeps exactly.
 MAX_DIGITS = 15
 _DECIMAL_STRING = re.compile(r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$")
@@ -91,8 +94,9 @@ def _number(name: str, value: object, reason: str | None = None) -> Decimal:
         raise ApiError(400, reason, f"{name} must be a number or a decimal string", name)
     if abs(number) >= MAX_MAGNITUDE:
         raise ApiError(400, reason, f"{name} must be below {MAX_MAGNITUDE}", name)
-    if decimal_places(number) > MAX_PLACES:
-        raise ApiError(400, reason, f"{name} {number} has more than {MAX_PLACES} decimals", name)
+    places = MAX_PLACES if name in _EIGHT_PLACE_FIELDS else PRICE_MAX_PLACES
+    if decimal_places(number) > places:
+        raise ApiError(400, reason, f"{name} {number} has more than {places} decimals", name)
     digits = len(number.normalize().as_tuple().digits)
     if number and digits > MAX_DIGITS:
         raise ApiError(400, reason, f"{name} {number} has more than {MAX_DIGITS} significant "
@@ -151,11 +155,14 @@ def trigger_document(body: object, market: bool) -> dict[str, Any]:
         if name not in data:
             continue
         if name == "trailingStop" and trailing is not None:
-            document[name] = {k: to_firestore(v) for k, v in trailing.items()}
+            document[name] = {k: to_firestore(v) if k == "percent" else to_firestore_price(v)
+                              for k, v in trailing.items()}
         elif name == "leverage":
             document[name] = int(numbers[name])
-        elif name in numbers:
+        elif name == "amount":
             document[name] = to_firestore(numbers[name])
+        elif name in numbers:
+            document[name] = to_firestore_price(numbers[name])
         else:
             document[name] = data[name]
     document["details"] = {"status": "active"}
