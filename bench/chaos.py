@@ -514,7 +514,9 @@ def chaos(db: Any, symbols: int, per_symbol: int, users: int = 12, seed: int = 5
             thread.join(timeout=10)
             set_background_triggers(True)
         time.sleep(1)  # a late duplicate would show itself now
-        return verify(run), run.log
+        counts = verify(run)
+        counts["caught up from candles"] = sum(line.startswith("caught up") for line in run.log)
+        return counts, run.log
     finally:
         for worker in run.workers:
             worker.stop()

@@ -202,7 +202,13 @@ the run:
 - Firestore triggers are switched off for two plateaus, so no handler runs
   and the reconciler settles those marks;
 - market orders and manual closes are placed after prices went stale, so they
-  fill at the next tick.
+  fill at the next tick;
+- gap recovery is on: after a restart or a dropped connection the worker
+  catches up from the local exchange's one-minute candles; the model checks
+  each caught-up fill (`origin` / `closeOrigin` `gap_recovery`) against the
+  documented candle rule, computed from the same candles, and goes on from it;
+- at the third restart, while no worker runs, take-profits are edited under
+  the gap's prices: they may fire only on prices printed after the edit.
 
 Afterwards it checks: every crossed level executed exactly once, nothing that
 was not crossed executed, every fill and close price and reason is the
@@ -213,7 +219,8 @@ Executions: {counts.get('executions', 'not run')} (opens {counts.get('opens', '-
 closes {counts.get('closes', '-')}; market orders {counts.get('market orders', '-')},
 manual closes {counts.get('manual closes', '-')}, liquidations
 {counts.get('liquidations', '-')}); levels never crossed and never executed:
-{counts.get('never crossed', '-')}.
+{counts.get('never crossed', '-')}; fills caught up from candles:
+{counts.get('caught up from candles', '-')}.
 
 {block("chaos")}
 ## What else is tested for reliability

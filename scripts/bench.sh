@@ -8,5 +8,6 @@ name=${1:-settlement_latency}
 shift || true
 scripts/setup.sh
 source scripts/env.sh
-firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
+# COGMORA_FIREBASE_CONFIG: another firebase.json (other ports), as for scripts/test.sh.
+firebase --config "${COGMORA_FIREBASE_CONFIG:-firebase.json}" emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
   "python -m bench.${name} $*"

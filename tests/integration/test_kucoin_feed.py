@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from decimal import Decimal as D
+from typing import Any
 
 from cogmora_core.model import Tick
 from localkucoin.server import LocalKucoin
@@ -173,6 +174,53 @@ def test_reconnects_with_a_new_token_when_the_token_expires() -> None:
         await eventually(lambda: exchange.subscribed() == {"BTC-USDT"})
         feed.tokens.max_age = 3600
         await receives(exchange, ticks, "BTC-USDT", "100")
+        await feed.stop()
+        await exchange.stop()
+
+    asyncio.run(scenario())
+
+
+def test_an_error_code_no_parser_foresaw_keeps_the_connection() -> None:
+    async def scenario() -> None:
+        exchange, feed, ticks, metrics = await started()
+        feed.update_desired({"BTC-USDT"})
+        await eventually(lambda: exchange.subscribed() == {"BTC-USDT"})
+        # "²".isdigit() is True, int("²") raises: this frame once ended the connection task.
+        assert await exchange.send_raw(
+            '{"type":"error","id":"77","code":"²","data":"odd"}') == 1
+        await receives(exchange, ticks, "BTC-USDT", "300")
+        assert exchange.connections == 1
+        assert value(metrics, "cogmora_exchange_errors_total", feed="kucoin-spot-0",
+                     code="None") == 1
+        await feed.stop()
+        await exchange.stop()
+
+    asyncio.run(scenario())
+
+
+def test_any_exception_in_a_connection_reconnects_it(monkeypatch: Any) -> None:
+    from worker.feeds import kucoin
+
+    parse = kucoin.parse_frame
+    failures = [RuntimeError("a bug no test foresaw")]
+
+    def failing_once(raw: str | bytes, market: str) -> object:
+        frame = parse(raw, market)
+        if isinstance(frame, Tick) and failures:
+            raise failures.pop()
+        return frame
+
+    monkeypatch.setattr(kucoin, "parse_frame", failing_once)
+
+    async def scenario() -> None:
+        exchange, feed, ticks, metrics = await started()
+        feed.update_desired({"BTC-USDT"})
+        await eventually(lambda: exchange.subscribed() == {"BTC-USDT"})
+        await receives(exchange, ticks, "BTC-USDT", "400")
+        assert not failures  # the bug happened, and ticks flow again after a reconnect
+        assert value(metrics, "cogmora_exchange_errors_total", feed="kucoin-spot-0",
+                     code="unexpected") == 1
+        assert value(metrics, "cogmora_reconnects_total", feed="kucoin-spot-0") == 1
         await feed.stop()
         await exchange.stop()
 

@@ -34,7 +34,14 @@ from worker.feeds.backpack_protocol import (
     streams_for,
     subscription_messages,
 )
-from worker.feeds.base import BackgroundLoop, FeedDead, Funding, backoff, serve_together
+from worker.feeds.base import (
+    BackgroundLoop,
+    FeedDead,
+    Funding,
+    backoff,
+    connection_ended,
+    serve_together,
+)
 from worker.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -109,9 +116,9 @@ class BackpackFeed(BackgroundLoop):
                     await self._serve(ws)
             except asyncio.CancelledError:
                 raise
-            except (FeedDead, OSError, TimeoutError, websockets.WebSocketException) as error:
-                log.warning("feed connection lost",
-                            extra={"feed": self.name, "error": repr(error)})
+            except Exception as error:
+                connection_ended(self.name, error, self.metrics.exchange_errors.labels(
+                    self.name, "unexpected").inc)
             finally:
                 self.connected = False
                 self.streams.clear()

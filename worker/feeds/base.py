@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import orjson
+import websockets
 
 from cogmora_backend.retry import backoff as retry_backoff
 from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string, writable_price
@@ -85,6 +86,26 @@ class Funding:
 
 class FeedDead(Exception):
     """The connection must be dropped and opened again."""
+
+
+#: What a connection's life is expected to end with now and then.
+EXPECTED_ENDINGS = (FeedDead, OSError, TimeoutError, websockets.WebSocketException)
+
+
+def connection_ended(name: str, error: Exception, unexpected: Callable[[], None]) -> None:
+    """Log why a connection ended; the caller reconnects whatever it was.
+
+    Nothing raised during a connection's life ends its manager: an expected
+    ending (a drop, a timeout, `FeedDead`) is a warning; anything else (a bug,
+    a frame no parser foresaw) is logged with its traceback and counted through
+    `unexpected`, and the connection is opened again after the usual backoff.
+    """
+    if isinstance(error, EXPECTED_ENDINGS):
+        log.warning("feed connection lost", extra={"feed": name, "error": repr(error)})
+        return
+    log.error("feed connection failed unexpectedly", exc_info=error,
+              extra={"feed": name, "error": repr(error)})
+    unexpected()
 
 
 def backoff(initial: float, maximum: float) -> Iterator[float]:

@@ -25,7 +25,13 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from cogmora_core.model import Tick
-from worker.feeds.base import BackgroundLoop, FeedDead, backoff, serve_together
+from worker.feeds.base import (
+    BackgroundLoop,
+    FeedDead,
+    backoff,
+    connection_ended,
+    serve_together,
+)
 from worker.feeds.kucoin_protocol import (
     Control,
     FrameError,
@@ -182,9 +188,9 @@ class KucoinConnection(BackgroundLoop):
             except TokenRejected as error:
                 self.tokens.invalidate()
                 log.warning("token rejected", extra={"feed": self.name, "error": str(error)})
-            except (FeedDead, OSError, TimeoutError, websockets.WebSocketException) as error:
-                log.warning("feed connection lost",
-                            extra={"feed": self.name, "error": repr(error)})
+            except Exception as error:
+                connection_ended(self.name, error, self.metrics.exchange_errors.labels(
+                    self.name, "unexpected").inc)
             finally:
                 self.connected = False
                 self._ws = None

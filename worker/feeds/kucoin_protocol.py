@@ -84,11 +84,21 @@ def parse_frame(raw: str | bytes, market: str) -> Tick | Funding | Control:
             return _parse_funding(frame)
         return _parse_ticker(frame, market)
     if kind in ("welcome", "pong", "ack", "error"):
-        code = frame.get("code")
-        return Control(kind, str(frame.get("id", "")),
-                       int(code) if isinstance(code, int | str) and str(code).isdigit() else None,
+        return Control(kind, str(frame.get("id", ""))[:64], _error_code(frame.get("code")),
                        frame.get("data"))
     raise FrameError("unknown_type", repr(kind)[:80])
+
+
+def _error_code(code: object) -> int | None:
+    """Return an error frame's code (a JSON integer or a string of ASCII digits), else None.
+
+    `str.isdigit` also accepts digits `int` refuses (`"²"`): only ASCII digits count.
+    """
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code
+    if isinstance(code, str) and 0 < len(code) <= 9 and code.isascii() and code.isdigit():
+        return int(code)
+    return None
 
 
 def _parse_ticker(frame: dict, market: str) -> Tick:
