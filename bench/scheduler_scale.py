@@ -1,8 +1,10 @@
 """How long one mainScheduler run takes for N due users (it must fit the minute).
 
 Seeds N users (default 5,000) on the emulators with both tasks due: the AI
-agent with the built-in model (autoExecute off) and the watchlist scraper
-over pages from a local HTTP server (each user watches 2 of 20 symbols).
+agent with the built-in model (autoExecute off; every proposal checked
+against a fixed market price, the exchange's REST tickers being measured
+apart) and the watchlist scraper over pages from a local HTTP server (each
+user watches 2 of the 20 listed KuCoin markets).
 Firestore triggers are switched off for the whole benchmark: every claim
 writes the user document, and scheduleAutomation's invocations (which return
 at once in production, on instances of their own) would otherwise flood the
@@ -17,7 +19,9 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from bench.results import record, tee
@@ -26,10 +30,21 @@ from cogmora_backend.automation.scheduler import run_due_tasks
 from cogmora_backend.automation.scraper import Scraper, ScraperSource
 from cogmora_backend.automation.tasks import AutomationTasks
 from cogmora_backend.store import FirestoreDatabase
+from cogmora_core.markets import MARKETS, Market
+from cogmora_core.model import Tick
 from tests.support.emulator import firestore_client, new_uid, set_background_triggers
 from tests.support.pages import market_page, serving
 
-SYMBOLS = [f"S{n:02d}USDTM" for n in range(20)]
+SYMBOLS = [market.symbol for market in MARKETS if market.venue == "kucoin"]
+
+
+class FixedQuotes:
+    """Every market at the seeded price, stamped now: the agent's checks, not the exchange."""
+
+    async def get_many(self, markets: Iterable[Market]) -> dict[str, Tick]:
+        now_ms = int(time.time() * 1000)
+        return {m.symbol: Tick(m.symbol, Decimal("141.5"), None, None, now_ms)
+                for m in markets}
 
 
 def seed(db: Any, users: int, due_at: datetime) -> None:
@@ -87,7 +102,7 @@ def measure(db: Any, users: int, concurrency: int, due_at: datetime,
         async def run() -> Any:
             scraper = Scraper(ScraperSource(url_pattern=server.url_pattern))
             try:
-                tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper)
+                tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper, FixedQuotes())
                 runners = {"ai": tasks.ai, "watchlist": tasks.watchlist}
                 return await run_due_tasks(FirestoreDatabase(db), due_at,
                                            {name: runners[name] for name in names},

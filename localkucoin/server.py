@@ -1,7 +1,9 @@
 """A local KuCoin market (spot or futures) on aiohttp, speaking the exchange's wire format.
 
 REST: `POST /api/v1/bullet-public` answers a token and an instance server
-(endpoint, pingInterval, pingTimeout) exactly as KuCoin does. WebSocket:
+(endpoint, pingInterval, pingTimeout) exactly as KuCoin does; the last
+published ticker is served as spot `GET /api/v1/market/orderbook/level1` and
+futures `GET /api/v1/ticker` (what the AI agent's risk check reads). WebSocket:
 welcome, ping/pong, subscribe/unsubscribe with acks, 509 limits, 404 unknown
 topics, 401 bad tokens, ping timeouts, and ticker frames in KuCoin's shape.
 Fault switches (methods, and `POST /_control/...` for other processes):
@@ -65,6 +67,8 @@ class LocalKucoin(LocalServer):
         self.stall_pongs = False
         self.token_requests = 0
         self._sequence = itertools.count(1)
+        #: The last ticker frame's data published for each symbol (the REST tickers).
+        self.last_ticker: dict[str, dict[str, Any]] = {}
 
     @property
     def topic_prefix(self) -> str:
@@ -80,6 +84,8 @@ class LocalKucoin(LocalServer):
             web.post("/api/v1/bullet-public", self._token),
             web.get("/api/v1/market/candles", self._spot_candles),
             web.get("/api/v1/kline/query", self._futures_candles),
+            web.get("/api/v1/market/orderbook/level1", self._spot_level1),
+            web.get("/api/v1/ticker", self._futures_ticker),
             web.get("/endpoint", self._websocket),
         ]
 
@@ -133,6 +139,22 @@ class LocalKucoin(LocalServer):
         data = [[start, float(o), float(h), float(low), float(c), n]
                 for start, o, h, low, c, n in rows]
         return web.json_response({"code": "200000", "data": data})
+
+    async def _spot_level1(self, request: web.Request) -> web.Response:
+        """`GET /api/v1/market/orderbook/level1?symbol`: the last ticker, `data: null` before
+        the first."""
+        if self.market != "spot":
+            return web.json_response({"code": "400100", "msg": "unsupported"}, status=400)
+        return web.json_response({"code": "200000",
+                                  "data": self.last_ticker.get(request.query.get("symbol", ""))})
+
+    async def _futures_ticker(self, request: web.Request) -> web.Response:
+        """`GET /api/v1/ticker?symbol`: the last ticker (ts in ns), `data: null` before the
+        first."""
+        if self.market != "futures":
+            return web.json_response({"code": "400100", "msg": "unsupported"}, status=400)
+        return web.json_response({"code": "200000",
+                                  "data": self.last_ticker.get(request.query.get("symbol", ""))})
 
     # --- WebSocket ----------------------------------------------------------
 
@@ -258,7 +280,9 @@ class LocalKucoin(LocalServer):
         The trade is recorded for the candle endpoints whether anyone listens or not.
         """
         self.record(symbol, price)
-        text = orjson.dumps(self.ticker_frame(symbol, price, bid, ask)).decode()
+        frame = self.ticker_frame(symbol, price, bid, ask)
+        self.last_ticker[symbol] = frame["data"]
+        text = orjson.dumps(frame).decode()
         receivers = [s for s in self.sessions if symbol in s.symbols and not s.ws.closed]
         for session in receivers:
             await send_quietly(session.ws, text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from typing import Any
 
 from cogmora_core.money import ZERO, parse_number
 
@@ -72,3 +73,68 @@ _RANGES: dict[str, tuple[Decimal, Decimal]] = {
 def _in_range(attr: str, value: Decimal) -> bool:
     low, high = _RANGES[attr]
     return low <= value <= high
+
+
+@dataclass(frozen=True)
+class AutomationConfig:
+    """Caps on what the AI agent may propose, from `config/automation`.
+
+    Every proposal is checked against them by `risk.check_proposal`, whatever
+    the model. Defaults, and why:
+
+    - `maxLeverage` 10: a 10 % move against a 10x position takes its margin;
+      past that, the stop-loss budget rests on one level holding through every
+      wick, and an unattended agent should not arm that.
+    - `maxAmountPercent` 25: one proposal commits at most a quarter of the
+      balance (margin or cost), so a plan is never one bet; the built-in
+      model sizes to at most a fifth.
+    - `maxPriceDistancePercent` 20: a target more than 20 % from the market is
+      beyond what a listed market usually moves in a day, so not a level for
+      a plan renewed every hour; it is what a confused model writes, such as
+      `above 1` for a coin at 88,000.
+    - `maxQuoteAgeSeconds` 60: the market price a proposal is checked against
+      is at most a minute old. A KuCoin futures ticker is timed at its last
+      trade, and the thinner listed perpetuals can go tens of seconds
+      without one; older than a minute, the price no longer describes the
+      market the trigger will be armed in.
+    """
+
+    max_leverage: int = 10
+    max_amount_percent: Decimal = Decimal("25")
+    max_price_distance_percent: Decimal = Decimal("20")
+    max_quote_age_seconds: Decimal = Decimal("60")
+    #: Problems found in the document (field: why it was ignored).
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_document(cls, data: Mapping[str, object] | None) -> AutomationConfig:
+        """Build the caps from a `config/automation` document.
+
+        A missing field takes its default; an invalid one (not a number, out of
+        range, a fractional leverage) takes its default too and is listed in
+        `problems`, so a bad admin edit never lets a proposal through unchecked.
+        """
+        config = cls()
+        if not data:
+            return config
+        changes: dict[str, Any] = {}
+        problems: list[str] = []
+        for doc_name, (attr, low, high) in _AUTOMATION_FIELDS.items():
+            if doc_name not in data:
+                continue
+            value = parse_number(data[doc_name])
+            if (value is None or not low <= value <= high
+                    or (attr == "max_leverage" and value != value.to_integral_value())):
+                problems.append(f"{doc_name}: invalid value {data[doc_name]!r}, default used")
+                continue
+            changes[attr] = int(value) if attr == "max_leverage" else value
+        return replace(config, **changes, problems=tuple(problems))
+
+
+#: `config/automation` field → (attribute, lowest allowed, highest allowed), both inclusive.
+_AUTOMATION_FIELDS: dict[str, tuple[str, Decimal, Decimal]] = {
+    "maxLeverage": ("max_leverage", Decimal(1), Decimal(100)),
+    "maxAmountPercent": ("max_amount_percent", Decimal("0.01"), Decimal(100)),
+    "maxPriceDistancePercent": ("max_price_distance_percent", Decimal("0.01"), Decimal(1000)),
+    "maxQuoteAgeSeconds": ("max_quote_age_seconds", Decimal(1), Decimal(3600)),
+}

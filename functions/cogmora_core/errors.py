@@ -46,3 +46,14 @@ class Reason:
     #: The numbers are out of what exact arithmetic can hold (an overflow, a size
     #: beyond the precision): nothing is computed, nothing is debited.
     OUT_OF_RANGE = "out_of_range"
+    # The AI agent's proposals (`risk.check_proposal`), recorded in `aiPlans` `dropped`.
+    #: Not a market of `markets.py` (the HTTP API answers the same code).
+    UNSUPPORTED_SYMBOL = "unsupported_symbol"
+    MISSING_STOP_LOSS = "missing_stop_loss"
+    LEVERAGE_ABOVE_CAP = "leverage_above_cap"
+    AMOUNT_ABOVE_CAP = "amount_above_cap"
+    #: No market price of the order's venue, or one older than `maxQuoteAgeSeconds`.
+    NO_FRESH_PRICE = "no_fresh_price"
+    TARGET_FAR_FROM_MARKET = "target_far_from_market"
+    #: The loss at the stop-loss, from the entry the market allows, is above the budget.
+    OVER_RISK_BUDGET = "over_risk_budget"

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from cogmora_backend.automation.agent import Agent
+from cogmora_backend.automation.quotes import ExchangeQuotes
 from cogmora_backend.automation.scheduler import run_due_tasks
 from cogmora_backend.automation.scraper import Scraper, ScraperSource
 from cogmora_backend.automation.tasks import AutomationTasks
@@ -33,21 +34,24 @@ def test_auto_executed_plan_becomes_a_trigger_that_the_worker_executes(
     now = datetime.now(UTC)
     db.document(f"users/{uid}").update({"automation.ai": {
         "enabled": True, "autoExecute": True, "maxRiskPercent": 1, "nextRun": now}})
-    db.document(f"users/{uid}/watchlist/AIXUSDTM").set({
-        "symbol": "AIXUSDTM", "price": 141.5, "change24h": 2.5, "high24h": 142, "low24h": 134})
+    # A listed market (the agent trades no other) that no other test trades.
+    db.document(f"users/{uid}/watchlist/AVAXUSDTM").set({
+        "symbol": "AVAXUSDTM", "price": 141.5, "change24h": 2.5, "high24h": 142, "low24h": 134})
+    exchange.publish("AVAXUSDTM", "141.5", "141.49", "141.51")  # the price proposals meet
 
     async def scheduler_run() -> None:
         scraper = Scraper(ScraperSource(url_pattern="http://127.0.0.1:9/{symbol}"))
-        tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper)
+        quotes = ExchangeQuotes(exchange.spot.base_url, exchange.futures.base_url)
+        tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper, quotes)
         await run_due_tasks(FirestoreDatabase(db), now, {"ai": tasks.ai})
-        await scraper.close()
+        await asyncio.gather(scraper.close(), quotes.close())
 
     asyncio.run(scheduler_run())
     plan_id = document(db, f"users/{uid}")["automation"]["ai"]["lastPlanId"]
     trigger_id = f"{plan_id}-0"
     wait_for(lambda: worker.armed(f"users/{uid}/tradeTriggers/{trigger_id}"))
 
-    execution = keep_publishing(lambda: exchange.publish("AIXUSDTM", "142.2", "142.19", "142.21"),
+    execution = keep_publishing(lambda: exchange.publish("AVAXUSDTM", "142.2", "142.19", "142.21"),
                                 lambda: execution_of(db, uid, trigger_id))
 
     assert (execution["status"], execution["executedPrice"]) == ("filled", 142.21)

@@ -1,15 +1,18 @@
-"""Fixtures for tests on the emulators: an admin client and a fresh, funded user."""
+"""Fixtures for tests on the emulators: an admin client, a fresh, funded user, the exchange."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
 from tests.conftest import require_emulators
 from tests.support.emulator import balance_of, firestore_client, new_uid, wait_for
+from tests.support.processes import Exchange
 
 
 @pytest.fixture(scope="session")
@@ -27,3 +30,22 @@ def funded_user(db: Any) -> Iterator[str]:
     wait_for(lambda: (db.document(f"users/{uid}").get().to_dict() or {}).get("balance"))
     assert balance_of(db, uid) == Decimal("10000")
     yield uid
+
+
+@pytest.fixture(scope="session")
+def exchange() -> Iterator[Exchange]:
+    """Serve a local KuCoin where KUCOIN_SPOT_API / KUCOIN_FUTURES_API point (scripts/test.sh).
+
+    The Functions emulator was started with those addresses, so the functions
+    (the AI agent's market prices) and the tests read the same exchange.
+    """
+    require_emulators()
+    ports = []
+    for name in ("KUCOIN_SPOT_API", "KUCOIN_FUTURES_API"):
+        url = urlsplit(os.environ.get(name, ""))
+        if url.hostname != "127.0.0.1" or url.port is None:
+            pytest.fail(f"{name} must name a local port: run the tests through scripts/test.sh")
+        ports.append(url.port)
+    running = Exchange(*ports)
+    yield running
+    running.close()

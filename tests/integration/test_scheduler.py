@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from cogmora_backend.automation.agent import Agent
+from cogmora_backend.automation.quotes import ExchangeQuotes
 from cogmora_backend.automation.scheduler import Claim, TaskResult, run_due_tasks
 from cogmora_backend.automation.scraper import Scraper, ScraperSource
 from cogmora_backend.automation.tasks import AutomationTasks
@@ -17,6 +18,7 @@ from cogmora_backend.store import FirestoreDatabase
 from cogmora_core.validation import parse_trigger
 from tests.support.emulator import document, functions_url, new_uid, wait_for
 from tests.support.pages import REDESIGNED, market_page, serving
+from tests.support.processes import Exchange
 from tests.support.rest import id_token
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -125,24 +127,35 @@ def watch(db: Any, uid: str, symbol: str, **data: Any) -> None:
 
 
 def run_tasks(db: Any, server_pattern: str, now: datetime) -> Any:
+    """Run the due tasks as mainScheduler does: the market prices from KUCOIN_*_API."""
+
     async def go() -> Any:
         scraper = Scraper(ScraperSource(url_pattern=server_pattern))
+        quotes = ExchangeQuotes.from_environ()
         try:
-            tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper)
+            tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper, quotes)
             return await run_due_tasks(FirestoreDatabase(db), now,
                                        {"ai": tasks.ai, "watchlist": tasks.watchlist})
         finally:
-            await scraper.close()
+            await asyncio.gather(scraper.close(), quotes.close())
 
     return asyncio.run(go())
 
 
-def test_ai_task_writes_the_plan_and_auto_executes_valid_triggers(db: Any) -> None:
+DEFAULT_LIMITS = {"maxLeverage": 10, "maxAmountPercent": 25, "maxPriceDistancePercent": 20,
+                  "maxQuoteAgeSeconds": 60}
+
+
+def test_ai_task_writes_the_plan_and_auto_executes_valid_triggers(
+    db: Any, exchange: Exchange
+) -> None:
     now = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
     uid = user_with(db, "agent", ai={"enabled": True, "autoExecute": True,
                                      "maxRiskPercent": 1, "nextRun": now})
     watch(db, uid, "SOLUSDTM", price=141.5, change24h=2.5, high24h=142, low24h=134)
     watch(db, uid, "XBTUSDTM", price=60000, change24h=1, high24h=61000, low24h=59000)
+    exchange.publish("SOLUSDTM", "141.5", "141.49", "141.51")
+    exchange.publish("XBTUSDTM", "60000", "59999.9", "60000.1")
 
     with serving() as server:
         run_tasks(db, server.url_pattern, now)
@@ -153,9 +166,17 @@ def test_ai_task_writes_the_plan_and_auto_executes_valid_triggers(db: Any) -> No
     plan = document(db, f"users/{uid}/aiPlans/{plan_id}")
     assert plan is not None
     assert set(plan) == {"planId", "proposals", "dropped", "summary", "rationale", "model",
-                         "createdAt", "balance", "maxRiskPercent", "autoExecute", "triggerIds"}
+                         "createdAt", "balance", "maxRiskPercent", "autoExecute", "triggerIds",
+                         "quotes", "limits"}
     assert (plan["model"], plan["autoExecute"], plan["dropped"]) == (
         "cogmora/rules-v1", True, [])
+    # the exchange's prices the proposals were checked against, and the caps
+    assert [{k: v for k, v in q.items() if k != "timeMs"} for q in plan["quotes"]] == [
+        {"symbol": "SOLUSDTM", "venue": "kucoin", "price": 141.5, "bestBid": 141.49,
+         "bestAsk": 141.51},
+        {"symbol": "XBTUSDTM", "venue": "kucoin", "price": 60000, "bestBid": 59999.9,
+         "bestAsk": 60000.1}]
+    assert plan["limits"] == DEFAULT_LIMITS
     assert plan["proposals"] == [{
         "symbol": "SOLUSDTM", "symbolType": "futures", "condition": "above",
         "targetPrice": 142.142, "action": "long", "amount": 1184.51, "leverage": 3,
@@ -165,6 +186,73 @@ def test_ai_task_writes_the_plan_and_auto_executes_valid_triggers(db: Any) -> No
     assert trigger is not None and (trigger["source"], trigger["planId"]) == ("ai", plan_id)
     order = parse_trigger(trigger)
     assert (order.symbol, str(order.target_price), order.leverage) == ("SOLUSDTM", "142.142", 3)
+
+
+def test_the_builtin_model_is_checked_against_the_market_and_only_the_kept_are_armed(
+    db: Any, exchange: Exchange
+) -> None:
+    now = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+    uid = user_with(db, "agent-risk", ai={"enabled": True, "autoExecute": True,
+                                          "maxRiskPercent": 1, "nextRun": now})
+    # The scraped data the built-in model plans from, for four markets:
+    watch(db, uid, "AIXUSDTM", price=141.5, change24h=2.5, high24h=142, low24h=134)  # unlisted
+    watch(db, uid, "BTC-USDT", price=86100, change24h=-1.2, high24h=88000, low24h=86000)
+    watch(db, uid, "ETHUSDTM", price=3050, change24h=-0.5, high24h=3060, low24h=2950)
+    watch(db, uid, "SOLUSDTM", price=141.5, change24h=2.5, high24h=142, low24h=134)
+    # ... and the market: BTC where the scrape says; no ETHUSDTM price at all; SOLUSDTM has
+    # run past the breakout level 142.142 the scrape suggests.
+    exchange.publish("BTC-USDT", "86100", "86099.9", "86100.1")
+    exchange.publish("SOLUSDTM", "150", "149.99", "150.01")
+
+    with serving() as server:
+        run_tasks(db, server.url_pattern, now)
+
+    plan_id = f"plan-20260302T103000Z-{uid[-6:]}"
+    ai = document(db, f"users/{uid}")["automation"]["ai"]
+    assert (ai["lastPlanId"], ai["lastStatus"], ai["lastError"]) == (plan_id, "ok", None)
+    plan = document(db, f"users/{uid}/aiPlans/{plan_id}")
+    assert plan is not None
+    assert plan["proposals"] == [{
+        "symbol": "BTC-USDT", "symbolType": "spot", "condition": "below", "targetPrice": 85914,
+        "action": "buy", "amount": 2000, "leverage": 1, "stopLoss": 84914,
+        "takeProfit": 86914, "rationale": plan["rationale"][0]}]
+    assert [(d["proposal"]["symbol"], d["reason"], d["detail"]) for d in plan["dropped"]] == [
+        ("AIXUSDTM", "unsupported_symbol", "AIXUSDTM (futures) is not listed on kucoin"),
+        ("ETHUSDTM", "no_fresh_price", "no kucoin price for ETHUSDTM"),
+        # fires at once at the ask 150.01: 1184.51 × 3 × (150.01 − 138.142) / 150.01
+        ("SOLUSDTM", "over_risk_budget", "loss at stop 281.14 > 100.00 USDT (entry 150.01, "
+                                         "the trigger fires at once: the worse of target and "
+                                         "market)")]
+    assert [q["symbol"] for q in plan["quotes"]] == ["BTC-USDT", "SOLUSDTM"]
+    assert plan["triggerIds"] == [f"{plan_id}-0"]
+    triggers = {snap.id: snap.to_dict() for snap in
+                db.collection(f"users/{uid}/tradeTriggers").stream()}
+    assert list(triggers) == [f"{plan_id}-0"]  # nothing armed for the dropped proposals
+    assert (triggers[f"{plan_id}-0"]["symbol"], triggers[f"{plan_id}-0"]["source"]) == (
+        "BTC-USDT", "ai")
+
+
+def test_config_automation_caps_the_agent(db: Any, exchange: Exchange) -> None:
+    now = datetime(2026, 3, 2, 11, 30, tzinfo=UTC)
+    uid = user_with(db, "agent-caps", ai={"enabled": True, "maxRiskPercent": 1,
+                                          "nextRun": now})
+    watch(db, uid, "SOLUSDTM", price=141.5, change24h=2.5, high24h=142, low24h=134)
+    exchange.publish("SOLUSDTM", "141.5", "141.49", "141.51")
+    db.document("config/automation").set({"maxLeverage": 2, "maxAmountPercent": 5,
+                                          "maxQuoteAgeSeconds": "soon"})
+    try:
+        with serving() as server:
+            run_tasks(db, server.url_pattern, now)
+    finally:
+        db.document("config/automation").delete()
+
+    plan = document(db, f"users/{uid}/aiPlans/plan-20260302T113000Z-{uid[-6:]}")
+    assert plan is not None
+    assert plan["limits"] == {**DEFAULT_LIMITS, "maxLeverage": 2, "maxAmountPercent": 5}
+    # the built-in model sizes within the caps: 2x, at most 5 % of 10,000
+    assert [(p["symbol"], p["leverage"], p["amount"]) for p in plan["proposals"]] == [
+        ("SOLUSDTM", 2, 500)]
+    assert list(db.collection(f"users/{uid}/tradeTriggers").stream()) == []  # no autoExecute
 
 
 def test_watchlist_task_scrapes_each_symbol_once_and_records_per_symbol_errors(
@@ -205,9 +293,13 @@ def callable_url() -> str:
     return functions_url("proposePlan")
 
 
-def test_the_callable_plans_now_for_the_signed_in_user_only(db: Any, callable_url: str) -> None:
+def test_the_callable_plans_now_for_the_signed_in_user_only(
+    db: Any, callable_url: str, exchange: Exchange
+) -> None:
     uid = user_with(db, "caller", ai={"enabled": False, "maxRiskPercent": 1})
     watch(db, uid, "SOLUSDTM", price=141.5, change24h=2.5, high24h=142, low24h=134)
+    # the function reads the market where the emulator's KUCOIN_FUTURES_API points
+    exchange.publish("SOLUSDTM", "141.5", "141.49", "141.51")
 
     answer = httpx.post(callable_url, json={"data": {}}, timeout=60,
                         headers={"Authorization": f"Bearer {id_token(uid)}"})
@@ -216,6 +308,7 @@ def test_the_callable_plans_now_for_the_signed_in_user_only(db: Any, callable_ur
     assert answer.status_code == 200, answer.text
     result = answer.json()["result"]
     assert [p["symbol"] for p in result["plan"]["proposals"]] == ["SOLUSDTM"]
+    assert result["plan"]["dropped"] == []
     assert document(db, f"users/{uid}/aiPlans/{result['planId']}") is not None
     assert document(db, f"users/{uid}")["automation"]["ai"]["lastPlanId"] == result["planId"]
     assert list(db.collection(f"users/{uid}/tradeTriggers").stream()) == []  # no autoExecute

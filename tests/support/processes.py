@@ -25,12 +25,14 @@ ROOT = Path(__file__).resolve().parents[2]
 class Exchange:
     """The local KuCoin (spot and futures) and Backpack, on a loop in a background thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, spot_port: int = 0, futures_port: int = 0) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.spot = LocalKucoin("spot", ping_interval_ms=2000, ping_timeout_ms=2000)
-        self.futures = LocalKucoin("futures", ping_interval_ms=2000, ping_timeout_ms=2000)
+        self.spot = LocalKucoin("spot", port=spot_port, ping_interval_ms=2000,
+                                ping_timeout_ms=2000)
+        self.futures = LocalKucoin("futures", port=futures_port, ping_interval_ms=2000,
+                                   ping_timeout_ms=2000)
         self.call(self.spot.start())
         self.call(self.futures.start())
         self.backpack = LocalBackpack()

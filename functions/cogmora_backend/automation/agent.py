@@ -2,11 +2,13 @@
 
 The flow renders the prompt in `prompt.md` with the user's data, asks a model
 for a typed `ModelPlan`, and validates every proposal with the trading core
-(levels, symbol type, amount within the risk budget and the balance); invalid
-ones are dropped with their reasons. The model is Gemini through the Google
-AI plugin when a `GEMINI_API_KEY` is configured, else the built-in model
-`cogmora/rules-v1` (the strategy in `strategy.py`), registered with Genkit so
-the same flow runs offline, in the emulator and in tests.
+(levels, symbol type, the caps of `config/automation`, the loss at the stop
+measured against the fresh market price within the risk budget, amounts
+within the balance); invalid ones are dropped with their reasons. The model
+is Gemini through the Google AI plugin when a `GEMINI_API_KEY` is configured,
+else the built-in model `cogmora/rules-v1` (the strategy in `strategy.py`),
+registered with Genkit so the same flow, and the same checks, run offline, in
+the emulator and in tests.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import functools
 import json
 import os
 import re
+import time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -32,7 +35,8 @@ from cogmora_backend.automation.plan import (
     ModelPlan,
     Proposal,
 )
-from cogmora_core.errors import Rejected
+from cogmora_core.errors import Reason, Rejected
+from cogmora_core.risk import check_proposal
 from cogmora_core.validation import parse_trigger
 
 PROMPT = (Path(__file__).parent / "prompt.md").read_text()
@@ -112,29 +116,34 @@ def read_prompt_input(prompt: str) -> AgentInput:
 
 
 def validate(plan: ModelPlan, data: AgentInput, model: str) -> AgentPlan:
-    """Keep the proposals the core accepts within the risk budget; drop the rest with reasons.
+    """Keep the proposals the core accepts within the caps and the budget; drop the rest.
 
-    A proposal needs a stop-loss; its loss at the stop (amount × leverage ×
-    |target − stop| / target) may not pass maxRiskPercent of the balance, and
-    the amounts of the kept proposals together may not pass the balance.
+    Every proposal, whichever model wrote it, must be a valid trigger with a
+    stop-loss, then pass `cogmora_core.risk.check_proposal` against the
+    fresh market price in `data.quotes` (listed market, leverage and amount
+    caps, target near the market, loss at the stop from the entry the market
+    allows within maxRiskPercent of the balance); the amounts of the kept
+    proposals together may not pass the balance. A dropped proposal keeps its
+    reason (`errors.Reason`) and detail. A quote's age is judged now, after
+    the model has answered.
     """
     balance = Decimal(repr(data.balance))
-    risk_budget = balance * Decimal(repr(data.maxRiskPercent)) / 100
+    max_risk = Decimal(repr(data.maxRiskPercent))
+    config = data.limits.config()
+    quotes = {(quote.venue, quote.symbol): quote.tick() for quote in data.quotes}
+    now = int(time.time() * 1000)
     committed = Decimal(0)
     kept: list[Proposal] = []
     dropped: list[DroppedProposal] = []
     for proposal in plan.proposals:
         try:
             order = parse_trigger(trigger_document(proposal))
-            if order.stop_loss is None or order.target_price is None:
-                raise Rejected("missing_stop_loss", "every proposal needs a stop-loss")
-            loss = (order.amount * order.leverage * abs(order.target_price - order.stop_loss)
-                    / order.target_price)
-            if loss > risk_budget:
-                raise Rejected("over_risk_budget",
-                               f"loss at stop {loss:.2f} > {risk_budget:.2f} USDT")
+            if order.stop_loss is None:
+                raise Rejected(Reason.MISSING_STOP_LOSS, "every proposal needs a stop-loss")
+            check_proposal(order, balance, max_risk, quotes.get((order.venue, order.symbol)),
+                           now, config)
             if committed + order.amount > balance:
-                raise Rejected("insufficient_balance",
+                raise Rejected(Reason.INSUFFICIENT_BALANCE,
                                f"{committed + order.amount} > balance {balance}")
         except Rejected as rejection:
             dropped.append(DroppedProposal(proposal=proposal, reason=rejection.reason,

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from pydantic import BaseModel, Field
+
+from cogmora_core.config import AutomationConfig
+from cogmora_core.model import Tick
 
 
 class WatchedMarket(BaseModel):
@@ -28,6 +33,58 @@ class HeldPosition(BaseModel):
     leverage: int = 1
 
 
+class MarketQuote(BaseModel):
+    """A fresh price of a listed market from its exchange: what proposals are checked against."""
+
+    symbol: str
+    venue: str = "kucoin"
+    price: float = Field(description="last trade price")
+    bestBid: float | None = None
+    bestAsk: float | None = None
+    timeMs: int | None = Field(default=None,
+                               description="the exchange's time of the price, ms since the epoch")
+
+    @classmethod
+    def of(cls, tick: Tick, venue: str = "kucoin") -> MarketQuote:
+        """Return the quote of an exchange tick (prices are exact in a float: 15 digits)."""
+        return cls(symbol=tick.symbol, venue=venue, price=float(tick.price),
+                   bestBid=None if tick.best_bid is None else float(tick.best_bid),
+                   bestAsk=None if tick.best_ask is None else float(tick.best_ask),
+                   timeMs=tick.time_ms)
+
+    def tick(self) -> Tick:
+        """Return the quote as the core's tick, every price exact."""
+        return Tick(self.symbol, _exact(self.price), _exact_or_none(self.bestBid),
+                    _exact_or_none(self.bestAsk), self.timeMs)
+
+
+_DEFAULTS = AutomationConfig()
+
+
+class AgentLimits(BaseModel):
+    """The caps of `config/automation` every proposal is checked against (same names)."""
+
+    maxLeverage: int = _DEFAULTS.max_leverage
+    maxAmountPercent: float = Field(default=float(_DEFAULTS.max_amount_percent),
+                                    description="largest amount of one proposal, % of balance")
+    maxPriceDistancePercent: float = Field(
+        default=float(_DEFAULTS.max_price_distance_percent),
+        description="farthest a targetPrice may be from the market price, %")
+    maxQuoteAgeSeconds: float = float(_DEFAULTS.max_quote_age_seconds)
+
+    @classmethod
+    def of(cls, config: AutomationConfig) -> AgentLimits:
+        """Return the limits of a config."""
+        return cls(maxLeverage=config.max_leverage,
+                   maxAmountPercent=float(config.max_amount_percent),
+                   maxPriceDistancePercent=float(config.max_price_distance_percent),
+                   maxQuoteAgeSeconds=float(config.max_quote_age_seconds))
+
+    def config(self) -> AutomationConfig:
+        """Return the limits as the core's config."""
+        return AutomationConfig.from_document(self.model_dump())
+
+
 class AgentInput(BaseModel):
     """What the agent knows about the user when it proposes."""
 
@@ -35,6 +92,18 @@ class AgentInput(BaseModel):
     maxRiskPercent: float = Field(default=1.0, description="risk per proposal, % of balance")
     positions: list[HeldPosition] = Field(default_factory=list)
     watchlist: list[WatchedMarket] = Field(default_factory=list)
+    quotes: list[MarketQuote] = Field(
+        default_factory=list, description="the exchange's current prices of the listed "
+        "watched markets; a proposal on a market without one is dropped")
+    limits: AgentLimits = Field(default_factory=AgentLimits)
+
+
+def _exact(value: float) -> Decimal:
+    return Decimal(repr(value))
+
+
+def _exact_or_none(value: float | None) -> Decimal | None:
+    return None if value is None else _exact(value)
 
 
 class Proposal(BaseModel):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cogmora_backend.automation.agent import default_agent
+from cogmora_backend.automation.quotes import ExchangeQuotes
 from cogmora_backend.automation.scheduler import SchedulerReport, run_due_tasks
 from cogmora_backend.automation.scraper import Scraper, ScraperSource
 from cogmora_backend.automation.tasks import AutomationTasks
@@ -24,14 +25,14 @@ def run_scheduler_now(database: FirestoreDatabase, **options: Any) -> SchedulerR
     """Run every due task once, now; `options` go to `run_due_tasks`."""
 
     async def run() -> SchedulerReport:
-        scraper = Scraper(source_of(database))
+        scraper, quotes = Scraper(source_of(database)), ExchangeQuotes.from_environ()
         try:
-            tasks = AutomationTasks(database, default_agent(), scraper)
+            tasks = AutomationTasks(database, default_agent(), scraper, quotes)
             return await run_due_tasks(database, datetime.now(UTC),
                                        {"ai": tasks.ai, "watchlist": tasks.watchlist},
                                        clock=lambda: datetime.now(UTC), **options)
         finally:
-            await scraper.close()
+            await asyncio.gather(scraper.close(), quotes.close())
 
     return asyncio.run(run())
 
@@ -40,14 +41,14 @@ def propose_now(database: FirestoreDatabase, uid: str) -> dict[str, Any]:
     """Run the AI agent for `uid` now and return {planId, plan}."""
 
     async def run() -> dict[str, Any]:
-        scraper = Scraper(source_of(database))
+        scraper, quotes = Scraper(source_of(database)), ExchangeQuotes.from_environ()
         try:
-            tasks = AutomationTasks(database, default_agent(), scraper)
+            tasks = AutomationTasks(database, default_agent(), scraper, quotes)
             user = await asyncio.to_thread(database.read, f"users/{uid}") or {}
             settings = (user.get("automation") or {}).get("ai") or {}
             plan_id, plan = await tasks.propose(uid, dict(settings), datetime.now(UTC))
             return {"planId": plan_id, "plan": plan.model_dump()}
         finally:
-            await scraper.close()
+            await asyncio.gather(scraper.close(), quotes.close())
 
     return asyncio.run(run())

@@ -14,7 +14,9 @@ measure (an ATR-style stop distance) and z = (price − low) / R:
 Size: the loss at the stop is at most `maxRiskPercent` of the balance:
 amount = balance × risk% × entry / (leverage × |entry − stop|), rounded down
 to cents and capped at a fifth of the balance. Futures use 3x leverage, spot
-1x. Levels are rounded to 8 decimals. Symbols are taken in alphabetical order.
+1x; both within the caps of `config/automation` (`limits`: leverage at most
+maxLeverage, amount at most maxAmountPercent of the balance). Levels are
+rounded to 8 decimals. Symbols are taken in alphabetical order.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def propose(data: AgentInput) -> ModelPlan:
     """Return the strategy's proposals for `data`, with a one-line summary."""
     balance = _d(data.balance)
     risk = balance * _d(data.maxRiskPercent) / 100
+    share = min(MAX_SHARE_OF_BALANCE, _d(data.limits.maxAmountPercent) / 100)
     held = {position.symbol for position in data.positions}
     proposals: list[Proposal] = []
     for market in sorted(data.watchlist, key=lambda m: m.symbol):
@@ -55,7 +58,7 @@ def propose(data: AgentInput) -> ModelPlan:
             continue
         z = (price - low) / spread
         change = _d(market.change24h or 0.0)
-        leverage = FUTURES_LEVERAGE if futures else 1
+        leverage = min(FUTURES_LEVERAGE, data.limits.maxLeverage) if futures else 1
         if z >= Decimal("0.8") and change > 0:
             entry = high * (1 + EDGE)
             plan = ("above", "long" if futures else "buy", entry - HALF * spread,
@@ -75,7 +78,7 @@ def propose(data: AgentInput) -> ModelPlan:
         if stop <= 0 or take <= 0:
             continue
         amount = min(risk * entry / (leverage * abs(entry - stop)),
-                     balance * MAX_SHARE_OF_BALANCE).quantize(CENTS, rounding=ROUND_DOWN)
+                     balance * share).quantize(CENTS, rounding=ROUND_DOWN)
         if amount <= 0:
             continue
         proposals.append(Proposal(

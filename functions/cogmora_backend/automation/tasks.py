@@ -3,18 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import datetime
 from typing import Any
 
 from cogmora_backend import paths
 from cogmora_backend.automation.agent import Agent, trigger_document
-from cogmora_backend.automation.plan import AgentInput, AgentPlan, HeldPosition, WatchedMarket
+from cogmora_backend.automation.plan import (
+    AgentInput,
+    AgentLimits,
+    AgentPlan,
+    HeldPosition,
+    MarketQuote,
+    WatchedMarket,
+)
+from cogmora_backend.automation.quotes import QuoteSource, watched_markets
 from cogmora_backend.automation.scheduler import Claim, TaskResult
 from cogmora_backend.automation.scraper import FIELDS, Scraper
 from cogmora_backend.store import SERVER_TIME, Database, DocumentMissing, Transaction
+from cogmora_core.config import AutomationConfig
 from cogmora_core.money import parse_number, to_firestore
 
 DEFAULT_MAX_RISK_PERCENT = 1.0
+CONFIG_AUTOMATION = "config/automation"
+log = logging.getLogger(__name__)
 
 
 def _float(value: Any) -> float | None:
@@ -23,8 +35,11 @@ def _float(value: Any) -> float | None:
 
 
 def agent_input(user: dict[str, Any], positions: list[dict[str, Any]],
-                watchlist: list[dict[str, Any]], max_risk_percent: float) -> AgentInput:
-    """Return the agent's view of an account: balance, positions, scraped watchlist."""
+                watchlist: list[dict[str, Any]], max_risk_percent: float,
+                quotes: list[MarketQuote] | None = None,
+                config: AutomationConfig | None = None) -> AgentInput:
+    """Return the agent's view of an account: balance, positions, scraped watchlist,
+    the exchange's prices of the listed watched markets, and the caps."""
     held = []
     for p in positions:
         try:
@@ -39,17 +54,38 @@ def agent_input(user: dict[str, Any], positions: list[dict[str, Any]],
         name: _float(w.get(name)) for name in FIELDS}) for w in watchlist]
     return AgentInput(balance=_float(user.get("balance")) or 0.0,
                       maxRiskPercent=max_risk_percent, positions=held,
-                      watchlist=[m for m in markets if m.symbol])
+                      watchlist=[m for m in markets if m.symbol], quotes=quotes or [],
+                      limits=AgentLimits.of(config or AutomationConfig()))
 
 
 class AutomationTasks:
-    """Runs a claimed task for one user; shared by every task of a scheduler run."""
+    """Runs a claimed task for one user; shared by every task of a scheduler run.
 
-    def __init__(self, database: Database, agent: Agent, scraper: Scraper) -> None:
+    `quotes` gives the agent's fresh market prices (one source per run, so a
+    market is fetched once however many users watch it); `config/automation`
+    is read once per run.
+    """
+
+    def __init__(self, database: Database, agent: Agent, scraper: Scraper,
+                 quotes: QuoteSource) -> None:
         self.database = database
         self.agent = agent
         self.scraper = scraper
+        self.quotes = quotes
         self._watchlists: dict[str, asyncio.Task[list[tuple[str, dict[str, Any]]]]] = {}
+        self._config: asyncio.Task[AutomationConfig] | None = None
+
+    async def automation_config(self) -> AutomationConfig:
+        """Return the caps of `config/automation`, read once per run (defaults where absent)."""
+        if self._config is None:
+            self._config = asyncio.ensure_future(asyncio.to_thread(self._read_config))
+        return await asyncio.shield(self._config)
+
+    def _read_config(self) -> AutomationConfig:
+        config = AutomationConfig.from_document(self.database.read(CONFIG_AUTOMATION))
+        for problem in config.problems:
+            log.warning("config/automation ignored a field", extra={"problem": problem})
+        return config
 
     async def watchlist_of(self, uid: str) -> list[tuple[str, dict[str, Any]]]:
         """Return the user's watchlist documents, listed once per run for both tasks."""
@@ -73,17 +109,23 @@ class AutomationTasks:
 
         `user` is the account as the claim read it (read again when absent).
         """
-        positions, watchlist = await asyncio.gather(
+        positions, watchlist, config = await asyncio.gather(
             asyncio.to_thread(self.database.list, f"users/{uid}/openPositions"),
             self.watchlist_of(uid),
+            self.automation_config(),
         )
         if user is None:
             user = await asyncio.to_thread(self.database.read, paths.user(uid))
+        # Fetched before the model runs, so the model sees the market too; their age
+        # (maxQuoteAgeSeconds) is judged after it answers.
+        ticks = await self.quotes.get_many(watched_markets(
+            str(doc.get("symbol") or "") for _, doc in watchlist))
         risk = settings.get("maxRiskPercent")
         data = agent_input(
             user or {}, [doc for _, doc in positions], [doc for _, doc in watchlist],
             float(risk) if isinstance(risk, int | float) and not isinstance(risk, bool)
-            else DEFAULT_MAX_RISK_PERCENT)
+            else DEFAULT_MAX_RISK_PERCENT,
+            [MarketQuote.of(tick) for tick in ticks.values()], config)
         plan = await self.agent.propose(data)
         plan_id = f"plan-{now.strftime('%Y%m%dT%H%M%SZ')}-{uid[-6:]}"
         auto = settings.get("autoExecute") is True
@@ -108,6 +150,8 @@ class AutomationTasks:
                 "maxRiskPercent": data.maxRiskPercent,
                 "autoExecute": auto,
                 "triggerIds": trigger_ids,
+                "quotes": [q.model_dump() for q in data.quotes],
+                "limits": data.limits.model_dump(),
             })
             for trigger_id, proposal in zip(trigger_ids, armed, strict=True):
                 tx.set(paths.trigger(uid, trigger_id), {
