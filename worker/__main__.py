@@ -1,7 +1,5 @@
 """`python -m worker`: run the Cloud Run worker."""
 
-import asyncio
+from worker.app import run
 
-from worker.app import main
-
-asyncio.run(main())
+run()

@@ -44,11 +44,14 @@ class Marker:
         self._executor = ThreadPoolExecutor(max_workers=concurrency,
                                             thread_name_prefix="mark")
         self._in_flight: dict[str, asyncio.Task] = {}
+        #: Set on stop: no new mark or retry starts. A hit left unmarked stays
+        #: armed in Firestore, and the next instance marks it on its next tick.
+        self.stopping = False
 
     def submit(self, hit: Hit, received_at: float) -> None:
         """Start marking `hit` unless a mark of the same document is already running."""
         path = hit.armed.path
-        if path in self._in_flight:
+        if path in self._in_flight or self.stopping:
             return
         task = asyncio.get_running_loop().create_task(self._mark(hit, received_at))
         self._in_flight[path] = task
@@ -102,11 +105,17 @@ class Marker:
             await asyncio.sleep(interval)
             await self.persist_peaks()
 
-    async def drain(self, timeout: float) -> None:
-        """Wait for marks in flight (graceful stop)."""
+    async def drain(self, timeout: float) -> int:
+        """Wait up to `timeout` s for marks in flight (graceful stop); return how many are left.
+
+        A mark still running then is abandoned: each is one transaction that
+        re-reads its document, so it either committed or changed nothing, and
+        whatever it did not do the next instance does.
+        """
         if self._in_flight:
-            await asyncio.wait(list(self._in_flight.values()), timeout=timeout)
+            await asyncio.wait(list(self._in_flight.values()), timeout=max(0.0, timeout))
         self._executor.shutdown(wait=False, cancel_futures=True)
+        return sum(not task.done() for task in self._in_flight.values())
 
     async def _call(self, fn, *args):  # type: ignore[no-untyped-def]
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
@@ -115,6 +124,8 @@ class Marker:
         armed = hit.armed
         delays = backoff(initial=0.1, maximum=2.0, jitter=0.5)
         for attempt in range(1, self.attempts + 1):
+            if self.stopping and attempt > 1:
+                return  # no retry while stopping: the next instance marks it
             try:
                 if armed.kind == TRIGGER:
                     outcome: Outcome = await self._call(

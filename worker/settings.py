@@ -37,6 +37,9 @@ class Settings:
     gap_max_seconds: float = 6 * 3600.0
     #: Marks written at once.
     mark_concurrency: int = 16
+    #: Seconds from SIGTERM to exit, whatever Firestore does: Cloud Run kills the
+    #: instance 10 s after SIGTERM, so the worker is gone before that.
+    stop_grace_seconds: float = 8.0
     #: Instances sharing the load, and this instance's shard (0-based): it arms only
     #: documents whose symbol hashes to its shard (see `owns`).
     shard_count: int = 1
@@ -61,6 +64,7 @@ class Settings:
                                         defaults.peak_persist_seconds),
             heartbeat_seconds=_float("HEARTBEAT_SECONDS", defaults.heartbeat_seconds),
             gap_max_seconds=_float("GAP_MAX_SECONDS", defaults.gap_max_seconds),
+            stop_grace_seconds=_float("STOP_GRACE_SECONDS", defaults.stop_grace_seconds),
             topic_limit=int(os.environ.get("TOPIC_LIMIT") or defaults.topic_limit),
             mark_concurrency=int(os.environ.get("MARK_CONCURRENCY")
                                  or defaults.mark_concurrency),

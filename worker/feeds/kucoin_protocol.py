@@ -136,7 +136,8 @@ def _parse_ticker(frame: dict, market: str) -> Tick:
 
 def _parse_funding(frame: dict) -> Funding:
     data = frame.get("data")
-    if frame.get("subject") not in FUNDING_SUBJECTS or not isinstance(data, dict):
+    subject = frame.get("subject")
+    if not (isinstance(subject, str) and subject in FUNDING_SUBJECTS and isinstance(data, dict)):
         raise FrameError("unknown_subject", str(frame.get("subject"))[:80])
     symbol = data.get("symbol")
     funding_time = data.get("fundingTime")
