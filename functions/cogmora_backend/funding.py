@@ -2,43 +2,85 @@
 
 The worker writes `fundingEvents/{venue}_{symbol}_{fundingTimeMs}` (created
 once, whatever the number of workers or repeated frames) with the rate and
-the mark price at the funding time. `applyFunding` then moves money for each
-open or closing futures position of that symbol and venue opened before the
-funding time, one transaction per position:
+the mark price at the funding time T. `applyFunding` charges every futures
+position of that symbol and venue that was open at T, one transaction each.
 
-- payment = size × markPrice × rate, paid by longs and received by shorts
-  for a positive rate (the reverse for a negative one), rounded once;
-- the balance moves by the payment (the account's free balance: isolated
-  margin stays as it was);
-- the position records `funding` {total, count, lastEventId, lastFundingTime},
-  which makes the payment happen once per event and position, and the
-  settlement's pnl includes the total;
-- the history record gets the same total and the payment in `fundingPayments`.
+**Who pays.** A position pays iff it was open at T: opened at or before T
+(`openedAt`) and not asked to close by then, i.e. no close request, or one
+made after T (`details.closeRequest.at`; a settled record keeps it as
+`closeRequestedAt`). A close requested at or before T pays nothing even when
+it settles after the funding ran; a position held through T pays even when
+its close settled before the funding reached it. A manual close the worker
+has not priced yet still holds the position.
 
-When every position is done the event becomes `applied` with the count and
-sum. An event a failed run left `pending` is applied again by the reconciler:
-positions already paid are skipped.
+**Exactly once.** Two queries find the positions: those still open or
+closing, then the history records closed after T (run second, so a position
+settled in between is found by one of them). Each payment is one transaction
+that re-reads the position, its history record and the user. The history
+record, which outlives the position, lists every event paid
+(`fundingPayments`, by event id), so a repeated application, or one racing
+the close's settlement, pays once: whichever transaction commits second
+re-reads what the first wrote.
+
+**What moves.** payment = size × markPrice × rate, paid by longs and
+received by shorts for a positive rate (the reverse for a negative one),
+rounded once. A receipt goes to the free balance. A payment is taken from
+the free balance as far as it reaches, and the rest from the position's
+isolated margin (`margin` shrinks, `liquidationPrice` moves nearer by
+rest / size). When the rest reaches the whole margin the position is
+liquidated at the event's mark price in the same transaction: the rest is
+taken out of what that close returns, and anything still unpaid is written
+off (`shortfall`). A position already settled has no margin left: what the
+balance cannot pay is written off. A balance never goes below zero.
+
+**What is recorded.** An open position: `funding` {total, count,
+lastEventId, lastFundingTime, fromMargin}; its settlement's pnl includes the
+total. Its history record: `funding` (the same total) and each payment in
+`fundingPayments` {eventId, rate, markPrice, amount, fromMargin, shortfall,
+fundingTime}; a settled record's `pnl` and `pnlPercent` take in a payment
+made after its settlement. When every position is done the event becomes
+`applied` with `positions` and `netPaidByTraders`. An event a failed run
+left `pending` is applied again by the reconciler: positions paid are skipped.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from cogmora_backend import paths, queries
-from cogmora_backend.settlement import Outcome, account_balance
-from cogmora_backend.store import SERVER_TIME, Database, FirestoreDatabase, Transaction
-from cogmora_core.errors import Rejected
-from cogmora_core.model import SymbolType
-from cogmora_core.money import ZERO, parse_number, to_firestore
-from cogmora_core.trading import funding_payment
+from cogmora_backend.records import history_close_fields, history_open_document
+from cogmora_backend.settlement import Outcome, account_balance, load_config
+from cogmora_backend.store import SERVER_TIME, Database, Transaction
+from cogmora_core.config import TradingConfig
+from cogmora_core.errors import Reason, Rejected
+from cogmora_core.model import (
+    CloseReason,
+    CloseRequest,
+    FundingCharge,
+    PositionState,
+    PositionType,
+    SymbolType,
+)
+from cogmora_core.money import PERCENT_PLACES, ZERO, parse_number, to_firestore, to_firestore_price
+from cogmora_core.trading import (
+    charge_funding,
+    funding_liquidation,
+    funding_payment,
+    liquidation_after_margin_call,
+    pnl_percent,
+)
 from cogmora_core.validation import parse_position
 
 log = logging.getLogger(__name__)
 COLLECTION = "fundingEvents"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: `closeDetail` of a position liquidated because funding used up its margin.
+LIQUIDATED_BY_FUNDING = "funding"
 
 
 def event_id(venue: str, symbol: str, funding_time_ms: int) -> str:
@@ -51,93 +93,323 @@ def event_path(identifier: str) -> str:
     return f"{COLLECTION}/{identifier}"
 
 
-def _time_ms(value: Any) -> int | None:
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    return None
+@dataclass(frozen=True)
+class FundingEvent:
+    """A validated `fundingEvents` document."""
+
+    identifier: str
+    venue: str
+    symbol: str
+    rate: Decimal
+    mark_price: Decimal
+    time_ms: int
+
+    @property
+    def time(self) -> datetime:
+        """Return the funding time as an exact UTC datetime."""
+        return EPOCH + timedelta(milliseconds=self.time_ms)
+
+    def concerns(self, symbol: object, venue: object) -> bool:
+        """Return whether a position of `symbol` on `venue` (None: KuCoin) is in this market."""
+        return symbol == self.symbol and (venue or "kucoin") == self.venue
+
+
+def parse_event(identifier: str, event: Mapping[str, Any]) -> FundingEvent | None:
+    """Return the funding event of a `fundingEvents` document, or None when it is unusable."""
+    rate = parse_number(event.get("rate"))
+    mark = parse_number(event.get("markPrice"))
+    time_ms = event.get("fundingTimeMs")
+    symbol, venue = event.get("symbol"), event.get("venue") or "kucoin"
+    if (rate is None or mark is None or mark <= ZERO or isinstance(time_ms, bool)
+            or not isinstance(time_ms, int) or not isinstance(symbol, str)
+            or not isinstance(venue, str)):
+        return None
+    return FundingEvent(identifier, venue, symbol, rate, mark, time_ms)
+
+
+def _instant(value: Any) -> datetime | None:
+    if not isinstance(value, datetime):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def held_through(opened_at: Any, close_requested_at: Any, funding_time: datetime) -> bool:
+    """Return whether a position was open at `funding_time`.
+
+    Opened at or before it, and no close requested (None) or one requested
+    after it. A position whose opening time is unknown was not open.
+    """
+    opened = _instant(opened_at)
+    if opened is None or opened > funding_time:
+        return False
+    if close_requested_at is None:
+        return True
+    requested = _instant(close_requested_at)
+    return requested is None or requested > funding_time
+
+
+def _payments(history: Mapping[str, Any] | None) -> list[Any]:
+    payments = history.get("fundingPayments") if history is not None else None
+    return list(payments) if isinstance(payments, list) else []
+
+
+def _paid(identifier: str, position: Mapping[str, Any] | None,
+          history: Mapping[str, Any] | None) -> bool:
+    """Return whether the event was paid to this position already.
+
+    The history record lists every event paid; a position without one
+    (written before records existed) knows its last event.
+    """
+    if any(isinstance(p, Mapping) and p.get("eventId") == identifier
+           for p in _payments(history)):
+        return True
+    record = position.get("funding") if position is not None else None
+    return isinstance(record, Mapping) and record.get("lastEventId") == identifier
+
+
+def _payment_document(funding: FundingEvent, charge: FundingCharge) -> dict[str, Any]:
+    return {"eventId": funding.identifier, "rate": to_firestore_price(funding.rate),
+            "markPrice": to_firestore_price(funding.mark_price), "amount": to_firestore(charge.amount),
+            "fromMargin": to_firestore(charge.from_margin),
+            "shortfall": to_firestore(charge.shortfall), "fundingTime": funding.time_ms}
+
+
+@dataclass(frozen=True)
+class _Documents:
+    """What one payment's transaction read, and where it writes."""
+
+    uid: str
+    position_id: str
+    position: dict[str, Any] | None
+    user: dict[str, Any] | None
+    history: dict[str, Any] | None
+
+    @property
+    def position_path(self) -> str:
+        return paths.position(self.uid, self.position_id)
+
+    @property
+    def history_path(self) -> str:
+        return paths.history(self.uid, self.position_id)
+
+    @property
+    def user_path(self) -> str:
+        return paths.user(self.uid)
 
 
 def apply_to_position(database: Database, uid: str, position_id: str, identifier: str,
-                      event: Mapping[str, Any]) -> Outcome:
-    """Apply one funding event to one position, exactly once (a transaction)."""
-    path = paths.position(uid, position_id)
-    history_path = paths.history(uid, position_id)
-    rate = parse_number(event.get("rate"))
-    mark = parse_number(event.get("markPrice"))
-    funding_ms = event.get("fundingTimeMs")
-    if rate is None or mark is None or mark <= ZERO or not isinstance(funding_ms, int):
+                      event: Mapping[str, Any], config: TradingConfig | None = None) -> Outcome:
+    """Apply one funding event to one position, exactly once (one transaction).
+
+    The position may be open, closing, or already settled (then its closed
+    history record is charged); see the module's docstring for the rule.
+    """
+    funding = parse_event(identifier, event)
+    if funding is None:
         return Outcome("rejected", "invalid funding event")
+    settings = config if config is not None else load_config(database)
 
     def work(tx: Transaction) -> Outcome:
-        position, user, history = tx.get_many([path, paths.user(uid), history_path])
-        if position is None:
-            return Outcome("skipped", "no position")
-        try:
-            state = parse_position(position)
-        except Rejected as rejection:
-            return Outcome("rejected", rejection.reason)
-        if state.symbol_type is not SymbolType.FUTURES:
-            return Outcome("skipped", "not futures")
-        record = position.get("funding") if isinstance(position.get("funding"), Mapping) else {}
-        last = record.get("lastFundingTime")
-        if record.get("lastEventId") == identifier or (isinstance(last, int)
-                                                       and last >= funding_ms):
-            return Outcome("skipped", "already applied")
-        opened_ms = _time_ms(position.get("openedAt"))
-        if opened_ms is None or opened_ms >= funding_ms:
-            return Outcome("skipped", "opened after the funding time")
-        payment = funding_payment(state.position_type, state.size, mark, rate)
-        balance = account_balance(user)
-        total = state.funding + payment
-        count = record.get("count", 0)
-        tx.update(path, {"funding": {
-            "total": to_firestore(total), "count": (count if isinstance(count, int) else 0) + 1,
-            "lastEventId": identifier, "lastFundingTime": funding_ms}})
-        tx.update(paths.user(uid), {"balance": to_firestore(balance + payment)})
-        if history is not None:
-            payments = history.get("fundingPayments")
-            payments = list(payments) if isinstance(payments, list) else []
-            payments.append({"eventId": identifier, "rate": to_firestore(rate),
-                             "markPrice": to_firestore(mark), "amount": to_firestore(payment),
-                             "fundingTime": funding_ms})
-            tx.update(history_path, {"funding": to_firestore(total),
-                                     "fundingPayments": payments})
-        return Outcome("applied", str(payment))
+        position, user, history = tx.get_many([paths.position(uid, position_id),
+                                               paths.user(uid), paths.history(uid, position_id)])
+        documents = _Documents(uid, position_id, position, user, history)
+        if position is not None:
+            return _charge_position(tx, documents, funding, settings)
+        if history is not None and history.get("status") == "closed":
+            return _charge_settled(tx, documents, funding)
+        return Outcome("skipped", "no position")
 
     return database.run(work)
 
 
-def apply_event(database: FirestoreDatabase, identifier: str) -> Outcome:
-    """Apply a pending funding event to every position it concerns; mark it `applied`."""
+def _charge_position(tx: Transaction, documents: _Documents, funding: FundingEvent,
+                     config: TradingConfig) -> Outcome:
+    """Charge a position that is still open or closing."""
+    position = documents.position
+    assert position is not None
+    try:
+        state = parse_position(position)
+    except Rejected as rejection:
+        return Outcome("rejected", rejection.reason)
+    if state.symbol_type is not SymbolType.FUTURES or not funding.concerns(state.symbol,
+                                                                            state.venue):
+        return Outcome("skipped", "not this market")
+    if _paid(funding.identifier, position, documents.history):
+        return Outcome("skipped", "already applied")
+    request = position["details"].get("closeRequest")
+    requested_at = request.get("at") if isinstance(request, Mapping) else None
+    if not held_through(position.get("openedAt"), requested_at, funding.time):
+        return Outcome("skipped", "not open at the funding time")
+    balance = account_balance(documents.user)
+    due = funding_payment(state.position_type, state.size, funding.mark_price, funding.rate)
+    charge = charge_funding(due, balance, state.margin)
+    if charge.liquidates:
+        return _liquidate(tx, documents, state, balance, charge, funding, config)
+    total = state.funding + charge.amount
+    count = position["funding"].get("count", 0) if isinstance(position.get("funding"),
+                                                                 Mapping) else 0
+    fields: dict[str, Any] = {"funding": {
+        "total": to_firestore(total),
+        "count": (count if isinstance(count, int) else 0) + 1,
+        "lastEventId": funding.identifier, "lastFundingTime": funding.time_ms,
+        "fromMargin": to_firestore(state.funding_from_margin + charge.from_margin)}}
+    if charge.from_margin > ZERO:
+        fields["margin"] = to_firestore(state.margin - charge.from_margin)
+        moved = liquidation_after_margin_call(state, charge.from_margin)
+        if moved is not None:
+            fields["liquidationPrice"] = to_firestore_price(moved)
+    tx.update(documents.position_path, fields)
+    tx.update(documents.user_path, {"balance": to_firestore(balance + charge.balance_change)})
+    record = {"funding": to_firestore(total),
+              "fundingPayments": [*_payments(documents.history),
+                                  _payment_document(funding, charge)]}
+    if documents.history is None:
+        tx.set(documents.history_path, {**_history_of(state, documents), **record})
+    else:
+        tx.update(documents.history_path, record)
+    return Outcome("applied", str(charge.amount))
+
+
+def _history_of(state: PositionState, documents: _Documents) -> dict[str, Any]:
+    """Return the open history record of a position that has none (written before records)."""
+    assert documents.position is not None
+    opened_at = documents.position.get("openedAt") or SERVER_TIME
+    return history_open_document(state, documents.position_id, opened_at)
+
+
+def _liquidate(tx: Transaction, documents: _Documents, state: PositionState, balance: Decimal,
+               charge: FundingCharge, funding: FundingEvent, config: TradingConfig) -> Outcome:
+    """Close a position whose margin the payment used up, at the funding's mark price."""
+    charge, settlement = funding_liquidation(state, charge, funding.mark_price, config)
+    request = CloseRequest(reason=CloseReason.LIQUIDATION, price=funding.mark_price,
+                           source="funding", detail=LIQUIDATED_BY_FUNDING)
+    record = {
+        **history_close_fields(settlement, request, SERVER_TIME),
+        # The position ended at the funding time: later events do not concern it.
+        "closeRequestedAt": funding.time,
+        "funding": to_firestore(state.funding + charge.amount),
+        "fundingPayments": [*_payments(documents.history), _payment_document(funding, charge)],
+    }
+    if documents.history is None:
+        record = {**_history_of(state, documents), **record}
+    tx.set(documents.history_path, record, merge=True)
+    tx.update(documents.user_path, {"balance": to_firestore(
+        balance + charge.balance_change + settlement.credit)})
+    tx.delete(documents.position_path)
+    log.warning("funding used up a position's margin: liquidated",
+                extra={"uid": documents.uid, "positionId": documents.position_id,
+                       "event": funding.identifier, "shortfall": str(charge.shortfall)})
+    return Outcome("applied", str(charge.amount))
+
+
+def _charge_settled(tx: Transaction, documents: _Documents, funding: FundingEvent) -> Outcome:
+    """Charge a position settled before the funding reached it, through its history record.
+
+    Its margin is back in the balance, so the balance pays as far as it
+    reaches and the rest is written off; the record's pnl takes the payment in.
+    """
+    history = documents.history
+    assert history is not None
+    if history.get("symbolType") != "futures" or not funding.concerns(history.get("symbol"),
+                                                                       history.get("venue")):
+        return Outcome("skipped", "not this market")
+    if _paid(funding.identifier, None, history):
+        return Outcome("skipped", "already applied")
+    # Records settled before `closeRequestedAt` was kept: their settlement time bounds it.
+    requested_at = history.get("closeRequestedAt") or history.get("closedAt")
+    if not held_through(history.get("openedAt"), requested_at, funding.time):
+        return Outcome("skipped", "not open at the funding time")
+    size, pnl = parse_number(history.get("size")), parse_number(history.get("pnl"))
+    margin, open_fee = parse_number(history.get("margin")), parse_number(history.get("openFee"))
+    total = parse_number(history.get("funding", 0))
+    side = history.get("positionType")
+    if (size is None or size <= ZERO or pnl is None or margin is None or open_fee is None
+            or total is None or side not in set(PositionType)):
+        return Outcome("rejected", Reason.INVALID_DOCUMENT)
+    balance = account_balance(documents.user)
+    due = funding_payment(PositionType(str(side)), size, funding.mark_price, funding.rate)
+    charge = charge_funding(due, balance, None)
+    pnl += charge.amount
+    tx.update(documents.user_path, {"balance": to_firestore(balance + charge.balance_change)})
+    tx.update(documents.history_path, {
+        "funding": to_firestore(total + charge.amount),
+        "fundingPayments": [*_payments(history), _payment_document(funding, charge)],
+        "pnl": to_firestore(pnl),
+        "pnlPercent": to_firestore(pnl_percent(pnl, margin + open_fee), PERCENT_PLACES),
+    })
+    return Outcome("applied", str(charge.amount))
+
+
+def _owner(path: str) -> tuple[str, str]:
+    """Return (uid, document id) of `users/{uid}/{collection}/{id}`."""
+    parts = path.split("/")
+    return parts[1], parts[3]
+
+
+def apply_event(database: Database, identifier: str) -> Outcome:
+    """Apply a pending funding event to every position open at its time; mark it `applied`.
+
+    Positions still open or closing are listed first, then the records
+    closed after the funding time: a position settled in between is in the
+    second list (and one in both is paid once).
+    """
     path = event_path(identifier)
     event = database.read(path)
     if event is None or event.get("status") != "pending":
         return Outcome("skipped", "not pending")
-    symbol, venue = event.get("symbol"), event.get("venue", "kucoin")
+    funding = parse_event(identifier, event)
+    targets: list[str] = []
+    if funding is None:
+        log.warning("funding event unusable: nothing to apply", extra={"event": identifier})
+    else:
+        for spec, equals, bound in (
+                (queries.POSITIONS_BY_SYMBOL, (funding.symbol, ["open", "closing"]), None),
+                (queries.CLOSED_AFTER, (funding.symbol, "closed"), funding.time)):
+            targets += [found for found, data in database.query(spec, equals, bound)
+                        if funding.concerns(data.get("symbol"), data.get("venue"))]
+    config = load_config(database)
     applied, total, failures = 0, Decimal(0), 0
-    query = queries.POSITIONS_BY_SYMBOL.build(database.client, (symbol, ["open", "closing"]))
-    for snapshot in query.stream():
-        data = snapshot.to_dict() or {}
-        if data.get("venue", "kucoin") != venue:
-            continue
-        uid = str(snapshot.reference.parent.parent.id)
+    for target in targets:
+        uid, position_id = _owner(target)
         try:
-            outcome = apply_to_position(database, uid, snapshot.id, identifier, event)
+            outcome = apply_to_position(database, uid, position_id, identifier, event, config)
         except Exception:  # one position must not stop the others; the reconciler retries
             failures += 1
             log.exception("funding failed for a position",
-                          extra={"path": snapshot.reference.path, "event": identifier})
+                          extra={"path": target, "event": identifier})
             continue
         if outcome.kind == "applied":
             applied += 1
             total += Decimal(outcome.reason)
         elif outcome.kind == "rejected":
-            log.warning("funding not applied", extra={"path": snapshot.reference.path,
-                                                      "reason": outcome.reason})
+            log.warning("funding not applied", extra={"path": target, "reason": outcome.reason})
+    _record_run(database, path, applied, total, complete=not failures)
     if failures:
         return Outcome("skipped", f"{failures} positions failed; left pending")
-    database.write(lambda batch: batch.update(path, {
-        "status": "applied", "appliedAt": SERVER_TIME, "positions": applied,
-        "netPaidByTraders": to_firestore(-total)}))
     log.info("funding applied", extra={"event": identifier, "positions": applied})
     return Outcome("applied", str(applied))
+
+
+def _record_run(database: Database, path: str, applied: int, total: Decimal,
+                complete: bool) -> None:
+    """Add one run's payments to the event's `positions` and `netPaidByTraders`.
+
+    Each payment is made by exactly one run, so the sums stay exact when a
+    run is repeated, races another, or left the event `pending` for the
+    reconciler; a complete run marks it `applied`.
+    """
+
+    def work(tx: Transaction) -> None:
+        event = tx.get(path)
+        if event is None or not (applied or complete):
+            return
+        positions = event.get("positions", 0)
+        paid = parse_number(event.get("netPaidByTraders", 0))
+        fields: dict[str, Any] = {
+            "positions": (positions if isinstance(positions, int) else 0) + applied,
+            "netPaidByTraders": to_firestore((paid if paid is not None else ZERO) - total)}
+        if complete and event.get("status") == "pending":
+            fields.update({"status": "applied", "appliedAt": SERVER_TIME})
+        tx.update(path, fields)
+
+    database.run(work)

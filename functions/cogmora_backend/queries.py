@@ -14,6 +14,9 @@ from typing import Any
 class QuerySpec:
     """A query: equality filters, then at most one range filter (ordered by it).
 
+    The range filter compares `range_field` with a bound by `range_operator`
+    (`<=` unless told otherwise; the index is the same for every operator).
+
     `group` queries span every collection of that name (collection-group
     scope); the others query the top-level collection of that name. A page
     query (`order_field`) lists one collection (a user's subcollection, by its
@@ -27,9 +30,13 @@ class QuerySpec:
     group: bool = True
     order_field: str | None = None
     descending: bool = False
+    range_operator: str = "<="
 
-    def build(self, client: Any, equals: tuple[Any, ...], below_or_at: Any = None) -> Any:
-        """Return the query with `equals` for the equality fields and `<= below_or_at`."""
+    def build(self, client: Any, equals: tuple[Any, ...], bound: Any = None) -> Any:
+        """Return the query with `equals` for the equality fields and the range to `bound`.
+
+        A list among `equals` matches any of its values (`in`).
+        """
         from google.cloud.firestore_v1.base_query import FieldFilter
 
         if len(equals) != len(self.equality):
@@ -42,7 +49,8 @@ class QuerySpec:
             operator = "in" if isinstance(value, list) else "=="
             query = query.where(filter=FieldFilter(field, operator, value))
         if self.range_field is not None:
-            query = query.where(filter=FieldFilter(self.range_field, "<=", below_or_at))
+            query = query.where(filter=FieldFilter(self.range_field, self.range_operator,
+                                                   bound))
             query = query.order_by(self.range_field)
         return query
 
@@ -77,10 +85,15 @@ STALE_PRICED_CLOSES = QuerySpec(
     ("details.status",),
     range_field="details.closeRequest.at",
 )
-#: Open or closing positions of one symbol (the worker's slow path, as in the seed).
+#: Open or closing positions of one symbol (the worker's slow path, as in the seed;
+#: applyFunding).
 POSITIONS_BY_SYMBOL = QuerySpec(
     "positions by symbol", "openPositions", ("symbol", "details.status")
 )
+#: History records of one symbol closed after a time (applyFunding: positions held
+#: through a funding time but settled before it was applied).
+CLOSED_AFTER = QuerySpec("history closed after a time", "tradeHistory", ("symbol", "status"),
+                         range_field="closedAt", range_operator=">")
 #: Active triggers of one symbol (the worker's slow path, as in the seed).
 TRIGGERS_BY_SYMBOL = QuerySpec("triggers by symbol", "tradeTriggers", ("symbol", "details.status"))
 #: Every open or closing position (the worker's listeners and resync).
@@ -110,6 +123,7 @@ ALL: tuple[QuerySpec, ...] = (
     PENDING_FUNDING,
     STALE_PRICED_CLOSES,
     POSITIONS_BY_SYMBOL,
+    CLOSED_AFTER,
     TRIGGERS_BY_SYMBOL,
     LIVE_POSITIONS,
     ACTIVE_TRIGGERS,

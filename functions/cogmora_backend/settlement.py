@@ -166,9 +166,10 @@ def is_priced_close(position: dict[str, Any] | None) -> bool:
 def settle_close(database: Database, uid: str, position_id: str, config: TradingConfig) -> Outcome:
     """Settle a `closing` position that the worker priced.
 
-    In one transaction: credit the balance, complete the history record and
-    delete the position. A position already settled (deleted), not
-    `closing`, or without a price is left alone. A position that cannot be
+    In one transaction: credit the balance, complete the history record
+    (with `closeRequestedAt`, the close request's time) and delete the
+    position. A position already settled (deleted), not `closing`, or
+    without a price is left alone. A position that cannot be
     evaluated keeps its mark and gets `details.settlementError`.
     """
     position_path = paths.position(uid, position_id)
@@ -202,6 +203,10 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
                 )
             return Outcome("rejected", rejection.reason)
         record = history_close_fields(settlement, state.close_request, SERVER_TIME)
+        # Funding judges a settled position by when its close was asked for.
+        requested_at = position["details"]["closeRequest"].get("at")
+        if requested_at is not None:
+            record["closeRequestedAt"] = requested_at
         if history is None:
             opened_at = position.get("openedAt") or SERVER_TIME
             record = {**history_open_document(state, position_id, opened_at), **record}

@@ -8,8 +8,9 @@ in-memory fake that unit tests use for the same services.
 from __future__ import annotations
 
 import copy
+import operator
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
@@ -76,6 +77,14 @@ class Database(Protocol):
 
     def list(self, collection: str) -> list[tuple[str, Document]]:
         """Return (id, data) of every document of a collection, outside any transaction."""
+
+    def query(self, spec: QuerySpec, equals: tuple[Any, ...],
+              bound: Any = None) -> Iterable[tuple[str, Document]]:
+        """Return (path, data) of the documents `spec` finds, outside any transaction.
+
+        `equals` are the values of the equality fields (a list: any of them),
+        `bound` the range field's bound; ordered by the range field.
+        """
 
     def page(self, spec: QuerySpec, collection: str, limit: int,
              after_id: str | None = None) -> list[tuple[str, Document]]:
@@ -160,6 +169,12 @@ class FirestoreDatabase:
     def list(self, collection: str) -> list[tuple[str, Document]]:
         """Return (id, data) of every document of a collection."""
         return [(s.id, s.to_dict()) for s in self._client.collection(collection).stream()]
+
+    def query(self, spec: QuerySpec, equals: tuple[Any, ...],
+              bound: Any = None) -> Iterator[tuple[str, Document]]:
+        """Stream (path, data) of the documents the query of `spec` finds."""
+        for snapshot in spec.build(self._client, equals, bound).stream():
+            yield snapshot.reference.path, snapshot.to_dict() or {}
 
     def page(self, spec: QuerySpec, collection: str, limit: int,
              after_id: str | None = None) -> list[tuple[str, Document]]:
@@ -267,6 +282,35 @@ class MemoryDatabase:
                     for path, doc in sorted(self.documents.items())
                     if path.startswith(collection + "/") and path.count("/") == depth]
 
+    def query(self, spec: QuerySpec, equals: tuple[Any, ...],
+              bound: Any = None) -> list[tuple[str, Document]]:
+        """Return (path, data) of the documents `spec` finds, as Firestore would.
+
+        A group query looks in every collection of that name, the others in
+        the top-level one; documents without a filtered field are left out.
+        """
+        if len(equals) != len(spec.equality):
+            raise ValueError(f"{spec.name} takes {len(spec.equality)} equality values")
+        compare = _OPERATORS[spec.range_operator]
+        found: list[tuple[str, Document]] = []
+        with self._lock:
+            for path, document in sorted(self.documents.items()):
+                parts = path.split("/")
+                if parts[-2] != spec.collection_group or (not spec.group and len(parts) != 2):
+                    continue
+                if not all(_matches(_field(document, name), wanted)
+                           for name, wanted in zip(spec.equality, equals, strict=True)):
+                    continue
+                if spec.range_field is not None:
+                    value = _field(document, spec.range_field)
+                    if value is _MISSING or not compare(value, bound):
+                        continue
+                found.append((path, copy.deepcopy(document)))
+        if spec.range_field is not None:
+            field = spec.range_field
+            found.sort(key=lambda row: _field(row[1], field))
+        return found
+
     def page(self, spec: QuerySpec, collection: str, limit: int,
              after_id: str | None = None) -> list[tuple[str, Document]]:
         """Return one page of `collection` in `spec`'s order, as Firestore would.
@@ -348,6 +392,28 @@ class _MemoryTransaction:
         if isinstance(value, Mapping):
             return {key: self._resolve(item) for key, item in value.items()}
         return copy.deepcopy(value)
+
+
+_MISSING: Any = object()
+_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+def _field(document: Mapping[str, Any], dotted: str) -> Any:
+    """Return the value at a dotted field path, or `_MISSING`."""
+    value: Any = document
+    for name in dotted.split("."):
+        if not isinstance(value, Mapping) or name not in value:
+            return _MISSING
+        value = value[name]
+    return value
+
+
+def _matches(value: Any, wanted: Any) -> bool:
+    """Return whether a field's value passes an equality filter (a list: `in`)."""
+    if value is _MISSING:
+        return False
+    return value in wanted if isinstance(wanted, list) else bool(value == wanted)
 
 
 def _merge(base: Document, extra: Mapping[str, Any]) -> Document:

@@ -179,6 +179,9 @@ class PositionState:
     peak: Decimal | None = None
     #: Funding paid (negative) or received (positive) so far, in quote money.
     funding: Decimal = Decimal(0)
+    #: The part of the funding paid out of the isolated margin (`margin` is what
+    #: is left): opening cost margin + funding_from_margin + open_fee.
+    funding_from_margin: Decimal = Decimal(0)
 
     @property
     def levels(self) -> PositionLevels:
@@ -201,3 +204,32 @@ class Settlement:
     pnl: Decimal
     #: pnl as a percentage of what opening the position cost (margin + open fee).
     pnl_percent: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class FundingCharge:
+    """How one funding payment is settled, every value rounded for writing.
+
+    `due` is what the position owes (negative) or receives (positive):
+    size × markPrice × rate with the side's sign. A receipt goes to the free
+    balance. A payment comes out of the free balance as far as it reaches,
+    then out of the position (`from_margin`); what neither can pay is written
+    off (`shortfall`), so a balance never goes below zero.
+    """
+
+    due: Decimal
+    #: What the free balance moves by (never more than it holds, when negative).
+    balance_change: Decimal
+    #: What the position pays out of its isolated margin (or, when it is
+    #: liquidated, out of what its close returns); zero or positive.
+    from_margin: Decimal = Decimal(0)
+    #: What is owed but cannot be collected: written off; zero or positive.
+    shortfall: Decimal = Decimal(0)
+    #: The payment uses up the whole margin: the position is liquidated at the
+    #: funding's mark price (see `trading.funding_liquidation`).
+    liquidates: bool = False
+
+    @property
+    def amount(self) -> Decimal:
+        """Return what the position paid (negative) or received (positive): due + shortfall."""
+        return self.balance_change - self.from_margin

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -12,6 +13,7 @@ from cogmora_core.errors import Reason, Rejected
 from cogmora_core.model import (
     CloseReason,
     Condition,
+    FundingCharge,
     OpenedPosition,
     OrderRequest,
     PositionLevels,
@@ -148,6 +150,8 @@ def close_position(position: PositionState, close: Decimal, config: TradingConfi
     fee. Futures: gross = size × (close − entry) (long) or size × (entry −
     close) (short), fee = size × close × rate, credit = max(0, margin + gross
     − fee): isolated margin never takes more than the position's margin.
+    pnl = credit + funding − (margin + open fee); funding taken from the
+    margin is in `funding` and no longer in `margin`, so it counts once.
     """
     if close <= ZERO:
         raise Rejected(Reason.INVALID_PRICE, f"close price {close} is not positive")
@@ -162,17 +166,23 @@ def close_position(position: PositionState, close: Decimal, config: TradingConfi
         gross = position.size * (move if position.position_type is PositionType.LONG else -move)
         credit = max(ZERO, position.margin + gross - fee)
     credit = quantize(credit)
-    cost = position.margin + position.open_fee
-    pnl = credit + position.funding - cost
-    pnl_percent = quantize(pnl / cost * HUNDRED, PERCENT_PLACES) if cost > ZERO else ZERO
+    pnl = credit + position.funding - (position.margin + position.open_fee)
+    opening_cost = position.margin + position.funding_from_margin + position.open_fee
     return Settlement(
         close_price=close,
         close_fee=quantize(fee),
         gross_pnl=quantize(gross),
         credit=credit,
         pnl=pnl,
-        pnl_percent=pnl_percent,
+        pnl_percent=pnl_percent(pnl, opening_cost),
     )
+
+
+def pnl_percent(pnl: Decimal, opening_cost: Decimal) -> Decimal:
+    """Return `pnl` as a percentage of what opening the position cost, rounded for writing."""
+    if opening_cost <= ZERO:
+        return ZERO
+    return quantize(pnl / opening_cost * HUNDRED, PERCENT_PLACES)
 
 
 def trigger_fires(condition: Condition, target: Decimal | None, price: Decimal) -> bool:
@@ -299,3 +309,61 @@ def funding_payment(position_type: PositionType, size: Decimal, mark_price: Deci
     """
     value = size * mark_price * rate
     return quantize(-value if position_type is PositionType.LONG else value)
+
+
+def charge_funding(due: Decimal, balance: Decimal, margin: Decimal | None) -> FundingCharge:
+    """Return how a funding payment `due` is settled without a balance going below zero.
+
+    A receipt (`due` >= 0) goes to the free balance. A payment is taken from
+    the free balance as far as it reaches, and the rest from the position's
+    isolated `margin`, as an exchange does. When the rest reaches the whole
+    margin, the position cannot be held any longer: `liquidates` is set and
+    `from_margin` is the whole rest, for `funding_liquidation` to settle. A
+    position already settled has no margin (`margin` None): what the balance
+    cannot pay is written off as `shortfall`.
+    """
+    if due >= ZERO:
+        return FundingCharge(due=due, balance_change=due)
+    owed = -due
+    paid = min(owed, max(balance, ZERO))
+    rest = owed - paid
+    if margin is None:
+        return FundingCharge(due=due, balance_change=-paid, shortfall=rest)
+    return FundingCharge(due=due, balance_change=-paid, from_margin=rest,
+                         liquidates=rest > ZERO and rest >= margin)
+
+
+def liquidation_after_margin_call(position: PositionState, taken: Decimal) -> Decimal | None:
+    """Return the liquidation price once `taken` has left the isolated margin.
+
+    Less margin brings the level nearer by taken / size (long: up, short:
+    down), as entry × (1 ∓ margin / notional ± mmr) says; rounded for writing.
+    A level that would not be positive is not moved.
+    """
+    level = position.liquidation_price
+    if level is None or taken <= ZERO:
+        return level
+    shift = taken / position.size
+    moved = quantize(level + shift if position.position_type is PositionType.LONG
+                     else level - shift, PRICE_PLACES)
+    return moved if moved > ZERO else level
+
+
+def funding_liquidation(position: PositionState, charge: FundingCharge, mark: Decimal,
+                        config: TradingConfig) -> tuple[FundingCharge, Settlement]:
+    """Return the charge and the close of a position whose margin a funding payment used up.
+
+    The position is closed at the funding's mark price, with the taker fee.
+    What the free balance could not pay (`charge.from_margin`) comes out of
+    the position's equity at that price (margin + gross − fee) as far as it
+    reaches, and the close credits the balance with what is left of it; the
+    remainder is written off (`shortfall`).
+    """
+    owed = charge.from_margin
+    equity = close_position(position, mark, config).credit  # max(0, margin + gross − fee)
+    taken = min(owed, equity)
+    paying = replace(position, margin=position.margin - taken,
+                     funding=position.funding + charge.balance_change - taken,
+                     funding_from_margin=position.funding_from_margin + taken)
+    settled = replace(charge, from_margin=taken, shortfall=owed - taken, liquidates=True)
+    return settled, close_position(paying, mark, config)

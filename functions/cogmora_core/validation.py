@@ -290,6 +290,10 @@ def parse_position(data: Mapping[str, object]) -> PositionState:
                if isinstance(funding_state, Mapping) else ZERO)
     if funding is None or abs(funding) > MAX_MAGNITUDE:
         raise Rejected(Reason.INVALID_AMOUNT, f"funding {funding_state!r}")
+    from_margin = (parse_number(funding_state.get("fromMargin", 0))
+                   if isinstance(funding_state, Mapping) else ZERO)
+    if from_margin is None or from_margin < ZERO or from_margin > MAX_MAGNITUDE:
+        raise Rejected(Reason.INVALID_AMOUNT, f"funding {funding_state!r}")
     return PositionState(
         symbol=symbol,
         symbol_type=symbol_type,
@@ -308,6 +312,7 @@ def parse_position(data: Mapping[str, object]) -> PositionState:
         trailing_stop=trailing,
         peak=peak,
         funding=funding,
+        funding_from_margin=from_margin,
     )
 
 
