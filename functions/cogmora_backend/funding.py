@@ -169,7 +169,8 @@ def _paid(identifier: str, position: Mapping[str, Any] | None,
 
 def _payment_document(funding: FundingEvent, charge: FundingCharge) -> dict[str, Any]:
     return {"eventId": funding.identifier, "rate": to_firestore_price(funding.rate),
-            "markPrice": to_firestore_price(funding.mark_price), "amount": to_firestore(charge.amount),
+            "markPrice": to_firestore_price(funding.mark_price),
+            "amount": to_firestore(charge.amount),
             "fromMargin": to_firestore(charge.from_margin),
             "shortfall": to_firestore(charge.shortfall), "fundingTime": funding.time_ms}
 
