@@ -51,14 +51,21 @@ def load_config(database: Database) -> TradingConfig:
     return config
 
 
-def initialize_account(database: Database, uid: str, config: TradingConfig) -> Outcome:
+def initialize_account(database: Database, uid: str, config: TradingConfig,
+                       create: bool = False) -> Outcome:
     """Give a new user the starting balance and `createdAt`, exactly once.
 
     An existing `balance` is never overwritten; a missing `createdAt` is set.
+    With `create` (the reconciler, for an execution of a user who never wrote
+    `users/{uid}`), a missing user document is created funded.
     """
 
     def work(tx: Transaction) -> Outcome:
         user = tx.get(paths.user(uid))
+        if user is None and create:
+            tx.set(paths.user(uid), {"balance": to_firestore(config.starting_balance),
+                                     "createdAt": SERVER_TIME})
+            return Outcome("initialized", "created")
         if user is None:
             return Outcome("skipped", "no user document")
         fields: dict[str, Any] = {}

@@ -314,3 +314,47 @@ def test_the_callable_plans_now_for_the_signed_in_user_only(
     assert list(db.collection(f"users/{uid}/tradeTriggers").stream()) == []  # no autoExecute
     assert anonymous.status_code == 401
     assert anonymous.json()["error"]["status"] == "UNAUTHENTICATED"
+
+
+def test_a_watchlist_cut_off_at_its_limit_never_cancels_another_users_shared_fetch(
+    db: Any,
+) -> None:
+    # One page both users watch takes 1.5 s; each task may take 1 s; one task at a time.
+    # The first user's task times out while waiting for the shared fetch; the second then
+    # waits for the same fetch. It once received the first one's cancellation
+    # (CancelledError, not an Exception), which aborted the whole run with leases left.
+    now = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)
+    first = user_with(db, "shared-one", watchlist={"enabled": True, "nextRun": now})
+    second = user_with(db, "shared-two", watchlist={"enabled": True, "nextRun": now})
+    other = user_with(db, "shared-other", watchlist={"enabled": True, "nextRun": now})
+    for uid in (first, second):
+        watch(db, uid, "SLOW-USDT")
+    watch(db, other, "FAST-USDT")
+
+    async def go() -> Any:
+        scraper = Scraper(ScraperSource(url_pattern=server.url_pattern))
+        quotes = ExchangeQuotes.from_environ()
+        try:
+            tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper, quotes)
+            return await run_due_tasks(FirestoreDatabase(db), now,
+                                       {"watchlist": tasks.watchlist}, concurrency=1,
+                                       time_limit=1.0)
+        finally:
+            await asyncio.gather(scraper.close(), quotes.close())
+
+    with serving() as server:
+        server.pages["SLOW-USDT"] = market_page("SLOW-USDT")
+        server.pages["FAST-USDT"] = market_page("FAST-USDT")
+        server.slow["SLOW-USDT"] = 1.5
+        report = asyncio.run(go())
+        assert server.requests["SLOW-USDT"] == 1  # still fetched once for both
+
+    statuses = {uid: document(db, f"users/{uid}")["automation"]["watchlist"]
+                for uid in (first, second, other)}
+    assert sum(report.outcomes.values()) == report.claimed["watchlist"] >= 3
+    for uid in (first, second, other):
+        assert statuses[uid].get("lease") is None, uid  # every lease released
+        assert statuses[uid]["lastStatus"] in ("ok", "timeout"), statuses[uid]
+    assert statuses[other]["lastStatus"] == "ok"
+    # Each user's task ran out of its own second, or had the shared page by then.
+    assert "timeout" in {statuses[first]["lastStatus"], statuses[second]["lastStatus"]}

@@ -190,6 +190,14 @@ async def run_due_tasks(
                 outcome = Outcome(claimed, result.status, result.error, result.fields)
             except TimeoutError:
                 outcome = Outcome(claimed, "timeout", f"took longer than {time_limit} s", {})
+            except asyncio.CancelledError:
+                if _being_cancelled():
+                    raise  # the run itself is being cancelled
+                # Something this task awaited was cancelled by someone else: its failure.
+                log.error("automation task cancelled from outside",
+                          extra={"uid": claimed.uid, "task": claimed.task})
+                outcome = Outcome(claimed, "error", "CancelledError: a shared wait was "
+                                  "cancelled", {})
             except Exception as failure:  # one task's failure touches no other
                 log.exception("automation task failed",
                               extra={"uid": claimed.uid, "task": claimed.task})
@@ -203,8 +211,12 @@ async def run_due_tasks(
         claims = await asyncio.to_thread(claim_many, database, uids, task, now,
                                          report.run_id, lease)
         report.claimed[task] = report.claimed.get(task, 0) + len(claims)
-        outcomes = await asyncio.gather(*(run_one(c) for c in claims))
-        await asyncio.to_thread(record_many, database, list(outcomes), finished_at())
+        results = await asyncio.gather(*(run_one(c) for c in claims), return_exceptions=True)
+        # Every claimed task's outcome is recorded and its lease released, whatever escaped.
+        outcomes = [result if isinstance(result, Outcome) else
+                    Outcome(claim, "error", f"{type(result).__name__}: {result}"[:500], {})
+                    for claim, result in zip(claims, results, strict=True)]
+        await asyncio.to_thread(record_many, database, outcomes, finished_at())
 
     work = []
     for task in TASKS:
@@ -219,6 +231,12 @@ async def run_due_tasks(
                                      "claimed": report.claimed, "outcomes": report.outcomes,
                                      "seconds": round(report.seconds, 3)})
     return report
+
+
+def _being_cancelled() -> bool:
+    """Return whether the running task itself has been asked to cancel."""
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
 
 
 def unscheduled_tasks(user: dict[str, Any] | None) -> list[str]:

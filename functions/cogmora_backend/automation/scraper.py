@@ -129,7 +129,9 @@ class Scraper:
         task = self._runs.get(symbol)
         if task is None:
             task = self._runs[symbol] = asyncio.create_task(self._scrape(symbol))
-        return await task
+        # Shared by every user watching the symbol: one user's task cut off at its
+        # time limit cancels its own wait, never the fetch the others wait for.
+        return await asyncio.shield(task)
 
     async def _scrape(self, symbol: str) -> Scraped:
         try:

@@ -93,7 +93,7 @@ class AutomationTasks:
         if listing is None:
             listing = self._watchlists[uid] = asyncio.ensure_future(asyncio.to_thread(
                 self.database.list, f"users/{uid}/watchlist"))
-        return await listing
+        return await asyncio.shield(listing)  # shared by the user's two tasks
 
     async def ai(self, claim: Claim) -> TaskResult:
         """Propose a plan, write it to `aiPlans`, and with autoExecute arm its triggers."""
