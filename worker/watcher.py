@@ -20,10 +20,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any
 
+from sortedcontainers import SortedList
+
 from cogmora_backend import queries
+from cogmora_backend.limits import load_limits
 from cogmora_backend.settlement import load_config
 from cogmora_backend.store import FirestoreDatabase
-from cogmora_core.errors import Rejected
+from cogmora_core.config import LimitsConfig
+from cogmora_core.errors import Reason, Rejected
 from worker.book import Armed, Hit, PriceIndex
 from worker.documents import armed_position, armed_trigger, owner_of
 from worker.marker import Marker
@@ -57,8 +61,19 @@ class Watcher:
         #: When the listener last applied each path (monotonic): a resync that
         #: started earlier read an older state of it and must not undo it.
         self._applied_at: dict[str, float] = {}
-        #: Server time (ms) of the latest version seen of each document.
+        #: Server time (ms) of the latest version seen of each document, and of its creation.
         self._updated_ms: dict[str, int] = {}
+        self._created_ms: dict[str, int] = {}
+        #: `config/limits`, read with `config/trading` on every full read.
+        self.limits = LimitsConfig()
+        #: Each user's active triggers by (creation ms, path): the first
+        #: `maxActiveTriggers` of them are armed, any later one is rejected.
+        #: Every shard listens to every trigger, so each ranks the same way.
+        self._active: dict[str, SortedList] = {}
+        self._active_key: dict[str, tuple[int, str]] = {}
+        #: Triggers rejected for the limit: never armed, even if a slot frees
+        #: before the rejection is written.
+        self._over_limit: set[str] = set()
         #: Per armed document: its levels and since when (ms, server time) it has
         #: had them. Gap recovery never fires a document on prices printed before
         #: its levels were set (DESIGN.md §3, "No hindsight").
@@ -86,6 +101,7 @@ class Watcher:
         try:
             config = await loop.run_in_executor(None, load_config, self.database)
             self.max_price_age = float(config.max_price_age_seconds)
+            self.limits = await loop.run_in_executor(None, load_limits, self.database)
             for collection, query in self._queries().items():
                 snapshots = await loop.run_in_executor(None, lambda q=query: list(q.stream()))
                 self.metrics.documents_read.labels("resync").inc(len(snapshots) or 1)
@@ -177,6 +193,9 @@ class Watcher:
         path = snapshot.reference.path
         # A slow full read may deliver an older version than the listener did.
         self._updated_ms[path] = max(millis, self._updated_ms.get(path, 0))
+        created = _millis(getattr(snapshot, "create_time", None))
+        if created is not None:
+            self._created_ms[path] = created
 
     def levels_since(self, path: str) -> int | None:
         """Return since when (ms, server time) the armed document has had its levels.
@@ -203,6 +222,35 @@ class Watcher:
         self._updated_ms.pop(path, None)
         self.index.disarm(path)
 
+    def _track_active(self, path: str, active: bool) -> None:
+        """Keep the user's ranking of active triggers (see `_active`)."""
+        uid = path.split("/", 2)[1]
+        key = self._active_key.pop(path, None)
+        if key is not None:
+            ranking = self._active.get(uid)
+            if ranking is not None:
+                ranking.discard(key)
+                if not ranking:
+                    del self._active[uid]
+        if active:
+            key = (self._created_ms.get(path, int(time.time() * 1000)), path)
+            self._active_key[path] = key
+            self._active.setdefault(uid, SortedList()).add(key)
+        else:
+            self._created_ms.pop(path, None)
+            self._over_limit.discard(path)
+
+    def _over_trigger_limit(self, path: str) -> int | None:
+        """Return how many of the user's triggers come before this one, if past the limit."""
+        key = self._active_key.get(path)
+        if key is None:
+            return None
+        ahead = self._active[path.split("/", 2)[1]].index(key)
+        if ahead < self.limits.max_active_triggers and path not in self._over_limit:
+            return None
+        self._over_limit.add(path)
+        return ahead
+
     def apply_from_listener(self, changes: list[Change]) -> None:
         """Apply the listener's changes, remembering when (see `reconcile`)."""
         now = time.monotonic()
@@ -222,10 +270,13 @@ class Watcher:
 
     def _apply_one(self, path: str, data: dict[str, Any] | None) -> None:
         collection = TRIGGERS if f"/{TRIGGERS}/" in path else POSITIONS
-        if data is None or not _watched(collection, data):
-            self.known[collection].discard(path)
-        else:
+        watched = data is not None and _watched(collection, data)
+        if watched:
             self.known[collection].add(path)
+        else:
+            self.known[collection].discard(path)
+        if collection == TRIGGERS:
+            self._track_active(path, watched)
         if data is None or not self.owns(data.get("symbol")):
             self._disarm(path)  # gone, or another shard's
             return
@@ -236,6 +287,11 @@ class Watcher:
                     self._disarm(path)
                     return
                 armed = armed_trigger(path, data)
+                ahead = self._over_trigger_limit(path)
+                if ahead is not None:
+                    raise Rejected(Reason.TOO_MANY_TRIGGERS,
+                                   f"{ahead} active triggers before it; at most "
+                                   f"{self.limits.max_active_triggers} (config/limits)")
             else:
                 armed = armed_position(path, data)  # type: ignore[assignment]
         except Rejected as rejection:

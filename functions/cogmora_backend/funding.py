@@ -54,7 +54,12 @@ from typing import Any
 
 from cogmora_backend import paths, queries
 from cogmora_backend.records import history_close_fields, history_open_document
-from cogmora_backend.settlement import Outcome, account_balance, load_config
+from cogmora_backend.settlement import (
+    Outcome,
+    account_balance,
+    load_config,
+    position_count_after_close,
+)
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.config import TradingConfig
 from cogmora_core.errors import Reason, Rejected
@@ -295,7 +300,8 @@ def _liquidate(tx: Transaction, documents: _Documents, state: PositionState, bal
         record = {**_history_of(state, documents), **record}
     tx.set(documents.history_path, record, merge=True)
     tx.update(documents.user_path, {"balance": to_firestore(
-        balance + charge.balance_change + settlement.credit)})
+        balance + charge.balance_change + settlement.credit),
+        **position_count_after_close(documents.user)})
     tx.delete(documents.position_path)
     log.warning("funding used up a position's margin: liquidated",
                 extra={"uid": documents.uid, "positionId": documents.position_id,

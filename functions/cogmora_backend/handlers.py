@@ -13,6 +13,7 @@ from typing import Any
 
 from cogmora_backend import firestore_client
 from cogmora_backend.funding import apply_event
+from cogmora_backend.limits import load_limits
 from cogmora_backend.reconcile import ReconcileReport, reconcile
 from cogmora_backend.settlement import (
     Outcome,
@@ -43,7 +44,8 @@ def on_execution_created(uid: str, execution_id: str, data: dict[str, Any] | Non
     if data is not None and data.get("status") != "pending":
         return Outcome("skipped", "not pending")
     database = firestore_client.database()
-    return settle_execution(database, uid, execution_id, load_config(database))
+    return settle_execution(database, uid, execution_id, load_config(database),
+                            load_limits(database))
 
 
 def on_position_written(uid: str, position_id: str, after: dict[str, Any] | None) -> Outcome:

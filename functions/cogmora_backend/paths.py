@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 CONFIG_TRADING = "config/trading"
+CONFIG_LIMITS = "config/limits"
 
 
 def user(uid: str) -> str:

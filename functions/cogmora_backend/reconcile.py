@@ -19,6 +19,7 @@ from typing import Any
 
 from cogmora_backend import queries
 from cogmora_backend.funding import apply_event
+from cogmora_backend.limits import load_limits
 from cogmora_backend.settlement import (
     Outcome,
     initialize_account,
@@ -27,7 +28,7 @@ from cogmora_backend.settlement import (
     settle_execution,
 )
 from cogmora_backend.store import SERVER_TIME, FirestoreDatabase
-from cogmora_core.config import TradingConfig
+from cogmora_core.config import LimitsConfig, TradingConfig
 from cogmora_core.errors import RetryableError
 
 log = logging.getLogger(__name__)
@@ -86,11 +87,12 @@ def reconcile(
     cutoff = now - grace
     deadline = time.monotonic() + budget_seconds
     config = load_config(database)
+    limits = load_limits(database)
     report = ReconcileReport()
     client = database.client
     kinds: list[tuple[str, Any, Callable[[Any], Outcome]]] = [
         ("executions", queries.PENDING_EXECUTIONS.build(client, ("pending",), cutoff),
-         lambda snapshot: _settle_execution(database, config, snapshot)),
+         lambda snapshot: _settle_execution(database, config, limits, snapshot)),
         ("closes", queries.STALE_PRICED_CLOSES.build(client, ("closing",), cutoff),
          lambda snapshot: _settle_close(database, config, snapshot)),
         ("funding", queries.PENDING_FUNDING.build(client, ("pending",), cutoff),
@@ -165,10 +167,10 @@ def _uid(snapshot: Any) -> str:
 
 
 def _settle_execution(database: FirestoreDatabase, config: TradingConfig,
-                      snapshot: Any) -> Outcome:
+                      limits: LimitsConfig, snapshot: Any) -> Outcome:
     uid = _uid(snapshot)
     try:
-        return settle_execution(database, uid, snapshot.id, config)
+        return settle_execution(database, uid, snapshot.id, config, limits)
     except RetryableError:
         # Its account was never funded: initializeAccount failed (it runs once,
         # retries off) or no user document was ever written. Fund it and settle.
@@ -176,7 +178,7 @@ def _settle_execution(database: FirestoreDatabase, config: TradingConfig,
             raise
         log.warning("reconcile funded an account whose initialisation was lost",
                     extra={"uid": uid})
-        settled = settle_execution(database, uid, snapshot.id, config)
+        settled = settle_execution(database, uid, snapshot.id, config, limits)
         return Outcome(f"funded_{settled.kind}", settled.reason)
 
 

@@ -21,7 +21,7 @@ from cogmora_backend.records import (
     position_document,
 )
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
-from cogmora_core.config import TradingConfig
+from cogmora_core.config import LimitsConfig, TradingConfig
 from cogmora_core.errors import Reason, Rejected, RetryableError
 from cogmora_core.money import parse_number, to_firestore
 from cogmora_core.trading import (
@@ -91,8 +91,26 @@ def account_balance(user: dict[str, Any] | None) -> Decimal:
     return balance
 
 
+#: The user document's count of open (and closing) positions, kept by every
+#: transaction that creates or deletes one (`maxOpenPositions`).
+POSITION_COUNT = "openPositionCount"
+
+
+class _NotCounted(Exception):
+    """The account has no `openPositionCount` yet: count its positions first."""
+
+
+def position_count_after_close(user: dict[str, Any] | None) -> dict[str, int]:
+    """Return the user field update for one position fewer (none while uncounted)."""
+    count = (user or {}).get(POSITION_COUNT)
+    if isinstance(count, int) and not isinstance(count, bool):
+        return {POSITION_COUNT: max(0, count - 1)}
+    return {}
+
+
 def settle_execution(
-    database: Database, uid: str, execution_id: str, config: TradingConfig
+    database: Database, uid: str, execution_id: str, config: TradingConfig,
+    limits: LimitsConfig | None = None,
 ) -> Outcome:
     """Open the position of a `pending` execution, or reject it with a reason.
 
@@ -100,9 +118,14 @@ def settle_execution(
     and its history record (both with the execution's id), mark the execution
     `filled` with `positionId`. A rejection debits nothing. An execution that
     is no longer `pending` is left alone. Raises `RetryableError` while the
-    account has no balance yet (the reconciler tries again later).
+    account has no balance yet (the reconciler tries again later). An
+    execution that would take the user past `maxOpenPositions` is rejected
+    with `too_many_positions`; the user document counts open positions
+    (`openPositionCount`), started from a listing the first time.
     """
     execution_path = paths.execution(uid, execution_id)
+    max_positions = (limits or LimitsConfig()).max_open_positions
+    counted: list[int] = []
 
     def done() -> Outcome | None:
         seen = database.read(execution_path)
@@ -117,6 +140,14 @@ def settle_execution(
         try:
             balance = account_balance(user)
             order, price = parse_execution(execution)
+            count = (user or {}).get(POSITION_COUNT)
+            if not isinstance(count, int) or isinstance(count, bool):
+                if not counted:
+                    raise _NotCounted
+                count = counted[0]
+            if count >= max_positions:
+                raise Rejected(Reason.TOO_MANY_POSITIONS,
+                               f"{count} open positions; at most {max_positions} (config/limits)")
             check_affordable(balance, order, config)
             opened = open_position(order, price, config)
             check_balance(balance, opened)
@@ -139,14 +170,20 @@ def settle_execution(
             paths.history(uid, execution_id),
             history_open_document(opened, execution_id, opened_at),
         )
-        tx.update(paths.user(uid), {"balance": to_firestore(balance - opened.debit)})
+        tx.update(paths.user(uid), {"balance": to_firestore(balance - opened.debit),
+                                    POSITION_COUNT: count + 1})
         tx.update(
             execution_path,
             {"status": "filled", "positionId": execution_id, "settledAt": SERVER_TIME},
         )
         return Outcome("filled")
 
-    outcome = database.run(work, done)
+    try:
+        outcome = database.run(work, done)
+    except _NotCounted:
+        # An account not counted yet: list its positions once, outside the transaction.
+        counted.append(len(database.list(f"{paths.user(uid)}/openPositions")))
+        outcome = database.run(work, done)
     log.info(
         "execution settled",
         extra={
@@ -218,7 +255,8 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
             opened_at = position.get("openedAt") or SERVER_TIME
             record = {**history_open_document(state, position_id, opened_at), **record}
         tx.set(history_path, record, merge=True)
-        tx.update(paths.user(uid), {"balance": to_firestore(balance + settlement.credit)})
+        tx.update(paths.user(uid), {"balance": to_firestore(balance + settlement.credit),
+                                    **position_count_after_close(user)})
         tx.delete(position_path)
         return Outcome("settled")
 

@@ -138,3 +138,58 @@ _AUTOMATION_FIELDS: dict[str, tuple[str, Decimal, Decimal]] = {
     "maxPriceDistancePercent": ("max_price_distance_percent", Decimal("0.01"), Decimal(1000)),
     "maxQuoteAgeSeconds": ("max_quote_age_seconds", Decimal(1), Decimal(3600)),
 }
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """Per-user limits from `config/limits` (DESIGN.md §2): no user exhausts what all share.
+
+    Defaults: 200 active triggers, 200 open positions, 50 watchlist symbols,
+    an AI interval of at least 15 minutes, 96 AI runs a day (one per 15 minutes,
+    scheduled and on demand together), 2 `proposePlan` calls a minute, 120 API
+    requests a minute.
+    """
+
+    max_active_triggers: int = 200
+    max_open_positions: int = 200
+    max_watchlist_symbols: int = 50
+    min_ai_interval_minutes: int = 15
+    max_ai_runs_per_day: int = 96
+    max_propose_plan_per_minute: int = 2
+    api_requests_per_minute: int = 120
+    #: Problems found in the document (field: why it was ignored).
+    problems: tuple[str, ...] = field(default=(), compare=False)
+
+    @classmethod
+    def from_document(cls, data: Mapping[str, object] | None) -> LimitsConfig:
+        """Build the limits from a `config/limits` document.
+
+        A missing field takes its default; an invalid one (not a whole number,
+        out of range) takes its default too and is listed in `problems`.
+        """
+        config = cls()
+        if not data:
+            return config
+        changes: dict[str, int] = {}
+        problems: list[str] = []
+        for doc_name, (attr, low, high) in _LIMIT_FIELDS.items():
+            if doc_name not in data:
+                continue
+            value = parse_number(data[doc_name])
+            if value is None or value != value.to_integral_value() or not low <= value <= high:
+                problems.append(f"{doc_name}: invalid value {data[doc_name]!r}, default used")
+                continue
+            changes[attr] = int(value)
+        return replace(config, **changes, problems=tuple(problems))
+
+
+#: `config/limits` field → (attribute, lowest allowed, highest allowed), both inclusive.
+_LIMIT_FIELDS: dict[str, tuple[str, int, int]] = {
+    "maxActiveTriggers": ("max_active_triggers", 1, 100_000),
+    "maxOpenPositions": ("max_open_positions", 1, 100_000),
+    "maxWatchlistSymbols": ("max_watchlist_symbols", 1, 10_000),
+    "minAiIntervalMinutes": ("min_ai_interval_minutes", 1, 1440),
+    "maxAiRunsPerDay": ("max_ai_runs_per_day", 1, 1440),
+    "maxProposePlanPerMinute": ("max_propose_plan_per_minute", 1, 1000),
+    "apiRequestsPerMinute": ("api_requests_per_minute", 1, 100_000),
+}

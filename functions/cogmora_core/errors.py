@@ -57,3 +57,12 @@ class Reason:
     TARGET_FAR_FROM_MARKET = "target_far_from_market"
     #: The loss at the stop-loss, from the entry the market allows, is above the budget.
     OVER_RISK_BUDGET = "over_risk_budget"
+    # Per-user limits of `config/limits` (DESIGN.md §2).
+    #: The user's other active triggers already reach `maxActiveTriggers`.
+    TOO_MANY_TRIGGERS = "too_many_triggers"
+    #: Opening would pass `maxOpenPositions`.
+    TOO_MANY_POSITIONS = "too_many_positions"
+    #: The watchlist has more than `maxWatchlistSymbols` symbols (the rest are not scraped).
+    TOO_MANY_SYMBOLS = "too_many_symbols"
+    #: The AI agent ran `maxAiRunsPerDay` times today (UTC).
+    TOO_MANY_AI_RUNS = "too_many_ai_runs"

@@ -59,12 +59,24 @@ def open_long(db: Any, worker: WorkerProcess, exchange: Exchange, uid: str,
 
 
 def close_manually(db: Any, exchange: Exchange, path: str, symbol: str) -> dict:
-    """Ask for a manual close as the app does; return the worker's close request."""
+    """Ask for a manual close as the app does; return the worker's close request.
+
+    The functions may settle the close before it is seen on the position: then
+    the request's time and price are read off the closed history record.
+    """
     db.document(path).update({"details.status": "closing"})
-    return keep_publishing(
-        lambda: exchange.publish(symbol, PRICE),
-        lambda: (((document(db, path) or {}).get("details") or {}).get("closeRequest")
-                 or {}).get("price") and document(db, path)["details"]["closeRequest"])
+    _, uid, _, position_id = path.split("/")
+
+    def priced() -> dict | None:
+        request = (((document(db, path) or {}).get("details") or {}).get("closeRequest")
+                   or {})
+        if request.get("price"):
+            return request
+        history = closed_history(db, uid, position_id)
+        return ({"at": history["closeRequestedAt"], "price": history["closePrice"]}
+                if history else None)
+
+    return keep_publishing(lambda: exchange.publish(symbol, PRICE), priced)
 
 
 def settle_funding(db: Any, exchange: Exchange, symbol: str, rate: str,

@@ -33,9 +33,14 @@ def quote(symbol: str, price: float, spread: float = 0.0, age_s: float = 0.0) ->
                        bestAsk=price + spread / 2, timeMs=int((time.time() - age_s) * 1000))
 
 
-#: The exchange agrees with the scraped prices.
-QUOTES = [quote("SOLUSDTM", 141.5), quote("ETHUSDTM", 3050), quote("BTC-USDT", 86100),
-          quote("XBTUSDTM", 60000)]
+def fresh_quotes() -> list[MarketQuote]:
+    """Return the exchange's prices, agreeing with the scraped ones, timed now.
+
+    Built when a test runs, not at import: a full run reaches these tests
+    minutes after collection, past `maxQuoteAgeSeconds`.
+    """
+    return [quote("SOLUSDTM", 141.5), quote("ETHUSDTM", 3050), quote("BTC-USDT", 86100),
+            quote("XBTUSDTM", 60000)]
 
 
 def run(agent: Agent, data: AgentInput) -> AgentPlan:
@@ -44,7 +49,7 @@ def run(agent: Agent, data: AgentInput) -> AgentPlan:
 
 def test_builtin_model_plans_exact_levels_and_sizes() -> None:
     plan = run(Agent(), AgentInput(balance=10000, maxRiskPercent=1,
-                                   watchlist=[SOL, ETH, BTC, MID], quotes=QUOTES))
+                                   watchlist=[SOL, ETH, BTC, MID], quotes=fresh_quotes()))
 
     assert isinstance(plan, AgentPlan) and plan.model == "cogmora/rules-v1"
     assert [p.symbol for p in plan.proposals] == ["BTC-USDT", "ETHUSDTM", "SOLUSDTM"]
@@ -74,7 +79,7 @@ def test_builtin_model_skips_held_symbols() -> None:
 
 
 def test_prompt_lives_in_the_repo_and_carries_the_input() -> None:
-    data = AgentInput(balance=1234.5, watchlist=[SOL], quotes=QUOTES[:1])
+    data = AgentInput(balance=1234.5, watchlist=[SOL], quotes=fresh_quotes()[:1])
     prompt = render_prompt(data)
     assert "stopLoss" in prompt and "maxRiskPercent" in prompt and "maxLeverage" in prompt
     assert read_prompt_input(prompt) == data
@@ -235,7 +240,7 @@ def test_the_builtin_model_goes_through_the_same_check_against_the_market() -> N
 
 def test_the_builtin_model_keeps_within_the_configured_caps() -> None:
     plan = run(Agent(), AgentInput(balance=10000, maxRiskPercent=1, watchlist=[SOL],
-                                   quotes=QUOTES, limits=AgentLimits(maxLeverage=2,
+                                   quotes=fresh_quotes(), limits=AgentLimits(maxLeverage=2,
                                                                      maxAmountPercent=5)))
 
     [sol] = plan.proposals

@@ -221,3 +221,24 @@ def test_ledger_identity_holds_after_mixed_opens_and_closes() -> None:
     positions = [d for path, d in db.documents.items() if "/openPositions/" in path]
     history = [d for path, d in db.documents.items() if "/tradeHistory/" in path]
     assert ledger_total(db.documents["users/u1"]["balance"], positions, history) == D("10000")
+
+
+def test_an_execution_past_max_open_positions_is_rejected_and_the_count_is_kept() -> None:
+    from cogmora_core.config import LimitsConfig
+
+    limits = LimitsConfig(max_open_positions=2)
+    db = database(**{"users__u1__openPositions__old": position_doc(),  # counted on first use
+                     "users__u1__executedTriggers__e1": execution_doc(),
+                     "users__u1__executedTriggers__e2": execution_doc()})
+
+    assert settle_execution(db, "u1", "e1", CONFIG, limits).kind == "filled"
+    assert db.documents["users/u1"]["openPositionCount"] == 2
+    outcome = settle_execution(db, "u1", "e2", CONFIG, limits)
+
+    assert (outcome.kind, outcome.reason) == ("rejected", "too_many_positions")
+    assert db.documents["users/u1/executedTriggers/e2"]["error"] == "too_many_positions"
+    assert balance(db) == D("9899.4")  # only e1's 100 + 0.6 debited
+    # A close frees a slot.
+    db.documents["users/u1/openPositions/e1"]["details"] = closing()["details"]
+    assert settle_close(db, "u1", "e1", CONFIG).kind == "settled"
+    assert db.documents["users/u1"]["openPositionCount"] == 1

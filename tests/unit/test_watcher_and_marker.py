@@ -161,3 +161,38 @@ def test_known_documents_follow_the_watched_queries_armed_or_not() -> None:
     assert len(index) == 1  # only T1: T2 is invalid, P1 is the functions' to settle
     w.apply_from_listener([(T1, trigger_doc(details={"status": "cancelled"})), (P1, None)])
     assert (w.known["tradeTriggers"], w.known["openPositions"]) == ({T2}, set())
+
+
+def test_triggers_past_the_users_limit_are_rejected_and_never_armed() -> None:
+    from cogmora_core.config import LimitsConfig
+
+    w, index, marker, metrics = watcher()
+    w.limits = LimitsConfig(max_active_triggers=2)
+    mine = [f"users/u1/tradeTriggers/t{n}" for n in range(4)]
+    other = "users/u2/tradeTriggers/t0"
+    w.apply_from_listener([(path, trigger_doc()) for path in [*mine, other]])
+
+    assert [path in index for path in mine] == [True, True, False, False]
+    assert other in index  # another user's count is their own
+    assert marker.rejected == [(mine[2], "too_many_triggers"), (mine[3], "too_many_triggers")]
+    assert metrics.registry.get_sample_value(
+        "cogmora_invalid_documents_total",
+        {"collection": "tradeTriggers", "reason": "too_many_triggers"}) == 2
+    # A slot frees before the rejection lands: the rejected one still is not armed.
+    w.apply_from_listener([(mine[0], None), (mine[2], trigger_doc())])
+    assert mine[2] not in index
+    # A new trigger takes the free slot.
+    w.apply_from_listener([(mine[2], trigger_doc(details={"status": "rejected"})),
+                           (mine[3], trigger_doc(details={"status": "rejected"})),
+                           ("users/u1/tradeTriggers/t9", trigger_doc())])
+    assert "users/u1/tradeTriggers/t9" in index and mine[1] in index
+
+
+def test_limits_take_defaults_for_bad_fields() -> None:
+    from cogmora_core.config import LimitsConfig
+
+    limits = LimitsConfig.from_document({"maxActiveTriggers": 5, "maxOpenPositions": 2.5,
+                                         "maxWatchlistSymbols": -1, "apiRequestsPerMinute": "x"})
+    assert (limits.max_active_triggers, limits.max_open_positions,
+            limits.max_watchlist_symbols, limits.api_requests_per_minute) == (5, 200, 50, 120)
+    assert len(limits.problems) == 3
