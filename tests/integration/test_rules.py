@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from tests.support.emulator import new_uid, set_background_triggers
+from tests.support.null_cases import NULL_CASES
 from tests.support.rest import AppClient, load_rules
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,6 +144,12 @@ LEGITIMATE = [
                                        "symbol": "SOL_USDC"})),
     Case("create backpack trigger, longest base", lambda c, u: c.create(
         f"users/{u}/tradeTriggers/n", trig(venue="backpack", symbol="A" * 15 + "_USDC_PERP"))),
+    # null is absent for the optional fields (the JS SDK writes null for a field the app's
+    # form left empty); more in NULL_CASES below, which the core and the API share
+    Case("create trigger with ocoTriggerId null", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", trig(ocoTriggerId=None, venue=None))),
+    Case("edit trigger venue to null", lambda c, u: c.update(f"users/{u}/tradeTriggers/t1",
+                                                             {"venue": None})),
     Case("watch a symbol", lambda c, u: c.create(f"users/{u}/watchlist/SOLUSDTM",
                                                  {"symbol": "SOLUSDTM"})),
     Case("unwatch a symbol", lambda c, u: c.delete(f"users/{u}/watchlist/BTC-USDT")),
@@ -285,6 +292,12 @@ HOSTILE = [
                                                trig(leverage=2.5))),
     Case("futures without leverage", lambda c, u: c.create(f"users/{u}/tradeTriggers/n",
                                                            trig(leverage=DROP))),
+    Case("edit futures leverage to null", lambda c, u: c.update(
+        f"users/{u}/tradeTriggers/t1", {"leverage": None})),
+    Case("spot with leverage 0", lambda c, u: c.create(f"users/{u}/tradeTriggers/n",
+                                                       {**SPOT_TRIGGER, "leverage": 0})),
+    Case("spot with leverage as text", lambda c, u: c.create(
+        f"users/{u}/tradeTriggers/n", {**SPOT_TRIGGER, "leverage": "1"})),
     Case("spot with leverage", lambda c, u: c.create(f"users/{u}/tradeTriggers/n",
                                                      {**SPOT_TRIGGER, "leverage": 3})),
     Case("futures buy", lambda c, u: c.create(f"users/{u}/tradeTriggers/n", trig(action="buy"))),
@@ -335,7 +348,6 @@ HOSTILE = [
         f"users/{u}/tradeTriggers/n", trig(venue="backpack", symbol="sol_usdc_perp"))),
     Case("backpack usdt perp", lambda c, u: c.create(
         f"users/{u}/tradeTriggers/n", trig(venue="backpack", symbol="SOL_USDT_PERP"))),
-    Case("venue null", lambda c, u: c.create(f"users/{u}/tradeTriggers/n", trig(venue=None))),
     Case("venue capitalised", lambda c, u: c.create(
         f"users/{u}/tradeTriggers/n", trig(venue="Backpack", symbol="SOL_USDC_PERP"))),
     Case("edit a trigger onto another venue", lambda c, u: c.update(
@@ -365,6 +377,19 @@ HOSTILE = [
     Case("watch a lowercase symbol", lambda c, u: c.create(f"users/{u}/watchlist/btc-usdt",
                                                            {"symbol": "btc-usdt"})),
 ]
+
+
+def create_trigger(document: dict[str, Any]) -> Callable[[AppClient, str], int]:
+    """Return the act of creating `document` as a new trigger of the account."""
+    return lambda c, u: c.create(f"users/{u}/tradeTriggers/n", document)
+
+
+# Null fields: the same documents the core's and the API's tests read
+# (tests/unit/test_null_fields.py), so the three agree.
+LEGITIMATE += [Case(f"create trigger, {case.name}", create_trigger(case.document))
+               for case in NULL_CASES if case.reason is None]
+HOSTILE += [Case(f"create trigger, {case.name}", create_trigger(case.document))
+            for case in NULL_CASES if case.reason is not None]
 
 
 def run(db: Any, case: Case) -> int:
