@@ -109,10 +109,12 @@ BAD = [
 ]
 #: Balance 1,000, 2 % budget (20 USDT), one proposal may commit the whole balance; the
 #: market is above the XBT and ETH targets (they wait) and under SOL's. No LINK price.
-BAD_INPUT = AgentInput(balance=1000, maxRiskPercent=2,
-                       quotes=[quote("SOLUSDTM", 141.5), quote("XBTUSDTM", 60100),
-                               quote("ETHUSDTM", 3050)],
-                       limits=AgentLimits(maxAmountPercent=100))
+def bad_input() -> AgentInput:
+    """Return the input of the scripted runs, its prices timed now."""
+    return AgentInput(balance=1000, maxRiskPercent=2,
+                      quotes=[quote("SOLUSDTM", 141.5), quote("XBTUSDTM", 60100),
+                              quote("ETHUSDTM", 3050)],
+                      limits=AgentLimits(maxAmountPercent=100))
 
 
 def test_invalid_proposals_are_dropped_with_their_reasons() -> None:
@@ -125,7 +127,7 @@ def test_invalid_proposals_are_dropped_with_their_reasons() -> None:
     agent.ai.define_model(name="test/scripted", fn=scripted)
     agent.model = "test/scripted"
 
-    plan = run(agent, BAD_INPUT)
+    plan = run(agent, bad_input())
 
     assert [(d.reason, d.detail) for d in plan.dropped] == [
         ("invalid_stop_loss", "stopLoss 143.0 must be below 142.0"),
@@ -156,7 +158,7 @@ def test_a_chatty_model_answer_still_parses_through_genkits_lenient_parser() -> 
     agent.ai.define_model(name="test/chatty", fn=chatty)
     agent.model = "test/chatty"
 
-    plan = run(agent, BAD_INPUT)
+    plan = run(agent, bad_input())
 
     assert [p.symbol for p in plan.proposals] == ["XBTUSDTM"]
     assert plan.summary == "one idea"
