@@ -7,6 +7,7 @@ imports this module without network or credentials.
 from __future__ import annotations
 
 import firebase_admin
+import functions_framework
 from firebase_functions import firestore_fn, https_fn, options, params, scheduler_fn
 
 from cogmora_backend import handlers
@@ -18,6 +19,9 @@ configure_logging()
 if not firebase_admin._apps:
     firebase_admin.initialize_app()
 options.set_global_options(region="us-central1")
+# The framework's catch-all route misses paths with an encoded newline and would
+# answer them with an HTML 404; the API answers them as JSON (a no-op at discovery).
+functions_framework.errorhandler(404)(handlers.on_unrouted_request)
 #: Gemini for the AI agent; without it the built-in model runs.
 GEMINI_API_KEY = params.SecretParam("GEMINI_API_KEY")
 

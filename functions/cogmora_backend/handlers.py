@@ -89,3 +89,19 @@ def on_api_request(request: Any) -> Any:
     from cogmora_backend.api.app import serve
 
     return serve(request)
+
+
+def on_unrouted_request(error: Any) -> Any:
+    """Answer a request the functions framework found no route for.
+
+    Its catch-all route does not match a path holding a newline (`%0A`), and
+    would answer its own HTML 404: the `api` function lets its app answer
+    instead, with its JSON errors. Other functions keep the framework's answer.
+    """
+    import os
+
+    from flask import request
+
+    if os.environ.get("FUNCTION_TARGET") != "api":
+        return error
+    return on_api_request(request)

@@ -29,3 +29,13 @@ def history(uid: str, position_id: str) -> str:
 def trigger(uid: str, trigger_id: str) -> str:
     """Return the path of `users/{uid}/tradeTriggers/{id}`."""
     return f"users/{uid}/tradeTriggers/{trigger_id}"
+
+
+def idempotency_key(uid: str, key_hash: str) -> str:
+    """Return the path of `users/{uid}/idempotencyKeys/{hash}` (the HTTP API's retries)."""
+    return f"users/{uid}/idempotencyKeys/{key_hash}"
+
+
+def api_usage(uid: str) -> str:
+    """Return the path of `users/{uid}/apiUsage/window` (the HTTP API's rate limit)."""
+    return f"users/{uid}/apiUsage/window"

@@ -7,6 +7,7 @@ same user): the worker and the functions must not be able to tell them apart.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ import httpx
 import pytest
 
 from cogmora_core.validation import parse_trigger
+from tests.support.auth import disable_user, register_user, revoke_tokens
 from tests.support.emulator import document, functions_url, new_uid
 from tests.support.openapi import check_answer
 from tests.support.rest import AppClient, id_token
@@ -75,6 +77,7 @@ def api(db: Any) -> Iterator[Api]:
 def account(db: Any, balance: Any = 10000) -> tuple[str, str]:
     """Write a funded account as the backend would; return (uid, its ID token)."""
     uid = new_uid("api")
+    register_user(uid)  # the API looks the account up in Firebase Auth (disabled, revoked)
     db.document(f"users/{uid}").set({"displayName": "Bot", "balance": balance,
                                      "createdAt": T0})
     return uid, id_token(uid)
@@ -479,7 +482,9 @@ def test_balance_is_exact_and_the_callers_own(api: Api, db: Any) -> None:
 
 
 def test_balance_of_an_account_not_yet_created_is_404(api: Api) -> None:
-    answer = api.call("GET", "/api/v1/account/balance", id_token(new_uid("api")))
+    uid = new_uid("api")
+    register_user(uid)
+    answer = api.call("GET", "/api/v1/account/balance", id_token(uid))
     expect_error(answer, 404, "account_not_found")
 
 
@@ -568,3 +573,209 @@ def test_assets_list_the_markets_the_api_accepts(api: Api, db: Any) -> None:
     assert body["symbolTypes"]["futures"]["symbolPatterns"]["backpack"] == (
         "^[A-Z0-9]{1,15}_USDC_PERP$")
     assert body["symbolTypes"]["futures"]["leverage"] == {"min": 1, "max": 100}
+
+
+# ---- disabled and revoked accounts (issue 13.7) --------------------------------------
+
+
+def test_a_disabled_users_still_valid_token_is_refused(api: Api, db: Any) -> None:
+    uid, token = account(db)
+    assert api.call("GET", "/api/v1/account/balance", token).status == 200
+
+    disable_user(uid)
+
+    answer = api.call("GET", "/api/v1/account/balance", token)
+    expect_error(answer, 401, "user_disabled")
+    expect_error(api.call("POST", "/api/v1/trade/order", token, json=SPOT_MARKET),
+                 401, "user_disabled")
+    assert triggers_of(db, uid) == {}
+
+
+def test_a_revoked_token_is_refused(api: Api, db: Any) -> None:
+    uid, _ = account(db)
+    token = id_token(uid, int(time.time()) - 30)  # valid for another 59 minutes
+    assert api.call("GET", "/api/v1/account/balance", token).status == 200
+    time.sleep(1)  # the revocation time is in whole seconds, after the token's
+
+    revoke_tokens(uid)
+
+    expect_error(api.call("GET", "/api/v1/account/balance", token), 401, "token_revoked")
+
+
+def test_a_token_of_a_user_auth_does_not_know_is_refused(api: Api, db: Any) -> None:
+    uid = new_uid("api")  # e.g. deleted from Firebase Auth since the token was issued
+    db.document(f"users/{uid}").set({"displayName": "Gone", "balance": 10000,
+                                     "createdAt": T0})
+    expect_error(api.call("GET", "/api/v1/account/balance", id_token(uid)),
+                 401, "user_not_found")
+
+
+# ---- idempotency keys (issue 13.6) -------------------------------------------------------
+
+
+def key_record(db: Any, uid: str, key: str) -> dict[str, Any] | None:
+    digest = hashlib.sha256(key.encode()).hexdigest()
+    return document(db, f"users/{uid}/idempotencyKeys/{digest}")
+
+
+def test_a_retried_create_answers_the_first_result_and_writes_nothing_new(
+        api: Api, db: Any) -> None:
+    uid, token = account(db)
+    key = {"Idempotency-Key": "bot-7f3a-0001"}
+
+    first = api.call("POST", "/api/v1/trade/create", token, json=FUTURES, headers=key)
+    again = api.call("POST", "/api/v1/trade/create", token, json=FUTURES, headers=key)
+
+    assert (first.status, again.status) == (201, 201)
+    assert again.body == first.body
+    assert again.headers["idempotent-replayed"] == "true"
+    assert "idempotent-replayed" not in first.headers
+    assert list(triggers_of(db, uid)) == [first.body["id"]]
+    record = key_record(db, uid, "bot-7f3a-0001")
+    assert record is not None
+    assert record["expiresAt"] - record["createdAt"] >= timedelta(hours=24)
+    assert json.loads(record["response"]) == first.body
+
+
+def test_the_same_key_with_another_body_or_route_is_422_and_writes_nothing(
+        api: Api, db: Any) -> None:
+    uid, token = account(db)
+    key = {"Idempotency-Key": "k-1"}
+    first = api.call("POST", "/api/v1/trade/create", token, json=FUTURES, headers=key)
+
+    other_body = api.call("POST", "/api/v1/trade/create", token,
+                          json={**FUTURES, "amount": 101}, headers=key)
+    other_route = api.call("POST", "/api/v1/trade/order", token, json=SPOT_MARKET,
+                           headers=key)
+
+    expect_error(other_body, 422, "idempotency_key_reused")
+    expect_error(other_route, 422, "idempotency_key_reused")
+    assert list(triggers_of(db, uid)) == [first.body["id"]]
+
+
+def test_racing_retries_with_one_key_create_once(api: Api, db: Any) -> None:
+    uid, token = account(db)
+    key = {"Idempotency-Key": "race-1"}
+
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: api.call("POST", "/api/v1/trade/order", token,
+                                                   json=SPOT_MARKET, headers=key), range(4)))
+
+    assert [a.status for a in answers] == [201] * 4
+    assert len({a.body["id"] for a in answers}) == 1
+    assert list(triggers_of(db, uid)) == [answers[0].body["id"]]
+
+
+def test_a_retried_oco_pair_is_written_once(api: Api, db: Any) -> None:
+    uid, token = account(db)
+    key = {"Idempotency-Key": "oco-1"}
+    body = {"triggers": [FUTURES, FUTURES_ABOVE]}
+    first = api.call("POST", "/api/v1/trade/oco", token, json=body, headers=key)
+    again = api.call("POST", "/api/v1/trade/oco", token, json=body, headers=key)
+    assert again.body == first.body
+    assert sorted(triggers_of(db, uid)) == sorted(first.body["ids"])
+
+
+def test_a_refused_request_keeps_no_key_and_keys_are_per_user(api: Api, db: Any) -> None:
+    uid, token = account(db)
+    other, other_token = account(db)
+    key = {"Idempotency-Key": "shared-key"}
+    expect_error(api.call("POST", "/api/v1/trade/order", token,
+                          json={**SPOT_MARKET, "amount": 0}, headers=key), 400, "invalid_amount")
+    assert key_record(db, uid, "shared-key") is None
+
+    mine = api.call("POST", "/api/v1/trade/order", token, json=SPOT_MARKET, headers=key)
+    theirs = api.call("POST", "/api/v1/trade/order", other_token, json=SPOT_MARKET,
+                      headers=key)
+
+    assert (mine.status, theirs.status) == (201, 201)
+    assert mine.body["id"] != theirs.body["id"]
+    assert len(triggers_of(db, uid)) == len(triggers_of(db, other)) == 1
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\tkey"], ids=["empty", "long", "control"])
+def test_an_unusable_idempotency_key_is_400(api: Api, db: Any, key: str) -> None:
+    uid, token = account(db)
+    answer = api.call("POST", "/api/v1/trade/order", token, json=SPOT_MARKET,
+                      headers={"Idempotency-Key": key})
+    expect_error(answer, 400, "invalid_idempotency_key")
+    assert triggers_of(db, uid) == {}
+
+
+# ---- per-user rate limits (issue 13.6) --------------------------------------------------
+
+
+@pytest.fixture
+def limit_of_three(db: Any) -> Iterator[None]:
+    """Set config/limits.apiRequestsPerMinute to 3, away from a minute's end."""
+    limits = db.document("config/limits")
+    before = document(db, "config/limits")
+    limits.set({"apiRequestsPerMinute": 3}, merge=True)
+    if time.time() % 60 > 45:  # the window is the clock's minute: do not straddle two
+        time.sleep(61 - time.time() % 60)
+    yield
+    if before is None:
+        limits.delete()
+    else:
+        limits.set(before)
+
+
+def test_past_the_limit_requests_are_429_with_retry_after(
+        api: Api, db: Any, limit_of_three: None) -> None:
+    uid, token = account(db)
+    _, other_token = account(db)
+    expired = id_token(uid, int(time.time()) - 7200)
+    for _ in range(5):  # refused before counting
+        expect_error(api.call("GET", "/api/v1/account/balance", expired), 401, "token_expired")
+
+    statuses = [api.call("GET", "/api/v1/account/balance", token).status for _ in range(3)]
+    refused = api.call("POST", "/api/v1/trade/order", token, json=SPOT_MARKET)
+
+    assert statuses == [200, 200, 200]
+    expect_error(refused, 429, "rate_limited")
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert triggers_of(db, uid) == {}
+    assert api.call("GET", "/api/v1/account/balance", other_token).status == 200
+
+
+def test_concurrent_requests_never_pass_the_limit(
+        api: Api, db: Any, limit_of_three: None) -> None:
+    _, token = account(db)
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda _: api.call("GET", "/api/v1/account/assets", token),
+                                range(6)))
+    assert sorted(a.status for a in answers) == [200, 200, 200, 429, 429, 429]
+
+
+# ---- routing found by Schemathesis (issue 13.8) -------------------------------------------
+
+
+@pytest.mark.parametrize("route", ["create", "order", "oco", "close"])
+def test_the_post_routes_are_no_trigger_ids(api: Api, db: Any, route: str) -> None:
+    uid, token = account(db)
+    db.document(f"users/{uid}/tradeTriggers/{route}").set(
+        {**FUTURES, "details": {"status": "active"}})
+    template = f"/api/v1/trade/{route}"
+    for method in ("DELETE", "GET", "OPTIONS"):
+        answer = api.call(method, template, token)
+        expect_error(answer, 405, "method_not_allowed")
+        assert answer.headers["allow"] == "POST", method
+    assert document(db, f"users/{uid}/tradeTriggers/{route}")["details"] == {
+        "status": "active"}
+
+
+def test_a_path_with_an_encoded_newline_answers_json(api: Api, db: Any) -> None:
+    _, token = account(db)
+    answer = api.call("DELETE", "/api/v1/trade/{triggerId}", token,
+                      path="/api/v1/trade/abc%0A")
+    expect_error(answer, 404, "trigger_not_found")
+    response = httpx.get(api.base + "/api/v1/nothing%0A", timeout=30)
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_an_empty_cursor_is_the_first_page(api: Api, db: Any) -> None:
+    uid, token = account(db)
+    db.document(f"users/{uid}/tradeHistory/h0").set(history_record("h0", 0))
+    body = api.call("GET", "/api/v1/account/history", token, params={"cursor": ""}).body
+    assert [item["id"] for item in body["items"]] == ["h0"]

@@ -70,7 +70,13 @@ def world(db: Any, uid: str) -> None:
     batch.set(db.document(f"users/{uid}/aiPlans/a1"), {"planId": "a1", "proposals": []})
     batch.set(db.document(f"users/{uid}/watchlist/BTC-USDT"),
               {"symbol": "BTC-USDT", "price": 87956.1})
+    batch.set(db.document(f"users/{uid}/idempotencyKeys/k1"), {
+        "requestHash": "h", "status": 201, "response": "{}", "createdAt": T0,
+        "expiresAt": LATER})
+    batch.set(db.document(f"users/{uid}/apiUsage/window"), {
+        "windowStart": T0, "count": 1, "expiresAt": LATER})
     batch.set(db.document("config/trading"), {"spotTakerFee": 0.001})
+    batch.set(db.document("config/limits"), {"apiRequestsPerMinute": 120})
     batch.commit()
 
 
@@ -97,6 +103,7 @@ LEGITIMATE = [
     Case("read own ai plan", lambda c, u: c.get(f"users/{u}/aiPlans/a1")),
     Case("read own watchlist", lambda c, u: c.get(f"users/{u}/watchlist/BTC-USDT")),
     Case("read config", lambda c, u: c.get("config/trading")),
+    Case("read the limits", lambda c, u: c.get("config/limits")),
     Case("create futures trigger", lambda c, u: c.create(f"users/{u}/tradeTriggers/n", trig())),
     Case("create spot trigger", lambda c, u: c.create(f"users/{u}/tradeTriggers/n",
                                                       SPOT_TRIGGER)),
@@ -273,6 +280,23 @@ HOSTILE = [
                                                    {"pnl": 1e6})),
     Case("forge a plan", lambda c, u: c.create(f"users/{u}/aiPlans/n", {"proposals": []})),
     Case("write config", lambda c, u: c.update("config/trading", {"spotTakerFee": 0})),
+    Case("raise the api rate limit", lambda c, u: c.update("config/limits", {
+        "apiRequestsPerMinute": 1000000})),
+    # the HTTP API's bookkeeping: neither readable nor writable by clients
+    Case("read an idempotency record", lambda c, u: c.get(f"users/{u}/idempotencyKeys/k1")),
+    Case("forge an idempotency record", lambda c, u: c.create(
+        f"users/{u}/idempotencyKeys/k2", {"requestHash": "h", "status": 201,
+                                          "response": "{}"})),
+    Case("rewrite an idempotency answer", lambda c, u: c.update(
+        f"users/{u}/idempotencyKeys/k1", {"response": "{\"id\": \"x\"}"})),
+    Case("delete an idempotency record", lambda c, u: c.delete(
+        f"users/{u}/idempotencyKeys/k1")),
+    Case("read the rate-limit window", lambda c, u: c.get(f"users/{u}/apiUsage/window")),
+    Case("reset the rate-limit window", lambda c, u: c.update(
+        f"users/{u}/apiUsage/window", {"count": 0})),
+    Case("delete the rate-limit window", lambda c, u: c.delete(f"users/{u}/apiUsage/window")),
+    Case("read another's rate-limit window", lambda c, u: c.get(
+        f"users/{u}/apiUsage/window"), "other"),
     # trigger fields
     Case("amount 0", lambda c, u: c.create(f"users/{u}/tradeTriggers/n", trig(amount=0))),
     Case("amount negative", lambda c, u: c.create(f"users/{u}/tradeTriggers/n",

@@ -45,8 +45,8 @@ def build(documents: dict[str, Any] | None = None) -> tuple[MemoryDatabase, Flas
 
 
 def call(client: FlaskClient, method: str, template: str, uid: str | None = "u1",
-         path: str | None = None, **kwargs: Any) -> Any:
-    headers = {"Authorization": f"Bearer ok-{uid}"} if uid else {}
+         path: str | None = None, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+    headers = {**(headers or {}), **({"Authorization": f"Bearer ok-{uid}"} if uid else {})}
     response = client.open(path or template, method=method, headers=headers, **kwargs)
     check_answer(method, template, response.status_code, response.get_json(), response.headers)
     return response
@@ -257,3 +257,149 @@ def test_prices_keep_twelve_decimals(price: str, accepted: bool) -> None:
         with pytest.raises(ApiError) as refused:
             trigger_document(body, market=False)
         assert refused.value.code == "invalid_target_price"
+
+
+# ---- idempotency keys and rate limits on the memory database (issue 13.6) ----------------
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = datetime(2026, 1, 1, 12, 0, 10, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def build_clocked(documents: dict[str, Any] | None = None
+                  ) -> tuple[MemoryDatabase, FlaskClient, Clock]:
+    database, clock = MemoryDatabase(documents), Clock()
+    return database, create_app(lambda: database, verify, now=clock).test_client(), clock
+
+
+def triggers(database: MemoryDatabase) -> list[str]:
+    return sorted(p for p in database.documents if "/tradeTriggers/" in p)
+
+
+def test_an_idempotency_key_replays_the_first_answer_until_it_expires() -> None:
+    database, client, clock = build_clocked()
+    key = {"Idempotency-Key": "k1"}
+    first = call(client, "POST", "/api/v1/trade/create", json=FUTURES, headers=key)
+    clock.now += timedelta(hours=23, minutes=59)
+    again = call(client, "POST", "/api/v1/trade/create", json=FUTURES, headers=key)
+    conflict = call(client, "POST", "/api/v1/trade/create", json={**FUTURES, "amount": 5},
+                    headers=key)
+
+    assert again.get_data() == first.get_data()
+    assert (again.status_code, again.headers["Idempotent-Replayed"]) == (201, "true")
+    assert (conflict.status_code, conflict.get_json()["error"]["code"]) == (
+        422, "idempotency_key_reused")
+    assert len(triggers(database)) == 1
+
+    clock.now += timedelta(hours=1, minutes=2)  # past the 24 h: a new request
+    later = call(client, "POST", "/api/v1/trade/create", json=FUTURES, headers=key)
+    assert later.get_json()["id"] != first.get_json()["id"]
+    assert len(triggers(database)) == 2
+
+
+def test_the_same_body_spelled_differently_is_the_same_request() -> None:
+    database, client, _ = build_clocked()
+    key = {"Idempotency-Key": "k2", "Content-Type": "application/json"}
+    first = call(client, "POST", "/api/v1/trade/order", data='{"symbol": "BTC-USDT", '
+                 '"symbolType": "spot", "action": "buy", "amount": 10.5}', headers=key)
+    again = call(client, "POST", "/api/v1/trade/order", data='{"amount":10.5,"action":"buy",'
+                 '"symbolType":"spot","symbol":"BTC-USDT"}', headers=key)
+    as_text = call(client, "POST", "/api/v1/trade/order", data='{"amount":"10.5",'
+                   '"action":"buy","symbolType":"spot","symbol":"BTC-USDT"}', headers=key)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.get_json() == first.get_json()
+    assert as_text.status_code == 422  # a string is not the number it spells
+    assert len(triggers(database)) == 1
+
+
+def test_requests_past_the_configured_limit_are_429_until_the_next_minute() -> None:
+    database, client, clock = build_clocked({"config/limits": {"apiRequestsPerMinute": 2}})
+    answers = [call(client, "GET", "/api/v1/account/assets") for _ in range(3)]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert answers[2].headers["Retry-After"] == "50"  # 12:00:10 -> 12:01:00
+    assert answers[2].get_json()["error"]["code"] == "rate_limited"
+    other = call(client, "GET", "/api/v1/account/assets", uid="u2")
+    assert other.status_code == 200
+
+    clock.now += timedelta(seconds=50)
+    assert call(client, "GET", "/api/v1/account/assets").status_code == 200
+    assert database.documents["users/u1/apiUsage/window"]["count"] == 1
+
+
+def test_unauthenticated_requests_are_not_counted() -> None:
+    database, client, _ = build_clocked({"config/limits": {"apiRequestsPerMinute": 1}})
+    for _ in range(3):
+        assert call(client, "GET", "/api/v1/account/assets", uid=None).status_code == 401
+    assert "users/u1/apiUsage/window" not in database.documents
+    assert call(client, "GET", "/api/v1/account/assets").status_code == 200
+
+
+@pytest.mark.parametrize(("configured", "limit"), [
+    (None, 120), (5, 5), (0, 120), (-3, 120), (2.5, 120), ("60", 120), (True, 120)])
+def test_the_rate_limit_comes_from_config_limits_with_a_default(configured: Any,
+                                                                limit: int) -> None:
+    from cogmora_backend.api.guards import requests_per_minute
+
+    document = {} if configured is None else {"apiRequestsPerMinute": configured}
+    assert requests_per_minute(document) == limit
+
+
+# ---- routing and the OpenAPI document (issue 13.8) -----------------------------------------
+
+
+@pytest.mark.parametrize("route", ["create", "order", "oco", "close"])
+def test_the_post_routes_are_not_taken_for_trigger_ids(route: str) -> None:
+    path = f"users/u1/tradeTriggers/{route}"
+    database, client = build({path: {**FUTURES, "details": {"status": "active"}}})
+    for method in ("DELETE", "GET", "OPTIONS", "PUT"):
+        answer = call(client, method, f"/api/v1/trade/{route}")
+        assert (answer.status_code, answer.headers["Allow"]) == (405, "POST"), method
+    assert database.documents[path]["details"] == {"status": "active"}
+
+
+def test_an_empty_cursor_is_the_first_page() -> None:
+    _, client = build({"users/u1/tradeHistory/h0": {
+        "positionId": "h0", "symbol": "XBTUSDTM", "symbolType": "futures",
+        "positionType": "long", "size": 1, "entryPrice": 100, "status": "open",
+        "openedAt": T0}})
+    answer = call(client, "GET", "/api/v1/account/history", query_string={"cursor": ""})
+    assert [i["id"] for i in answer.get_json()["items"]] == ["h0"]
+
+
+def test_the_document_states_the_limits_the_api_applies() -> None:
+    from cogmora_backend.api import orders
+
+    schemas = spec()["components"]["schemas"]
+    percent = schemas["TrailingPercentInput"]["oneOf"]
+    assert percent[0]["maximum"] == orders.MAX_TRAILING_PERCENT == 50
+    assert percent[1]["pattern"] == orders.PERCENT_PATTERN.pattern
+    assert schemas["AmountInput"]["oneOf"][1]["pattern"] == orders.AMOUNT_PATTERN.pattern
+    assert schemas["PriceInput"]["oneOf"][1]["pattern"] == orders.PRICE_PATTERN.pattern
+    for name, places in (("AmountInput", 8), ("PriceInput", 12), ("TrailingPercentInput", 8)):
+        number = schemas[name]["oneOf"][0]
+        assert Decimal(str(number["multipleOf"])) == Decimal(1).scaleb(-places), name
+    listed = {m.symbol for m in MARKETS}
+    variants = [schemas[v["$ref"].rsplit("/", 1)[1]] for v in schemas["TriggerRequest"]["oneOf"]]
+    documented = {s for v in variants for s in v["properties"]["symbol"]["enum"]}
+    assert documented == listed
+
+
+@pytest.mark.parametrize(("text", "amount", "price"), [
+    ("1", True, True), ("0.00000001", True, True), ("0.000000000001", False, True),
+    ("0", False, False), ("0.00000000", False, False), ("-1", False, False),
+    ("01", False, False), ("1.", False, False), (".5", False, False), ("1e5", False, False),
+    ("999999999999", True, True), ("1000000000000", False, False),
+    ("1234567.12345678", True, True), ("12345678.12345678", False, False),
+    ("123456789012.123", True, True), ("123456789012.1234", False, False),
+    ("5\n", False, False), ("\u0661", False, False),
+])
+def test_decimal_strings_are_read_by_the_documented_patterns(text: str, amount: bool,
+                                                              price: bool) -> None:
+    from cogmora_backend.api import orders
+
+    assert bool(orders.AMOUNT_PATTERN.fullmatch(text)) is amount
+    assert bool(orders.PRICE_PATTERN.fullmatch(text)) is price

@@ -16,12 +16,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import BaseConverter
 
 from cogmora_backend import paths
 from cogmora_backend.api import API_VERSION
 from cogmora_backend.api.errors import ApiError, Code
+from cogmora_backend.api.guards import (
+    IDEMPOTENCY_HEADER,
+    REPLAYED_HEADER,
+    Answer,
+    count_request,
+    create_once,
+    idempotency_key,
+)
 from cogmora_backend.api.orders import (
     as_mapping,
     check_document_id,
@@ -46,6 +55,18 @@ _ID_ALPHABET = string.ascii_letters + string.digits
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: Maps an ID token to the uid it was issued to, or raises `ApiError` (401).
 TokenVerifier = Callable[[str], str]
+#: The routes under /api/v1/trade/ that are not trigger ids (DELETE there is 405).
+TRADE_ROUTES = ("create", "order", "oco", "close")
+
+
+class TriggerIdConverter(BaseConverter):
+    """A trigger id in a path: any segment but the names of the trade routes.
+
+    So `DELETE /api/v1/trade/create` is a wrong method on the create route
+    (405, `Allow: POST`), never the cancel of a trigger named `create`.
+    """
+
+    regex = rf"(?!(?:{'|'.join(TRADE_ROUTES)})\Z)[^/]+"
 
 
 def new_document_id() -> str:
@@ -53,9 +74,14 @@ def new_document_id() -> str:
     return "".join(secrets.choice(_ID_ALPHABET) for _ in range(20))
 
 
-def create_app(database: Callable[[], Database], verify_token: TokenVerifier) -> Flask:
-    """Return the API's Flask app on `database` (asked for on each request) and `verify_token`."""
+def create_app(database: Callable[[], Database], verify_token: TokenVerifier,
+               now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Flask:
+    """Return the API's Flask app on `database` (asked for on each request) and `verify_token`.
+
+    `now` is the clock of rate-limit windows and idempotency keys.
+    """
     app = Flask("cogmora_api")
+    app.url_map.converters["trigger_id"] = TriggerIdConverter
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
     app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False  # OPTIONS is no documented method: 405
     app.json.sort_keys = False  # type: ignore[attr-defined]  # answer fields in written order
@@ -74,16 +100,38 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier) ->
     def body() -> Any:
         return load_json(request.get_data(cache=False))
 
+    @app.before_request
+    def authenticate_and_count() -> None:
+        # Every route but /health: authenticate, then count the request against the
+        # user's rate limit (a request that is not signed in is refused uncounted).
+        if request.url_rule is None or request.url_rule.endpoint == "health":
+            return
+        g.uid = signed_in_uid()
+        count_request(database(), g.uid, now())
+
+    def create_answer(documents: dict[str, dict[str, Any]], answer: Any, data: Any,
+                      key: str | None) -> Response:
+        uid: str = g.uid
+        first = Answer(201, app.json.dumps(answer))
+        result = create_once(database(), uid, key, (request.method, request.path, data),
+                             documents, first, now())
+        response = Response(result.text, result.status, mimetype="application/json")
+        if result.replayed:
+            response.headers[REPLAYED_HEADER] = "true"
+        return response
+
     @app.get("/health")
     def health() -> Any:
         return {"status": "ok", "version": API_VERSION}
 
     def create(market: bool) -> Any:
-        uid = signed_in_uid()
-        document = trigger_document(body(), market=market)
+        key = idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
+        data = body()
+        document = trigger_document(data, market=market)
         trigger_id = new_document_id()
-        database().write(lambda tx: tx.set(paths.trigger(uid, trigger_id), document))
-        return {"id": trigger_id, "trigger": document_view(trigger_id, document)}, 201
+        return create_answer({paths.trigger(g.uid, trigger_id): document},
+                             {"id": trigger_id, "trigger": document_view(trigger_id, document)},
+                             data, key)
 
     @app.post("/api/v1/trade/create")
     def create_trigger() -> Any:
@@ -95,21 +143,20 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier) ->
 
     @app.post("/api/v1/trade/oco")
     def create_oco_pair() -> Any:
-        uid = signed_in_uid()
+        key = idempotency_key(request.headers.get(IDEMPOTENCY_HEADER))
+        data = body()
         ids = (new_document_id(), new_document_id())
-        documents = oco_documents(body(), ids)
-
-        def write(tx: Transaction) -> None:  # both or neither: the link is mutual
-            for trigger_id, document in zip(ids, documents, strict=True):
-                tx.set(paths.trigger(uid, trigger_id), document)
-
-        database().write(write)
-        return {"ids": list(ids), "triggers": [document_view(i, d)
-                                               for i, d in zip(ids, documents, strict=True)]}, 201
+        documents = oco_documents(data, ids)
+        pairs = list(zip(ids, documents, strict=True))
+        # Both or neither, in one commit: the link is mutual.
+        return create_answer({paths.trigger(g.uid, i): d for i, d in pairs},
+                             {"ids": list(ids),
+                              "triggers": [document_view(i, d) for i, d in pairs]},
+                             data, key)
 
     @app.post("/api/v1/trade/close")
     def close_position() -> Any:
-        uid = signed_in_uid()
+        uid = g.uid
         data = as_mapping(body())
         unknown = sorted(set(data) - {"positionId"})
         if unknown:
@@ -132,9 +179,9 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier) ->
                                 Code.POSITION_NOT_OPEN)
         return {"id": position_id, "position": document_view(position_id, position)}, 202
 
-    @app.delete("/api/v1/trade/<triggerId>")
+    @app.delete("/api/v1/trade/<trigger_id:triggerId>")
     def cancel_trigger(triggerId: str) -> Any:  # the documented path parameter's name
-        uid = signed_in_uid()
+        uid = g.uid
         trigger_id = check_document_id(triggerId)
         missing = ApiError(404, Code.TRIGGER_NOT_FOUND, f"no trigger {triggerId!r}")
         if trigger_id is None:
@@ -147,7 +194,7 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier) ->
 
     @app.get("/api/v1/account/balance")
     def balance() -> Any:
-        uid = signed_in_uid()
+        uid = g.uid
         user = database().read(paths.user(uid))
         if user is None or user.get("balance") is None:
             raise ApiError(404, Code.ACCOUNT_NOT_FOUND,
@@ -160,14 +207,14 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier) ->
 
     @app.get("/api/v1/account/positions")
     def positions() -> Any:
-        uid = signed_in_uid()
+        uid = g.uid
         rows = database().list(f"{paths.user(uid)}/openPositions")
         rows.sort(key=_opened_at, reverse=True)  # newest first, as the history
         return {"positions": [document_view(doc_id, doc) for doc_id, doc in rows]}
 
     @app.get("/api/v1/account/history")
     def history() -> Any:
-        uid = signed_in_uid()
+        uid = g.uid
         unknown = sorted(set(request.args) - {"limit", "cursor"})
         if unknown:
             raise ApiError(400, Code.UNKNOWN_PARAMETERS,
@@ -176,7 +223,7 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier) ->
         limit = _limit(request.args.get("limit"))
         raw_cursor = request.args.get("cursor")
         cursor = None
-        if raw_cursor is not None:
+        if raw_cursor:  # absent or empty: the first page
             cursor = check_document_id(raw_cursor)
             if cursor is None:
                 raise ApiError(400, Code.INVALID_CURSOR, "cursor is not one this API gave",
@@ -194,7 +241,6 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier) ->
 
     @app.get("/api/v1/account/assets")
     def assets() -> Any:
-        signed_in_uid()
         return assets_view()
 
     @app.errorhandler(ApiError)
@@ -230,6 +276,7 @@ _HTTP_CODES = {
 def _error_response(error: ApiError) -> Response:
     response = jsonify(error.body())
     response.status_code = error.status
+    response.headers.update(error.headers)
     if error.status == 401:
         response.headers["WWW-Authenticate"] = f'Bearer error="{error.code}"'
     return response
@@ -283,34 +330,56 @@ def _limit(raw: str | None) -> int:
 def verify_firebase_token(token: str) -> str:
     """Return the uid of a Firebase ID token, or raise `ApiError` (401, or 503).
 
-    Signature, issuer, audience (this project) and expiry are checked; on the
-    emulators (FIREBASE_AUTH_EMULATOR_HOST) the Admin SDK accepts unsigned tokens.
+    Signature, issuer, audience (this project) and expiry are checked, and the
+    account is looked up in Firebase Auth (`check_revoked`): a disabled or
+    deleted account, or a token issued before the account's tokens were
+    revoked, is refused at once, not when the token expires an hour later.
+    On the emulators (FIREBASE_AUTH_EMULATOR_HOST) the Admin SDK accepts
+    unsigned tokens and looks accounts up in the Auth emulator.
     """
     import firebase_admin
-    from firebase_admin import auth
+    from firebase_admin import auth, exceptions
 
     if not firebase_admin._apps:
         firebase_admin.initialize_app()
     try:
-        claims = auth.verify_id_token(token)
+        claims = auth.verify_id_token(token, check_revoked=True)
     except auth.ExpiredIdTokenError:
         raise ApiError(401, Code.TOKEN_EXPIRED, "the ID token has expired") from None
+    except auth.RevokedIdTokenError:
+        # The emulator's unsigned tokens reach the revocation check unexpired or
+        # not: an old token answers token_expired there too, as in production.
+        _check_times(auth.verify_id_token(token))
+        raise ApiError(401, Code.TOKEN_REVOKED, "the ID token has been revoked: sign in "
+                       "again") from None
+    except auth.UserDisabledError:
+        raise ApiError(401, Code.USER_DISABLED, "the account is disabled") from None
+    except auth.UserNotFoundError:
+        raise ApiError(401, Code.USER_NOT_FOUND, "the ID token's account does not exist") \
+            from None
     except auth.InvalidIdTokenError:
         raise ApiError(401, Code.INVALID_TOKEN, "the ID token is not valid") from None
-    except auth.CertificateFetchError:
-        log.exception("api: cannot fetch the token signing certificates")
+    except (auth.CertificateFetchError, exceptions.FirebaseError):
+        log.exception("api: cannot verify the token (certificates or the account lookup)")
         raise ApiError(503, Code.AUTH_UNAVAILABLE, "cannot verify tokens now") from None
-    # The Admin SDK checks times only with a token's signature, which the Auth
-    # emulator does not have: check them here too, so both refuse the same tokens.
+    _check_times(claims)
+    uid = check_document_id(claims.get("uid"))
+    if uid is None:
+        raise ApiError(401, Code.INVALID_TOKEN, "the ID token names no usable user")
+    return uid
+
+
+def _check_times(claims: dict[str, Any]) -> None:
+    """Raise `ApiError` 401 unless the token's `exp`/`iat` claims make it current.
+
+    The Admin SDK checks times only with a token's signature, which the Auth
+    emulator does not have: check them here too, so both refuse the same tokens.
+    """
     expires, issued, now = claims.get("exp"), claims.get("iat"), time.time()
     if not _is_number(expires) or not _is_number(issued) or issued > now + CLOCK_SKEW_SECONDS:
         raise ApiError(401, Code.INVALID_TOKEN, "the ID token has no valid exp/iat claims")
     if expires <= now:
         raise ApiError(401, Code.TOKEN_EXPIRED, "the ID token has expired")
-    uid = check_document_id(claims.get("uid"))
-    if uid is None:
-        raise ApiError(401, Code.INVALID_TOKEN, "the ID token names no usable user")
-    return uid
 
 
 def _is_number(value: object) -> bool:

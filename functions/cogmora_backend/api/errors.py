@@ -6,12 +6,15 @@ from __future__ import annotations
 class ApiError(Exception):
     """Answer the request with `status` and `{"error": {"code", "message"[, "field"]}}`."""
 
-    def __init__(self, status: int, code: str, message: str, field: str | None = None) -> None:
+    def __init__(self, status: int, code: str, message: str, field: str | None = None,
+                 headers: dict[str, str] | None = None) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        #: Headers the answer carries (such as `Retry-After` on a 429).
+        self.headers = dict(headers or {})
 
     def body(self) -> dict[str, object]:
         """Return the JSON body of the error."""
@@ -36,6 +39,12 @@ class Code:
     MISSING_TOKEN = "missing_token"
     INVALID_TOKEN = "invalid_token"
     TOKEN_EXPIRED = "token_expired"
+    TOKEN_REVOKED = "token_revoked"
+    USER_DISABLED = "user_disabled"
+    USER_NOT_FOUND = "user_not_found"
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    RATE_LIMITED = "rate_limited"
     NOT_FOUND = "not_found"
     TRIGGER_NOT_FOUND = "trigger_not_found"
     POSITION_NOT_FOUND = "position_not_found"

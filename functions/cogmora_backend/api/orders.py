@@ -57,10 +57,45 @@ _REASON_FIELDS = {
 MAX_PLACES = 8
 #: Decimal places a price may have: 12 (DESIGN.md §2; PEPE trades in 1e-9 steps).
 PRICE_MAX_PLACES = 12
-_EIGHT_PLACE_FIELDS = ("amount", "trailingStop.percent")
-#: Significant digits a Firestore number (an IEEE double) keeps exactly.
+#: Significant digits a Firestore number (an IEEE double) keeps exactly, whatever they are.
 MAX_DIGITS = 15
-_DECIMAL_STRING = re.compile(r"^-?[0-9]{1,20}(\.[0-9]{1,20})?$")
+#: Integer digits of any number: below 10^12 (`MAX_MAGNITUDE`).
+MAX_INTEGER_DIGITS = 12
+#: The largest trailing-stop percent (the core's and the rules' cap).
+MAX_TRAILING_PERCENT = 50
+
+
+def _fraction(places: int) -> str:
+    """Return the alternatives of a fraction `0.xxx` above zero with at most `places` digits."""
+    return "|".join(f"0\\.{'0' * zeros}[1-9][0-9]{{0,{places - 1 - zeros}}}"
+                    for zeros in range(places))
+
+
+def _decimal_pattern(places: int) -> str:
+    """Return the pattern of a positive decimal string below 10^12.
+
+    At most `places` decimals and `MAX_DIGITS` digits from the first nonzero
+    one: every such decimal is a Firestore number exactly. No sign, exponent,
+    leading zero, or lone point. docs/openapi.yaml holds the same patterns.
+    """
+    whole = MAX_DIGITS - places  # integer digits that still leave room for every decimal
+    alternatives = [f"[1-9][0-9]{{0,{whole - 1}}}(\\.[0-9]{{1,{places}}})?"]
+    for digits in range(whole + 1, MAX_INTEGER_DIGITS + 1):
+        alternatives.append(f"[1-9][0-9]{{{digits - 1}}}(\\.[0-9]{{1,{MAX_DIGITS - digits}}})?")
+    alternatives.append(_fraction(places))
+    return f"^({'|'.join(alternatives)})$"
+
+
+#: Decimal strings the API reads, by kind of number (the patterns of docs/openapi.yaml).
+AMOUNT_PATTERN = re.compile(_decimal_pattern(MAX_PLACES))
+PRICE_PATTERN = re.compile(_decimal_pattern(PRICE_MAX_PLACES))
+PERCENT_PATTERN = re.compile(
+    f"^(([1-9]|[1-4][0-9])(\\.[0-9]{{1,{MAX_PLACES}}})?|50(\\.0{{1,{MAX_PLACES}}})?|"
+    f"{_fraction(MAX_PLACES)})$")
+LEVERAGE_PATTERN = re.compile("^([1-9]|[1-9][0-9]|100)$")
+_EIGHT_PLACE_FIELDS = ("amount", "trailingStop.percent")
+_STRING_PATTERNS = {"amount": AMOUNT_PATTERN, "trailingStop.percent": PERCENT_PATTERN,
+                    "leverage": LEVERAGE_PATTERN}
 
 
 def load_json(raw: bytes) -> object:
@@ -80,16 +115,27 @@ def load_json(raw: bytes) -> object:
 
 
 def _number(name: str, value: object, reason: str | None = None) -> Decimal:
-    """Return a body's number (a JSON number or a decimal string) exactly, or raise."""
+    """Return a body's number (a JSON number or a decimal string) exactly, or raise.
+
+    A decimal string must match its documented pattern. A JSON number is read
+    from its text: below 10^12 in size, with at most 8 decimals (amounts,
+    percents) or 12 (prices), and, with a fraction, exactly the decimal a
+    double holds (the shortest form, which JSON writers print; any number of
+    at most 15 significant digits is). Signs and ranges are the core's to check.
+    """
     reason = reason or NUMERIC_FIELDS[name]
     if isinstance(value, bool):
         raise ApiError(400, reason, f"{name} must be a number, not a boolean", name)
+    if isinstance(value, str):
+        pattern = _STRING_PATTERNS.get(name, PRICE_PATTERN)
+        if not pattern.fullmatch(value):
+            raise ApiError(400, reason, f"{name} {value[:40]!r} is not a decimal string the API "
+                           f"reads (pattern {pattern.pattern})", name)
+        return Decimal(value)
     if isinstance(value, int):
         number = Decimal(value)
     elif isinstance(value, Decimal):
         number = value
-    elif isinstance(value, str) and _DECIMAL_STRING.match(value):
-        number = Decimal(value)
     else:
         raise ApiError(400, reason, f"{name} must be a number or a decimal string", name)
     if abs(number) >= MAX_MAGNITUDE:
@@ -97,10 +143,9 @@ def _number(name: str, value: object, reason: str | None = None) -> Decimal:
     places = MAX_PLACES if name in _EIGHT_PLACE_FIELDS else PRICE_MAX_PLACES
     if decimal_places(number) > places:
         raise ApiError(400, reason, f"{name} {number} has more than {places} decimals", name)
-    digits = len(number.normalize().as_tuple().digits)
-    if number and digits > MAX_DIGITS:
-        raise ApiError(400, reason, f"{name} {number} has more than {MAX_DIGITS} significant "
-                       "digits, which a Firestore number cannot hold exactly", name)
+    if number != number.to_integral_value() and Decimal(repr(float(number))) != number:
+        raise ApiError(400, reason, f"{name} {number} is not a number a Firestore number (a "
+                       "double) holds exactly; send at most 15 significant digits", name)
     return number
 
 
