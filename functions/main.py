@@ -88,7 +88,11 @@ def proposePlan(request: https_fn.CallableRequest) -> dict:
     """Ask the signed-in user's AI agent for a plan now."""
     if request.auth is None:
         raise https_fn.HttpsError(https_fn.FunctionsErrorCode.UNAUTHENTICATED, "sign in first")
-    return handlers.on_propose_plan(request.auth.uid)
+    answer = handlers.on_propose_plan(request.auth.uid)
+    if "refused" in answer:  # past a per-user limit (config/limits)
+        raise https_fn.HttpsError(https_fn.FunctionsErrorCode.RESOURCE_EXHAUSTED,
+                                  answer["refused"], answer)
+    return answer
 
 
 @https_fn.on_request(timeout_sec=30)

@@ -52,6 +52,8 @@ class LocalBackpack(LocalServer):
         super().__init__(host, port)
         self.ping_interval = ping_interval
         self._update_ids = itertools.count(6932035996)
+        #: Symbols this exchange does not list (every other well-formed one is listed).
+        self.unlisted: set[str] = set()
 
     @property
     def ws_url(self) -> str:
@@ -59,9 +61,22 @@ class LocalBackpack(LocalServer):
         return f"ws://{self.host}:{self.port}"
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/", self._websocket), web.get("/api/v1/klines", self._klines)]
+        return [web.get("/", self._websocket), web.get("/api/v1/klines", self._klines),
+                web.get("/api/v1/market", self._market)]
 
     # --- REST ---------------------------------------------------------------
+
+    async def _market(self, request: web.Request) -> web.Response:
+        """`GET /api/v1/market?symbol`: the market, or 404 when it is not listed."""
+        symbol = request.query.get("symbol", "")
+        if symbol in self.unlisted or "_" not in symbol:
+            return web.json_response({"code": "RESOURCE_NOT_FOUND",
+                                      "message": "Market not found"}, status=404)
+        base, quote = symbol.split("_", 2)[:2]
+        return web.json_response({
+            "symbol": symbol, "baseSymbol": base, "quoteSymbol": quote,
+            "marketType": "PERP" if symbol.endswith("_PERP") else "SPOT",
+            "orderBookState": "Open"})
 
     async def _klines(self, request: web.Request) -> web.Response:
         """`GET /api/v1/klines?symbol&interval=1m&startTime=<s>[&endTime=<s>]`: objects with

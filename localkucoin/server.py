@@ -69,6 +69,8 @@ class LocalKucoin(LocalServer):
         self._sequence = itertools.count(1)
         #: The last ticker frame's data published for each symbol (the REST tickers).
         self.last_ticker: dict[str, dict[str, Any]] = {}
+        #: Symbols this exchange does not list (every other well-formed one is listed).
+        self.unlisted: set[str] = set()
 
     @property
     def topic_prefix(self) -> str:
@@ -86,6 +88,8 @@ class LocalKucoin(LocalServer):
             web.get("/api/v1/kline/query", self._futures_candles),
             web.get("/api/v1/market/orderbook/level1", self._spot_level1),
             web.get("/api/v1/ticker", self._futures_ticker),
+            web.get("/api/v2/symbols/{symbol}", self._spot_symbol),
+            web.get("/api/v1/contracts/{symbol}", self._futures_contract),
             web.get("/endpoint", self._websocket),
         ]
 
@@ -155,6 +159,25 @@ class LocalKucoin(LocalServer):
             return web.json_response({"code": "400100", "msg": "unsupported"}, status=400)
         return web.json_response({"code": "200000",
                                   "data": self.last_ticker.get(request.query.get("symbol", ""))})
+
+    async def _spot_symbol(self, request: web.Request) -> web.Response:
+        """`GET /api/v2/symbols/{symbol}`: the symbol's detail, `data: null` when not listed."""
+        symbol = request.match_info["symbol"]
+        if self.market != "spot" or symbol in self.unlisted or "-" not in symbol:
+            return web.json_response({"code": "200000", "data": None})
+        base, quote = symbol.split("-", 1)
+        return web.json_response({"code": "200000", "data": {
+            "symbol": symbol, "name": symbol, "baseCurrency": base, "quoteCurrency": quote,
+            "enableTrading": True}})
+
+    async def _futures_contract(self, request: web.Request) -> web.Response:
+        """`GET /api/v1/contracts/{symbol}`: the contract, `data: null` when not listed."""
+        symbol = request.match_info["symbol"]
+        if self.market != "futures" or symbol in self.unlisted or not symbol.endswith("M"):
+            return web.json_response({"code": "200000", "data": None})
+        return web.json_response({"code": "200000", "data": {
+            "symbol": symbol, "rootSymbol": "USDT", "type": "FFWCSX", "status": "Open",
+            "quoteCurrency": "USDT", "settleCurrency": "USDT"}})
 
     # --- WebSocket ----------------------------------------------------------
 

@@ -16,14 +16,16 @@ from aiohttp import web
 
 from cogmora_backend import firestore_client
 from cogmora_backend.logs import configure_logging
+from cogmora_core.errors import Reason
 from cogmora_core.model import Tick
 from worker import gaps
-from worker.book import PriceIndex
+from worker.book import TRIGGER, PriceIndex
 from worker.endpoints import make_app
 from worker.feeds.backpack import BackpackFeed
 from worker.feeds.backpack_protocol import PERP_SUFFIX
 from worker.feeds.base import Funding
 from worker.feeds.kucoin import KucoinFeed
+from worker.listings import Listings
 from worker.marker import Marker
 from worker.metrics import Metrics
 from worker.settings import Settings
@@ -76,6 +78,9 @@ class Worker:
         #: wait here until recovery is done.
         self.recovering: dict[str, list[tuple[Tick, float]]] = {}
         self._http: httpx.AsyncClient | None = None
+        #: What each venue lists: only listed symbols are subscribed.
+        self.listings = Listings(self.apis, self.update_subscriptions)
+        self._unlisted_positions: set[str] = set()
         self.watcher = Watcher(self.database, self.index, self.marker, self.metrics,
                                self.update_subscriptions, owns=settings.owns)
         self.stopping = asyncio.Event()
@@ -205,17 +210,45 @@ class Worker:
         return list({id(feed): feed for feed in self.feeds.values()}.values())
 
     def update_subscriptions(self) -> None:
-        """Subscribe each feed to the symbols something is armed on."""
+        """Subscribe each feed to the listed symbols something is armed on.
+
+        A symbol the venue has not answered about yet waits for its answer
+        (which calls this again); one it does not list is refused.
+        """
         wanted: dict[int, set[str]] = {id(feed): set() for feed in self.feeds.values()}
         for venue, symbol_type, symbol in self.index.markets():
             feed = self.feeds.get((venue, symbol_type))
-            if feed is not None:
+            if feed is None:
+                continue
+            listed = self.listings.listed((venue, symbol_type, symbol))
+            if listed is False:
+                self.refuse_unlisted(venue, symbol_type, symbol)
+            elif listed:
                 wanted[id(feed)].add(symbol)
         every = set().union(*wanted.values())
         for symbol in [s for s in self.last_seen if s not in every]:
             del self.last_seen[symbol]
         for feed in self.unique_feeds():
             feed.update_desired(wanted[id(feed)])
+
+    def refuse_unlisted(self, venue: str, symbol_type: str, symbol: str) -> None:
+        """Reject the armed triggers on a symbol the venue does not list (never subscribed)."""
+        for armed in self.index.armed_on(symbol):
+            if (armed.venue, armed.symbol_type) != (venue, symbol_type):
+                continue
+            if armed.kind == TRIGGER:
+                self.index.disarm(armed.path)
+                self.metrics.invalid_documents.labels("tradeTriggers",
+                                                      Reason.UNLISTED_SYMBOL).inc()
+                self.marker.reject(armed.path, armed.uid, armed.doc_id, Reason.UNLISTED_SYMBOL,
+                                   f"{venue} does not list {symbol_type} {symbol}")
+            elif armed.path not in self._unlisted_positions:
+                # A position cannot be refused: it waits, unsubscribed, counted once.
+                self._unlisted_positions.add(armed.path)
+                self.metrics.invalid_documents.labels("openPositions",
+                                                      Reason.UNLISTED_SYMBOL).inc()
+                log.warning("position on a symbol the venue does not list",
+                            extra={"path": armed.path, "symbol": symbol})
 
     def health(self) -> dict[str, bool]:
         """Return each part's health: every feed with symbols, and Firestore."""
@@ -230,6 +263,7 @@ class Worker:
         await runner.setup()
         await web.TCPSite(runner, "0.0.0.0", self.settings.port).start()
         self._http = httpx.AsyncClient(timeout=10)
+        self.listings.client = self._http
         await asyncio.get_running_loop().run_in_executor(None, self._read_heartbeats)
         for feed in self.unique_feeds():
             feed.start()

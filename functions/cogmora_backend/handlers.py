@@ -78,10 +78,18 @@ def on_main_scheduler() -> Any:
 
 
 def on_propose_plan(uid: str) -> dict[str, Any]:
-    """Run the AI agent for `uid` now (the callable) and return the plan written."""
-    from cogmora_backend.automation.runtime import propose_now
+    """Run the AI agent for `uid` now (the callable) and return the plan written.
 
-    return propose_now(firestore_client.database(), uid)
+    Past a limit: `{refused: reason, detail, retryAfter}` and nothing runs.
+    """
+    from cogmora_backend.automation.runtime import propose_now
+    from cogmora_backend.limits import Refused
+
+    answer = propose_now(firestore_client.database(), uid)
+    if isinstance(answer, Refused):
+        return {"refused": answer.reason, "detail": answer.detail,
+                "retryAfter": answer.retry_after}
+    return answer
 
 
 def on_api_request(request: Any) -> Any:

@@ -211,6 +211,6 @@ def _count_failure(database: FirestoreDatabase, path: str, data: dict[str, Any],
         log.error("reconcile parked a mark", extra={"path": path, "attempts": attempts,
                                                    "error": error})
     try:
-        database.client.document(path).update(fields)
+        database.write(lambda batch: batch.update(path, fields))
     except Exception:
         log.exception("could not record a reconcile failure", extra={"path": path})

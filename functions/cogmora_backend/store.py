@@ -75,8 +75,9 @@ class Database(Protocol):
     def read(self, path: str) -> Document | None:
         """Return one document outside any transaction, or None."""
 
-    def list(self, collection: str) -> list[tuple[str, Document]]:
-        """Return (id, data) of every document of a collection, outside any transaction."""
+    def list(self, collection: str, limit: int | None = None) -> list[tuple[str, Document]]:
+        """Return (id, data) of the documents of a collection by id (at most `limit`),
+        outside any transaction."""
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...],
               bound: Any = None) -> Iterable[tuple[str, Document]]:
@@ -166,9 +167,12 @@ class FirestoreDatabase:
         snapshot = self._client.document(path).get()
         return snapshot.to_dict() if snapshot.exists else None
 
-    def list(self, collection: str) -> list[tuple[str, Document]]:
-        """Return (id, data) of every document of a collection."""
-        return [(s.id, s.to_dict()) for s in self._client.collection(collection).stream()]
+    def list(self, collection: str, limit: int | None = None) -> list[tuple[str, Document]]:
+        """Return (id, data) of the documents of a collection, by id, at most `limit`."""
+        query = self._client.collection(collection)
+        if limit is not None:
+            query = query.limit(limit)  # ordered by document id
+        return [(s.id, s.to_dict()) for s in query.stream()]
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...],
               bound: Any = None) -> Iterator[tuple[str, Document]]:
@@ -274,13 +278,14 @@ class MemoryDatabase:
             found = self.documents.get(path)
             return copy.deepcopy(found) if found is not None else None
 
-    def list(self, collection: str) -> list[tuple[str, Document]]:
-        """Return (id, data) of every document directly in `collection`."""
+    def list(self, collection: str, limit: int | None = None) -> list[tuple[str, Document]]:
+        """Return (id, data) of the documents directly in `collection`, by id, at most `limit`."""
         depth = collection.count("/") + 1
         with self._lock:
-            return [(path.rsplit("/", 1)[1], copy.deepcopy(doc))
-                    for path, doc in sorted(self.documents.items())
-                    if path.startswith(collection + "/") and path.count("/") == depth]
+            found = [(path.rsplit("/", 1)[1], copy.deepcopy(doc))
+                     for path, doc in sorted(self.documents.items())
+                     if path.startswith(collection + "/") and path.count("/") == depth]
+        return found if limit is None else found[:limit]
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...],
               bound: Any = None) -> list[tuple[str, Document]]:

@@ -228,3 +228,20 @@ def test_there_are_enough_hostile_inputs() -> None:
     total = (len(BAD_EXECUTIONS) + 1 + len(BAD_TRIGGERS) + len(BAD_POSITIONS) + 1
              + len(FRAMES))
     assert total >= 40
+
+
+def test_a_trigger_on_a_symbol_the_venue_does_not_list_is_rejected_and_never_subscribed(
+        db: Any, exchange: Exchange, worker: WorkerProcess) -> None:
+    exchange.futures.unlisted.add("FAKEXUSDTM")
+    uid = funded_user(db, "unlisted")
+    db.document(f"users/{uid}/tradeTriggers/fake").set(trigger_doc(symbol="FAKEXUSDTM"))
+    db.document(f"users/{uid}/tradeTriggers/real").set(trigger_doc(symbol="LISTDUSDTM",
+                                                                   targetPrice=1))
+
+    fake = wait_for(lambda: (d := document(db, f"users/{uid}/tradeTriggers/fake"))
+                    and d["details"]["status"] == "rejected" and d)
+    assert fake["details"]["error"] == "unlisted_symbol"
+    assert fake["details"]["errorDetail"] == "kucoin does not list futures FAKEXUSDTM"
+    wait_for(lambda: "LISTDUSDTM" in exchange.futures.subscribed())
+    assert "FAKEXUSDTM" not in exchange.futures.subscribed()
+    assert balance_of(db, uid) == D("10000")

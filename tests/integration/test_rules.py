@@ -169,6 +169,12 @@ LEGITIMATE = [
 ]
 
 HOSTILE = [
+    # the limits' counters and the position count: the backend's alone
+    Case("reset one's own usage counts", lambda c, u: c.create(
+        f"usage/{u}", {"aiRuns": {"windowStart": 0, "count": 0}})),
+    Case("read one's own usage counts", lambda c, u: c.get(f"usage/{u}")),
+    Case("lower one's own position count", lambda c, u: c.update(
+        f"users/{u}", {"openPositionCount": 0})),
     # trailing stops and OCO links
     Case("trailing stop with two offsets", lambda c, u: c.create(
         f"users/{u}/tradeTriggers/n", trig(trailingStop={"percent": 1, "distance": 5}))),

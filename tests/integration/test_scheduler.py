@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -358,3 +359,92 @@ def test_a_watchlist_cut_off_at_its_limit_never_cancels_another_users_shared_fet
     assert statuses[other]["lastStatus"] == "ok"
     # Each user's task ran out of its own second, or had the shared page by then.
     assert "timeout" in {statuses[first]["lastStatus"], statuses[second]["lastStatus"]}
+
+
+def test_the_ai_limits_hold_whatever_the_user_writes(db: Any) -> None:
+    from cogmora_core.config import LimitsConfig
+
+    now = datetime(2026, 3, 5, 10, 0, tzinfo=UTC)
+    # One minute asked for; the limits say at least 15, and one run a day.
+    uid = user_with(db, "ai-limited", ai={"enabled": True, "nextRun": now,
+                                          "intervalMinutes": 1})
+    limits = LimitsConfig(min_ai_interval_minutes=15, max_ai_runs_per_day=1)
+
+    def run_at(moment: datetime) -> Any:
+        async def go() -> Any:
+            scraper = Scraper(ScraperSource(url_pattern="http://127.0.0.1:9/{symbol}"))
+            quotes = ExchangeQuotes.from_environ()
+            try:
+                tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper, quotes, limits)
+                return await run_due_tasks(
+                    FirestoreDatabase(db), moment, {"ai": tasks.ai},
+                    min_interval_minutes={"ai": limits.min_ai_interval_minutes})
+            finally:
+                await asyncio.gather(scraper.close(), quotes.close())
+        return asyncio.run(go())
+
+    run_at(now)
+    ai = document(db, f"users/{uid}")["automation"]["ai"]
+    assert ai["lastStatus"] == "ok" and ai["nextRun"] == now + timedelta(minutes=15)
+    run_at(now + timedelta(minutes=15))
+    ai = document(db, f"users/{uid}")["automation"]["ai"]
+    assert (ai["lastStatus"], ai["lastError"]) == (
+        "limited", "too_many_ai_runs: 1 of 1 used in this day (UTC)")
+    assert document(db, f"usage/{uid}")["aiRuns"]["count"] == 1
+
+
+def test_a_watchlist_past_its_limit_scrapes_the_first_symbols_only(db: Any) -> None:
+    from cogmora_core.config import LimitsConfig
+
+    now = datetime(2026, 3, 6, 10, 0, tzinfo=UTC)
+    uid = user_with(db, "watch-many", watchlist={"enabled": True, "nextRun": now})
+    for symbol in ("AAA-USDT", "BBB-USDT", "CCC-USDT"):
+        watch(db, uid, symbol)
+
+    async def go() -> Any:
+        scraper = Scraper(ScraperSource(url_pattern=server.url_pattern))
+        quotes = ExchangeQuotes.from_environ()
+        try:
+            tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper, quotes,
+                                    LimitsConfig(max_watchlist_symbols=2))
+            return await run_due_tasks(FirestoreDatabase(db), now,
+                                       {"watchlist": tasks.watchlist})
+        finally:
+            await asyncio.gather(scraper.close(), quotes.close())
+
+    with serving() as server:
+        for symbol in ("AAA-USDT", "BBB-USDT", "CCC-USDT"):
+            server.pages[symbol] = market_page(symbol)
+        asyncio.run(go())
+        assert server.requests["CCC-USDT"] == 0
+
+    task = document(db, f"users/{uid}")["automation"]["watchlist"]
+    assert (task["lastStatus"], task["lastError"]) == (
+        "partial", "too_many_symbols: more than 2 symbols; the first 2 by symbol are "
+        "scraped (config/limits)")
+    assert document(db, f"users/{uid}/watchlist/AAA-USDT")["price"] == 141.5
+    assert "price" not in document(db, f"users/{uid}/watchlist/CCC-USDT")
+
+
+def test_the_callable_is_refused_past_the_users_rate_with_when_to_retry(
+    db: Any, callable_url: str
+) -> None:
+    uid = user_with(db, "caller-many", ai={"enabled": False, "maxRiskPercent": 1})
+    headers = {"Authorization": f"Bearer {id_token(uid)}"}
+    while time.time() % 60 > 40:  # all three calls fall in one minute's window
+        time.sleep(1)
+
+    answers = [httpx.post(callable_url, json={"data": {}}, timeout=60, headers=headers)
+               for _ in range(3)]
+
+    # config/limits defaults: 2 proposePlan calls a minute.
+    assert [a.status_code for a in answers[:2]] == [200, 200], answers[0].text
+    refused = answers[2]
+    assert refused.status_code == 429, refused.text
+    error = refused.json()["error"]
+    assert error["status"] == "RESOURCE_EXHAUSTED"
+    assert error["message"] == "too_many_requests"
+    assert error["details"]["detail"] == "2 of 2 used in this minute"
+    assert 0 < error["details"]["retryAfter"] <= 60
+    plans = list(db.collection(f"users/{uid}/aiPlans").stream())
+    assert len(plans) <= 2  # nothing ran for the refused call

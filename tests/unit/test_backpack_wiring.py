@@ -10,6 +10,7 @@ from worker.book import PriceIndex
 from worker.documents import armed_position, armed_trigger
 from worker.feeds.backpack import BackpackFeed
 from worker.feeds.kucoin import KucoinFeed
+from worker.listings import Listings
 from worker.metrics import Metrics
 from worker.settings import Settings
 
@@ -21,6 +22,7 @@ def wired_worker() -> Worker:
     worker.metrics = Metrics()
     worker.index = PriceIndex()
     worker.last_seen = {}
+    worker.listings = Listings({}, lambda: None)  # no REST API to ask: every symbol listed
     backpack = BackpackFeed(worker.settings.backpack_ws_url, worker.on_tick, worker.metrics)
     worker.feeds = {
         ("kucoin", "spot"): KucoinFeed("spot", "http://127.0.0.1:9", worker.on_tick,

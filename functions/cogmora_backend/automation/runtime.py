@@ -11,6 +11,7 @@ from cogmora_backend.automation.quotes import ExchangeQuotes
 from cogmora_backend.automation.scheduler import SchedulerReport, run_due_tasks
 from cogmora_backend.automation.scraper import Scraper, ScraperSource
 from cogmora_backend.automation.tasks import AutomationTasks
+from cogmora_backend.limits import AI_RUNS, PROPOSE_PLAN, Refused, load_limits, take
 from cogmora_backend.store import FirestoreDatabase
 
 CONFIG_SCRAPER = "config/scraper"
@@ -26,24 +27,35 @@ def run_scheduler_now(database: FirestoreDatabase, **options: Any) -> SchedulerR
 
     async def run() -> SchedulerReport:
         scraper, quotes = Scraper(source_of(database)), ExchangeQuotes.from_environ()
+        limits = await asyncio.to_thread(load_limits, database)
         try:
-            tasks = AutomationTasks(database, default_agent(), scraper, quotes)
-            return await run_due_tasks(database, datetime.now(UTC),
-                                       {"ai": tasks.ai, "watchlist": tasks.watchlist},
-                                       clock=lambda: datetime.now(UTC), **options)
+            tasks = AutomationTasks(database, default_agent(), scraper, quotes, limits)
+            return await run_due_tasks(
+                database, datetime.now(UTC), {"ai": tasks.ai, "watchlist": tasks.watchlist},
+                clock=lambda: datetime.now(UTC),
+                min_interval_minutes={"ai": limits.min_ai_interval_minutes}, **options)
         finally:
             await asyncio.gather(scraper.close(), quotes.close())
 
     return asyncio.run(run())
 
 
-def propose_now(database: FirestoreDatabase, uid: str) -> dict[str, Any]:
-    """Run the AI agent for `uid` now and return {planId, plan}."""
+def propose_now(database: FirestoreDatabase, uid: str) -> dict[str, Any] | Refused:
+    """Run the AI agent for `uid` now and return {planId, plan}.
+
+    Refused (nothing runs) past the user's `maxProposePlanPerMinute` or
+    `maxAiRunsPerDay` (scheduled runs count too).
+    """
+    limits = load_limits(database)
+    refused = take(database, uid, {PROPOSE_PLAN: limits.max_propose_plan_per_minute,
+                                   AI_RUNS: limits.max_ai_runs_per_day}, datetime.now(UTC))
+    if refused is not None:
+        return refused
 
     async def run() -> dict[str, Any]:
         scraper, quotes = Scraper(source_of(database)), ExchangeQuotes.from_environ()
         try:
-            tasks = AutomationTasks(database, default_agent(), scraper, quotes)
+            tasks = AutomationTasks(database, default_agent(), scraper, quotes, limits)
             user = await asyncio.to_thread(database.read, f"users/{uid}") or {}
             settings = (user.get("automation") or {}).get("ai") or {}
             plan_id, plan = await tasks.propose(uid, dict(settings), datetime.now(UTC))

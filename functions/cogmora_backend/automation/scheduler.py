@@ -66,12 +66,16 @@ class SchedulerReport:
     seconds: float = 0.0
 
 
-def interval_of(settings: Mapping[str, Any], task: str) -> timedelta:
-    """Return the task's interval, the default when absent, clamped to 1 min .. 1 day."""
+def interval_of(settings: Mapping[str, Any], task: str,
+                minimum: float = MIN_INTERVAL_MINUTES) -> timedelta:
+    """Return the task's interval, the default when absent, clamped to `minimum` .. 1 day.
+
+    `minimum` is 1 minute, or `minAiIntervalMinutes` of `config/limits` for the agent.
+    """
     raw = settings.get("intervalMinutes")
     minutes = raw if isinstance(raw, int | float) and not isinstance(raw, bool) else (
         DEFAULT_INTERVAL_MINUTES[task])
-    return timedelta(minutes=min(max(float(minutes), MIN_INTERVAL_MINUTES), MAX_INTERVAL_MINUTES))
+    return timedelta(minutes=min(max(float(minutes), minimum), MAX_INTERVAL_MINUTES))
 
 
 def due_users(database: FirestoreDatabase, task: str, now: datetime, limit: int) -> list[str]:
@@ -91,7 +95,7 @@ def _settings(user: dict[str, Any] | None, task: str) -> dict[str, Any] | None:
 
 
 def claim_many(database: Database, uids: list[str], task: str, now: datetime, run_id: str,
-               lease: timedelta) -> list[Claim]:
+               lease: timedelta, minimum: float = MIN_INTERVAL_MINUTES) -> list[Claim]:
     """Claim the due tasks of `uids` in one transaction: move `nextRun`, record the lease.
 
     A task is left out when it is disabled, not due (another run claimed it)
@@ -114,7 +118,7 @@ def claim_many(database: Database, uids: list[str], task: str, now: datetime, ru
             ):
                 continue
             tx.update(paths.user(uid), {
-                f"automation.{task}.nextRun": now + interval_of(settings, task),
+                f"automation.{task}.nextRun": now + interval_of(settings, task, minimum),
                 f"automation.{task}.lease": {"runId": run_id, "until": now + lease},
             })
             assert user is not None
@@ -165,14 +169,17 @@ async def run_due_tasks(
     time_limit: float = 20.0,
     limit: int = 5000,
     clock: Callable[[], datetime] | None = None,
+    min_interval_minutes: Mapping[str, float] | None = None,
 ) -> SchedulerReport:
     """Find, claim and run every due task once; return what happened.
 
     Tasks are claimed and recorded in chunks of `CHUNK` users per
     transaction; at most `concurrency` tasks run at once, each cut off after
-    `time_limit` seconds. Firestore calls run in threads, one per task that
-    may run at once: more threads only contend for the interpreter (measured
-    in bench/scheduler_scale.py with 5,000 users: 12 at once 68 s, 16 64 s, 24 57 s, 64 95 s).
+    `time_limit` seconds; `min_interval_minutes` (task → minutes) raises a
+    task's shortest interval (`minAiIntervalMinutes`). Firestore calls run in
+    threads, one per task that may run at once: more threads only contend for
+    the interpreter (measured in bench/scheduler_scale.py with 5,000 users:
+    12 at once 68 s, 16 64 s, 24 57 s, 64 95 s).
     """
     loop = asyncio.get_running_loop()
     loop.set_default_executor(ThreadPoolExecutor(max_workers=concurrency,
@@ -208,8 +215,9 @@ async def run_due_tasks(
         return outcome
 
     async def run_chunk(task: str, uids: list[str]) -> None:
+        minimum = (min_interval_minutes or {}).get(task, MIN_INTERVAL_MINUTES)
         claims = await asyncio.to_thread(claim_many, database, uids, task, now,
-                                         report.run_id, lease)
+                                         report.run_id, lease, minimum)
         report.claimed[task] = report.claimed.get(task, 0) + len(claims)
         results = await asyncio.gather(*(run_one(c) for c in claims), return_exceptions=True)
         # Every claimed task's outcome is recorded and its lease released, whatever escaped.

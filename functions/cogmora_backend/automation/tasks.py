@@ -20,8 +20,10 @@ from cogmora_backend.automation.plan import (
 from cogmora_backend.automation.quotes import QuoteSource, watched_markets
 from cogmora_backend.automation.scheduler import Claim, TaskResult
 from cogmora_backend.automation.scraper import FIELDS, Scraper
+from cogmora_backend.limits import AI_RUNS, take
 from cogmora_backend.store import SERVER_TIME, Database, DocumentMissing, Transaction
-from cogmora_core.config import AutomationConfig
+from cogmora_core.config import AutomationConfig, LimitsConfig
+from cogmora_core.errors import Reason
 from cogmora_core.money import parse_number, to_firestore
 
 DEFAULT_MAX_RISK_PERCENT = 1.0
@@ -67,8 +69,9 @@ class AutomationTasks:
     """
 
     def __init__(self, database: Database, agent: Agent, scraper: Scraper,
-                 quotes: QuoteSource) -> None:
+                 quotes: QuoteSource, limits: LimitsConfig | None = None) -> None:
         self.database = database
+        self.limits = limits or LimitsConfig()
         self.agent = agent
         self.scraper = scraper
         self.quotes = quotes
@@ -88,15 +91,29 @@ class AutomationTasks:
         return config
 
     async def watchlist_of(self, uid: str) -> list[tuple[str, dict[str, Any]]]:
-        """Return the user's watchlist documents, listed once per run for both tasks."""
+        """Return the user's watchlist documents, listed once per run for both tasks.
+
+        At most `maxWatchlistSymbols` + 1 are read (by symbol): one more than
+        the limit tells that the list is too long without reading all of it.
+        """
         listing = self._watchlists.get(uid)
         if listing is None:
             listing = self._watchlists[uid] = asyncio.ensure_future(asyncio.to_thread(
-                self.database.list, f"users/{uid}/watchlist"))
+                self.database.list, f"users/{uid}/watchlist",
+                self.limits.max_watchlist_symbols + 1))
         return await asyncio.shield(listing)  # shared by the user's two tasks
 
     async def ai(self, claim: Claim) -> TaskResult:
-        """Propose a plan, write it to `aiPlans`, and with autoExecute arm its triggers."""
+        """Propose a plan, write it to `aiPlans`, and with autoExecute arm its triggers.
+
+        A run past the user's `maxAiRunsPerDay` (scheduled and on-demand runs
+        together) does not run the model: it ends `limited`.
+        """
+        refused = await asyncio.to_thread(
+            take, self.database, claim.uid, {AI_RUNS: self.limits.max_ai_runs_per_day},
+            claim.claimed_at)
+        if refused is not None:
+            return TaskResult(status="limited", error=f"{refused.reason}: {refused.detail}")
         plan_id, plan = await self.propose(claim.uid, claim.settings, claim.claimed_at,
                                            user=claim.user)
         return TaskResult(fields={"lastPlanId": plan_id},
@@ -164,7 +181,9 @@ class AutomationTasks:
     async def watchlist(self, claim: Claim) -> TaskResult:
         """Scrape every watched symbol (each page once per run) and write the data."""
         docs = await self.watchlist_of(claim.uid)
-        symbols = [doc_id for doc_id, _ in docs]
+        cap = self.limits.max_watchlist_symbols
+        over = len(docs) > cap
+        symbols = [doc_id for doc_id, _ in docs[:cap]]
         results = await asyncio.gather(*(self.scraper.get(symbol) for symbol in symbols))
         errors = []
         updates: dict[str, dict[str, Any]] = {}
@@ -180,6 +199,10 @@ class AutomationTasks:
                 fields = {"error": result.error, "errorAt": SERVER_TIME}
             updates[path] = fields
         await asyncio.to_thread(self._update_existing, updates)
+        if over:  # the rest are neither read nor scraped
+            errors.insert(0, f"{Reason.TOO_MANY_SYMBOLS}: more than {cap} symbols; the first "
+                             f"{cap} by symbol are scraped (config/limits)")
+            return TaskResult(status="partial", error="; ".join(errors)[:1000])
         if not errors:
             return TaskResult()
         status = "error" if len(errors) == len(results) else "partial"

@@ -1,0 +1,59 @@
+"""The venues' symbol listings, asked of the local exchange over real HTTP (issue 13, item 5)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+
+from localkucoin.backpack import LocalBackpack
+from localkucoin.server import LocalKucoin
+from tests.support.aio import eventually
+from worker.listings import Listings, backpack_listed, kucoin_listed
+
+
+def test_answers_are_read_exactly() -> None:
+    assert kucoin_listed("spot", "BTC-USDT", {"code": "200000", "data": {
+        "symbol": "BTC-USDT", "enableTrading": True}})
+    assert not kucoin_listed("spot", "BTC-USDT", {"code": "200000", "data": {
+        "symbol": "BTC-USDT", "enableTrading": False}})
+    assert not kucoin_listed("spot", "BTC-USDT", {"code": "200000", "data": None})
+    assert not kucoin_listed("spot", "BTC-USDT", {"code": "200000", "data": {
+        "symbol": "ETH-USDT", "enableTrading": True}})
+    assert kucoin_listed("futures", "XBTUSDTM", {"code": "200000", "data": {
+        "symbol": "XBTUSDTM", "status": "Open"}})
+    assert not kucoin_listed("futures", "XBTUSDTM", {"code": "200000", "data": {
+        "symbol": "XBTUSDTM", "status": "Paused"}})
+    assert not kucoin_listed("futures", "XBTUSDTM", ["not", "an", "answer"])
+    assert backpack_listed("SOL_USDC", {"symbol": "SOL_USDC", "orderBookState": "Open"})
+    assert not backpack_listed("SOL_USDC", {"symbol": "SOL_USDC", "orderBookState": "Closed"})
+    assert not backpack_listed("SOL_USDC", {"code": "RESOURCE_NOT_FOUND"})
+
+
+def test_the_worker_asks_each_venue_once_per_symbol_and_caches_the_answer() -> None:
+    async def scenario() -> None:
+        spot, futures, backpack = LocalKucoin("spot"), LocalKucoin("futures"), LocalBackpack()
+        await backpack.start()
+        apis = {("kucoin", "spot"): await spot.start(),
+                ("kucoin", "futures"): await futures.start(),
+                ("backpack", "spot"): backpack.base_url}
+        futures.unlisted.add("FAKEUSDTM")
+        backpack.unlisted.add("FAKE_USDC")
+        answers: list[int] = []
+        async with httpx.AsyncClient(timeout=5) as client:
+            listings = Listings(apis, lambda: answers.append(1), client)
+            keys = [("kucoin", "spot", "BTC-USDT"), ("kucoin", "futures", "XBTUSDTM"),
+                    ("kucoin", "futures", "FAKEUSDTM"), ("backpack", "spot", "SOL_USDC"),
+                    ("backpack", "spot", "FAKE_USDC")]
+            assert [listings.listed(k) for k in keys] == [None] * 5  # being asked
+            await eventually(lambda: len(answers) == 5)
+            assert [listings.listed(k) for k in keys] == [True, True, False, True, False]
+            assert len(answers) == 5  # cached: nobody asked again
+            # A venue that cannot be asked does not stop trading.
+            down = Listings({("kucoin", "spot"): "http://127.0.0.1:9"}, lambda: None, client)
+            assert down.listed(("kucoin", "spot", "ETH-USDT")) is None
+            await eventually(lambda: down.listed(("kucoin", "spot", "ETH-USDT")) is True)
+        for server in (spot, futures, backpack):
+            await server.stop()
+
+    asyncio.run(scenario())
