@@ -33,12 +33,8 @@ from typing import Any
 from cogmora_backend import paths
 from cogmora_backend.api.errors import ApiError, Code
 from cogmora_backend.store import Database, Transaction
-from cogmora_core.money import parse_number
+from cogmora_core.config import LimitsConfig
 
-#: `config/limits.apiRequestsPerMinute` when absent or invalid (DESIGN.md §2).
-DEFAULT_REQUESTS_PER_MINUTE = 120
-#: The largest limit `config/limits` may set (a sanity bound on an admin's edit).
-MAX_REQUESTS_PER_MINUTE = 1_000_000
 WINDOW = timedelta(minutes=1)
 #: How long an idempotency key is kept (and its first answer replayed).
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -49,12 +45,9 @@ REPLAYED_HEADER = "Idempotent-Replayed"
 
 
 def requests_per_minute(limits: Mapping[str, Any] | None) -> int:
-    """Return the per-user API limit of a `config/limits` document (a whole number >= 1)."""
-    value = parse_number((limits or {}).get("apiRequestsPerMinute"))
-    if (value is None or value != value.to_integral_value()
-            or not 1 <= value <= MAX_REQUESTS_PER_MINUTE):
-        return DEFAULT_REQUESTS_PER_MINUTE
-    return int(value)
+    """Return the per-user API limit of a `config/limits` document (its default when
+    absent or invalid; the one reading of `config/limits`, `LimitsConfig`)."""
+    return LimitsConfig.from_document(limits).api_requests_per_minute
 
 
 def count_request(database: Database, uid: str, now: datetime) -> None:
