@@ -191,5 +191,5 @@ _LIMIT_FIELDS: dict[str, tuple[str, int, int]] = {
     "minAiIntervalMinutes": ("min_ai_interval_minutes", 1, 1440),
     "maxAiRunsPerDay": ("max_ai_runs_per_day", 1, 1440),
     "maxProposePlanPerMinute": ("max_propose_plan_per_minute", 1, 1000),
-    "apiRequestsPerMinute": ("api_requests_per_minute", 1, 100_000),
+    "apiRequestsPerMinute": ("api_requests_per_minute", 1, 1_000_000),
 }

@@ -41,3 +41,11 @@ def test_the_defaults_are_the_contracts() -> None:
             limits.max_watchlist_symbols, limits.min_ai_interval_minutes,
             limits.max_ai_runs_per_day, limits.max_propose_plan_per_minute,
             limits.api_requests_per_minute) == (200, 200, 50, 15, 96, 2, 120)
+
+
+def test_a_lifted_api_limit_is_taken_as_set() -> None:
+    # The Schemathesis run lifts the API limit to a million for its one user.
+    assert LimitsConfig.from_document(
+        {"apiRequestsPerMinute": 1_000_000}).api_requests_per_minute == 1_000_000
+    assert LimitsConfig.from_document(
+        {"apiRequestsPerMinute": 1_000_001}).api_requests_per_minute == 120

@@ -54,10 +54,12 @@ def count_request(database: Database, uid: str, now: datetime) -> None:
     """Count one request of `uid` in this minute's window, or raise `ApiError` 429."""
     start = now.replace(second=0, microsecond=0)
     usage_path = paths.api_usage(uid)
+    # Read outside the transaction: a transaction's reads lock, and every request of
+    # every user would otherwise hold config/limits (an admin's edit would wait on all).
+    limit = requests_per_minute(database.read(paths.CONFIG_LIMITS))
 
     def work(tx: Transaction) -> None:
-        usage, limits = tx.get_many([usage_path, paths.CONFIG_LIMITS])
-        limit = requests_per_minute(limits)
+        usage = tx.get(usage_path)
         count = 0
         if usage is not None and usage.get("windowStart") == start:
             raw = usage.get("count")
