@@ -490,7 +490,7 @@ def verify(run: Run) -> dict[str, int]:
 
 
 def chaos(db: Any, symbols: int, per_symbol: int, users: int = 12, seed: int = 5,
-          timeout_per_plateau: float = 120.0) -> tuple[dict[str, int], list[str]]:
+          timeout_per_plateau: float = 300.0) -> tuple[dict[str, int], list[str]]:
     """Run the whole scenario; return the counts and the log (raises on any discrepancy)."""
     rng = random.Random(seed)
     exchange = Exchange()
