@@ -114,21 +114,8 @@ class AutomationConfig:
         range, a fractional leverage) takes its default too and is listed in
         `problems`, so a bad admin edit never lets a proposal through unchecked.
         """
-        config = cls()
-        if not data:
-            return config
-        changes: dict[str, Any] = {}
-        problems: list[str] = []
-        for doc_name, (attr, low, high) in _AUTOMATION_FIELDS.items():
-            if doc_name not in data:
-                continue
-            value = parse_number(data[doc_name])
-            if (value is None or not low <= value <= high
-                    or (attr == "max_leverage" and value != value.to_integral_value())):
-                problems.append(f"{doc_name}: invalid value {data[doc_name]!r}, default used")
-                continue
-            changes[attr] = int(value) if attr == "max_leverage" else value
-        return replace(config, **changes, problems=tuple(problems))
+        changes, problems = _read_fields(data, _AUTOMATION_FIELDS, whole={"max_leverage"})
+        return replace(cls(), **changes, problems=problems)
 
 
 #: `config/automation` field → (attribute, lowest allowed, highest allowed), both inclusive.
@@ -167,20 +154,9 @@ class LimitsConfig:
         A missing field takes its default; an invalid one (not a whole number,
         out of range) takes its default too and is listed in `problems`.
         """
-        config = cls()
-        if not data:
-            return config
-        changes: dict[str, int] = {}
-        problems: list[str] = []
-        for doc_name, (attr, low, high) in _LIMIT_FIELDS.items():
-            if doc_name not in data:
-                continue
-            value = parse_number(data[doc_name])
-            if value is None or value != value.to_integral_value() or not low <= value <= high:
-                problems.append(f"{doc_name}: invalid value {data[doc_name]!r}, default used")
-                continue
-            changes[attr] = int(value)
-        return replace(config, **changes, problems=tuple(problems))
+        changes, problems = _read_fields(data, _LIMIT_FIELDS,
+                                         whole={attr for attr, _, _ in _LIMIT_FIELDS.values()})
+        return replace(cls(), **changes, problems=problems)
 
 
 #: `config/limits` field → (attribute, lowest allowed, highest allowed), both inclusive.
@@ -193,3 +169,26 @@ _LIMIT_FIELDS: dict[str, tuple[str, int, int]] = {
     "maxProposePlanPerMinute": ("max_propose_plan_per_minute", 1, 1000),
     "apiRequestsPerMinute": ("api_requests_per_minute", 1, 1_000_000),
 }
+
+
+def _read_fields(data: Mapping[str, object] | None,
+                 fields: Mapping[str, tuple[str, Decimal | int, Decimal | int]],
+                 whole: set[str]) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Return (attribute → value, problems) of the valid fields of a config document.
+
+    `fields` maps a document field to (attribute, lowest, highest allowed, both
+    inclusive); an attribute in `whole` must be a whole number and becomes an
+    `int`. A missing field is left out; an invalid one is listed in the problems.
+    """
+    changes: dict[str, Any] = {}
+    problems: list[str] = []
+    for doc_name, (attr, low, high) in fields.items():
+        if not data or doc_name not in data:
+            continue
+        value = parse_number(data[doc_name])
+        if (value is None or not low <= value <= high
+                or (attr in whole and value != value.to_integral_value())):
+            problems.append(f"{doc_name}: invalid value {data[doc_name]!r}, default used")
+            continue
+        changes[attr] = int(value) if attr in whole else value
+    return changes, tuple(problems)
