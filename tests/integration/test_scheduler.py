@@ -127,16 +127,20 @@ def watch(db: Any, uid: str, symbol: str, **data: Any) -> None:
     db.document(f"users/{uid}/watchlist/{symbol}").set({"symbol": symbol, **data})
 
 
-def run_tasks(db: Any, server_pattern: str, now: datetime) -> Any:
-    """Run the due tasks as mainScheduler does: the market prices from KUCOIN_*_API."""
+def run_tasks(db: Any, server_pattern: str, now: datetime,
+              kinds: tuple[str, ...] = ("ai", "watchlist"), limits: Any = None,
+              **options: Any) -> Any:
+    """Run the due tasks of `kinds` as mainScheduler does: the market prices from
+    KUCOIN_*_API; `limits` (a LimitsConfig) and `options` (of `run_due_tasks`) as told."""
 
     async def go() -> Any:
         scraper = Scraper(ScraperSource(url_pattern=server_pattern))
         quotes = ExchangeQuotes.from_environ()
         try:
-            tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper, quotes)
+            tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper, quotes, limits)
+            runners = {"ai": tasks.ai, "watchlist": tasks.watchlist}
             return await run_due_tasks(FirestoreDatabase(db), now,
-                                       {"ai": tasks.ai, "watchlist": tasks.watchlist})
+                                       {kind: runners[kind] for kind in kinds}, **options)
         finally:
             await asyncio.gather(scraper.close(), quotes.close())
 
@@ -332,22 +336,12 @@ def test_a_watchlist_cut_off_at_its_limit_never_cancels_another_users_shared_fet
         watch(db, uid, "SLOW-USDT")
     watch(db, other, "FAST-USDT")
 
-    async def go() -> Any:
-        scraper = Scraper(ScraperSource(url_pattern=server.url_pattern))
-        quotes = ExchangeQuotes.from_environ()
-        try:
-            tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper, quotes)
-            return await run_due_tasks(FirestoreDatabase(db), now,
-                                       {"watchlist": tasks.watchlist}, concurrency=1,
-                                       time_limit=1.0)
-        finally:
-            await asyncio.gather(scraper.close(), quotes.close())
-
     with serving() as server:
         server.pages["SLOW-USDT"] = market_page("SLOW-USDT")
         server.pages["FAST-USDT"] = market_page("FAST-USDT")
         server.slow["SLOW-USDT"] = 1.5
-        report = asyncio.run(go())
+        report = run_tasks(db, server.url_pattern, now, ("watchlist",), concurrency=1,
+                           time_limit=1.0)
         assert server.requests["SLOW-USDT"] == 1  # still fetched once for both
 
     statuses = {uid: document(db, f"users/{uid}")["automation"]["watchlist"]
@@ -371,17 +365,8 @@ def test_the_ai_limits_hold_whatever_the_user_writes(db: Any) -> None:
     limits = LimitsConfig(min_ai_interval_minutes=15, max_ai_runs_per_day=1)
 
     def run_at(moment: datetime) -> Any:
-        async def go() -> Any:
-            scraper = Scraper(ScraperSource(url_pattern="http://127.0.0.1:9/{symbol}"))
-            quotes = ExchangeQuotes.from_environ()
-            try:
-                tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper, quotes, limits)
-                return await run_due_tasks(
-                    FirestoreDatabase(db), moment, {"ai": tasks.ai},
-                    min_interval_minutes={"ai": limits.min_ai_interval_minutes})
-            finally:
-                await asyncio.gather(scraper.close(), quotes.close())
-        return asyncio.run(go())
+        return run_tasks(db, "http://127.0.0.1:9/{symbol}", moment, ("ai",), limits,
+                         min_interval_minutes={"ai": limits.min_ai_interval_minutes})
 
     run_at(now)
     ai = document(db, f"users/{uid}")["automation"]["ai"]
@@ -401,21 +386,11 @@ def test_a_watchlist_past_its_limit_scrapes_the_first_symbols_only(db: Any) -> N
     for symbol in ("AAA-USDT", "BBB-USDT", "CCC-USDT"):
         watch(db, uid, symbol)
 
-    async def go() -> Any:
-        scraper = Scraper(ScraperSource(url_pattern=server.url_pattern))
-        quotes = ExchangeQuotes.from_environ()
-        try:
-            tasks = AutomationTasks(FirestoreDatabase(db), Agent(), scraper, quotes,
-                                    LimitsConfig(max_watchlist_symbols=2))
-            return await run_due_tasks(FirestoreDatabase(db), now,
-                                       {"watchlist": tasks.watchlist})
-        finally:
-            await asyncio.gather(scraper.close(), quotes.close())
-
     with serving() as server:
         for symbol in ("AAA-USDT", "BBB-USDT", "CCC-USDT"):
             server.pages[symbol] = market_page(symbol)
-        asyncio.run(go())
+        run_tasks(db, server.url_pattern, now, ("watchlist",),
+                  LimitsConfig(max_watchlist_symbols=2))
         assert server.requests["CCC-USDT"] == 0
 
     task = document(db, f"users/{uid}")["automation"]["watchlist"]
