@@ -21,7 +21,7 @@ from bench.books import resting, tick_prices
 from bench.results import record, tee
 from localkucoin.replay import SHARED_DATA
 from worker.book import PriceIndex
-from worker.feeds.kucoin_protocol import SPOT, parse_frame
+from worker.venues.kucoin.protocol import SPOT, parse_frame
 
 
 def rss_bytes() -> int:

@@ -25,8 +25,8 @@ from cogmora_backend.settlement import Outcome
 from cogmora_backend.store import Database
 from worker.book import TRIGGER, Armed, Hit, PriceIndex
 from worker.documents import owner_of
-from worker.feeds.base import Funding
 from worker.metrics import Metrics
+from worker.venues.base import Funding
 
 log = logging.getLogger(__name__)
 

@@ -80,6 +80,7 @@ from cogmora_core.trading import (
     pnl_percent,
 )
 from cogmora_core.validation import parse_position
+from cogmora_core.venues import DEFAULT_VENUE
 
 log = logging.getLogger(__name__)
 COLLECTION = "fundingEvents"
@@ -116,7 +117,7 @@ class FundingEvent:
 
     def concerns(self, symbol: object, venue: object) -> bool:
         """Return whether a position of `symbol` on `venue` (None: KuCoin) is in this market."""
-        return symbol == self.symbol and (venue or "kucoin") == self.venue
+        return symbol == self.symbol and (venue or DEFAULT_VENUE) == self.venue
 
 
 def parse_event(identifier: str, event: Mapping[str, Any]) -> FundingEvent | None:
@@ -124,7 +125,7 @@ def parse_event(identifier: str, event: Mapping[str, Any]) -> FundingEvent | Non
     rate = parse_number(event.get("rate"))
     mark = parse_number(event.get("markPrice"))
     time_ms = event.get("fundingTimeMs")
-    symbol, venue = event.get("symbol"), event.get("venue") or "kucoin"
+    symbol, venue = event.get("symbol"), event.get("venue") or DEFAULT_VENUE
     if (rate is None or mark is None or mark <= ZERO or isinstance(time_ms, bool)
             or not isinstance(time_ms, int) or not isinstance(symbol, str)
             or not isinstance(venue, str)):

@@ -17,7 +17,8 @@ from typing import Any
 
 from cogmora_core.model import Tick
 from cogmora_core.money import parse_number
-from worker.feeds.base import FrameError, Funding, exchange_price, json_object
+from cogmora_core.venues import SymbolType, Venue
+from worker.venues.base import FrameError, Funding, exchange_price, json_object
 
 SPOT = "spot"
 FUTURES = "futures"
@@ -131,6 +132,8 @@ def _parse_ticker(frame: dict, market: str) -> Tick:
         best_bid=exchange_price(bid, "bestBid"),
         best_ask=exchange_price(ask, "bestAsk"),
         time_ms=time_ms if isinstance(time_ms, int) else None,
+        venue=Venue.KUCOIN,
+        symbol_type=SymbolType.SPOT if market == SPOT else SymbolType.FUTURES,
     )
 
 
