@@ -53,9 +53,11 @@ class KucoinVenue(LocalVenue):
     venue = Venue.KUCOIN
 
     def __init__(self, spot_port: int = 0, futures_port: int = 0, fast: bool = False) -> None:
-        pings = {"ping_interval_ms": 2000, "ping_timeout_ms": 2000} if fast else {}
-        self.spot = LocalKucoin("spot", port=spot_port, **pings)
-        self.futures = LocalKucoin("futures", port=futures_port, **pings)
+        interval, timeout = (2000, 2000) if fast else (18000, 10000)
+        self.spot = LocalKucoin("spot", port=spot_port, ping_interval_ms=interval,
+                                ping_timeout_ms=timeout)
+        self.futures = LocalKucoin("futures", port=futures_port, ping_interval_ms=interval,
+                                   ping_timeout_ms=timeout)
 
     def servers(self) -> list[LocalServer]:
         """Return the spot and the futures server."""

@@ -162,13 +162,13 @@ class Worker:
             seen = self.last_seen.get((venue, symbol_type, symbol))
             if seen is not None and (venue, symbol_type) in self.feeds:
                 latest.setdefault((venue, symbol_type), {})[symbol] = seen
-        for key, seen in latest.items():
-            if written.get(key) == seen:
+        for key, symbols in latest.items():
+            if written.get(key) == symbols:
                 continue
             try:
                 await asyncio.get_running_loop().run_in_executor(
-                    None, self._write_heartbeat, key, seen)
-                written[key] = seen
+                    None, self._write_heartbeat, key, symbols)
+                written[key] = symbols
             except Exception:
                 log.exception("heartbeat not written", extra={"market": "-".join(key)})
 

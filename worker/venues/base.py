@@ -207,7 +207,7 @@ class BackgroundLoop:
                           extra={"feed": self.name, "item": type(item).__name__})
 
 
-async def serve_together(*tasks: asyncio.Task) -> None:
+async def serve_together(*tasks: asyncio.Task[None]) -> None:
     """Wait until one of a socket's tasks fails, raise its error and cancel the rest.
 
     A task that returns normally also ends the connection (`FeedDead`).

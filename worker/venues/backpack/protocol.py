@@ -97,7 +97,7 @@ def parse_frame(raw: str | bytes) -> Tick | MarkPrice | ErrorFrame:
     raise FrameError("unknown_topic", stream[:80])
 
 
-def _book_ticker(symbol: str, data: dict) -> Tick:
+def _book_ticker(symbol: str, data: dict[str, Any]) -> Tick:
     bid = exchange_price(data.get("b"), "b")
     ask = exchange_price(data.get("a"), "a")
     if bid is None or ask is None:
@@ -112,7 +112,7 @@ def _book_ticker(symbol: str, data: dict) -> Tick:
                 symbol_type=market_of(symbol))
 
 
-def _mark_price(symbol: str, data: dict) -> MarkPrice:
+def _mark_price(symbol: str, data: dict[str, Any]) -> MarkPrice:
     mark = exchange_price(data.get("p"), "p")
     funding = parse_decimal_string(data.get("f"))
     next_funding, event = data.get("n"), _micros_to_ms(data.get("E"))

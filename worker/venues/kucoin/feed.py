@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -26,11 +27,16 @@ from websockets.asyncio.client import ClientConnection
 
 from cogmora_core.model import Tick
 from worker.metrics import Metrics
-from worker.venues.base import BackgroundLoop, FeedDead, backoff, serve_together
-from worker.venues.kucoin.protocol import (
-    Control,
+from worker.venues.base import (
+    BackgroundLoop,
+    FeedDead,
     FrameError,
     Funding,
+    backoff,
+    serve_together,
+)
+from worker.venues.kucoin.protocol import (
+    Control,
     parse_frame,
     ping_message,
     subscribe_messages,
@@ -111,7 +117,7 @@ class TokenSource:
                 await asyncio.sleep(wait)
 
     @staticmethod
-    def _parse(body: dict) -> Instance:
+    def _parse(body: dict[str, Any]) -> Instance:
         if body.get("code") != "200000":
             raise ValueError(f"bullet-public answered code {body.get('code')!r}")
         data = body["data"]
@@ -379,5 +385,5 @@ class KucoinFeed:
                 connection.start()
 
 
-def _dumps(message: dict) -> str:
+def _dumps(message: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()

@@ -43,7 +43,7 @@ class Control:
 
 
 def subscribe_messages(market: str, symbols: list[str], op: str, ids: Iterator[int],
-                       funding: bool = False) -> list[dict]:
+                       funding: bool = False) -> list[dict[str, Any]]:
     """Return the messages that (un)subscribe `symbols`, ≤ 100 symbols per spot message.
 
     Futures ticker topics take one symbol each; with `funding`, the futures
@@ -64,13 +64,13 @@ def subscribe_messages(market: str, symbols: list[str], op: str, ids: Iterator[i
     ]
 
 
-def symbols_of(message: dict) -> list[str]:
+def symbols_of(message: dict[str, Any]) -> list[str]:
     """Return the symbols a (un)subscribe message names."""
     topic = str(message["topic"])
     return topic.split(":", 1)[1].split(",")
 
 
-def ping_message(ping_id: int) -> dict:
+def ping_message(ping_id: int) -> dict[str, Any]:
     """Return a keep-alive ping."""
     return {"id": str(ping_id), "type": "ping"}
 
@@ -102,7 +102,7 @@ def _error_code(code: object) -> int | None:
     return None
 
 
-def _parse_ticker(frame: dict, market: str) -> Tick:
+def _parse_ticker(frame: dict[str, Any], market: str) -> Tick:
     topic = frame.get("topic")
     data = frame.get("data")
     if not isinstance(topic, str) or not isinstance(data, dict):
@@ -137,7 +137,7 @@ def _parse_ticker(frame: dict, market: str) -> Tick:
     )
 
 
-def _parse_funding(frame: dict) -> Funding:
+def _parse_funding(frame: dict[str, Any]) -> Funding:
     data = frame.get("data")
     subject = frame.get("subject")
     if not (isinstance(subject, str) and subject in FUNDING_SUBJECTS and isinstance(data, dict)):
