@@ -65,13 +65,13 @@ class Exchange:
                 ask: str | None = None, venue: str | None = None,
                 symbol_type: str | None = None) -> int:
         """Publish one ticker (Backpack: a bookTicker); return how many connections got it."""
-        return self.call(self.market(symbol, venue, symbol_type).publish(
+        return int(self.call(self.market(symbol, venue, symbol_type).publish(
             symbol, Decimal(price), Decimal(bid) if bid else None,
-            Decimal(ask) if ask else None))
+            Decimal(ask) if ask else None)))
 
     def send_raw(self, market: str, text: str) -> int:
         """Send one raw text frame to every connection of `market` (spot or futures)."""
-        return self.call((self.spot if market == "spot" else self.futures).send_raw(text))
+        return int(self.call((self.spot if market == "spot" else self.futures).send_raw(text)))
 
     def close(self) -> None:
         for local in self.venues.values():
