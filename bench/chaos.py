@@ -41,8 +41,8 @@ from typing import Any
 
 from bench.results import record, tee
 from cogmora_backend import handlers
+from cogmora_backend.firestore import FirestoreDatabase
 from cogmora_backend.reconcile import reconcile
-from cogmora_backend.store import FirestoreDatabase
 from cogmora_core.money import parse_number
 from tests.support.emulator import firestore_client, new_uid, set_background_triggers
 from tests.support.ledger import ledger_total

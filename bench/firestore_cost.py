@@ -25,6 +25,7 @@ from typing import Any
 
 from bench.results import record, tee
 from cogmora_backend import queries
+from cogmora_backend.firestore import FirestoreDatabase
 from tests.support.builders import trigger_doc
 from tests.support.emulator import clear_firestore, firestore_client, new_uid, wait_for
 from tests.support.processes import Exchange, WorkerProcess
@@ -62,7 +63,7 @@ def measure(db: Any, exchange: Exchange, count: int, window_changes: int,
     """
     uid = new_uid("cost")
     seed_book(db, uid, count)
-    poll = sum(1 for _ in queries.ACTIVE_TRIGGERS.build(db, ("active",)).stream())
+    poll = len(FirestoreDatabase(db).query(queries.ACTIVE_TRIGGERS, ("active",)))
     worker = WorkerProcess(exchange, f"worker-cost-{count}", RESYNC_SECONDS="15",
                            FULL_RESYNC_SECONDS="999999")
     try:

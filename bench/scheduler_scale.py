@@ -29,7 +29,7 @@ from cogmora_backend.automation.agent import Agent
 from cogmora_backend.automation.scheduler import run_due_tasks
 from cogmora_backend.automation.scraper import Scraper, ScraperSource
 from cogmora_backend.automation.tasks import AutomationTasks
-from cogmora_backend.store import FirestoreDatabase
+from cogmora_backend.firestore import FirestoreDatabase
 from cogmora_core.markets import MARKETS, Market
 from cogmora_core.model import Tick
 from tests.support.emulator import firestore_client, new_uid, set_background_triggers

@@ -176,14 +176,13 @@ class Worker:
         return f"workerState/{key[0]}-{key[1]}-{self.settings.shard_index}"
 
     def _write_heartbeat(self, key: tuple[str, str], seen: dict[str, int]) -> None:
-        self.database.client.document(self._heartbeat_path(key)).set(
-            {"lastTickMs": max(seen.values()), "symbols": seen,
-             "workerId": self.settings.worker_id})
+        self.database.set(self._heartbeat_path(key),
+                          {"lastTickMs": max(seen.values()), "symbols": seen,
+                           "workerId": self.settings.worker_id})
 
     def _read_heartbeats(self) -> None:
         for key in self.feeds:
-            snapshot = self.database.client.document(self._heartbeat_path(key)).get()
-            symbols = (snapshot.to_dict() or {}).get("symbols") if snapshot.exists else None
+            symbols = (self.database.read(self._heartbeat_path(key)) or {}).get("symbols")
             if not isinstance(symbols, dict):
                 continue  # no symbol was being watched: nothing has a gap
             for symbol, seen in symbols.items():

@@ -24,8 +24,16 @@ from sortedcontainers import SortedList
 
 from cogmora_backend import queries
 from cogmora_backend.limits import load_limits
+from cogmora_backend.queries import QuerySpec
 from cogmora_backend.settlement import load_config
-from cogmora_backend.store import FirestoreDatabase
+from cogmora_backend.store import (
+    ChangeKind,
+    Database,
+    DocumentChange,
+    Snapshot,
+    Subscription,
+    millis,
+)
 from cogmora_core.config import LimitsConfig
 from cogmora_core.errors import Reason, Rejected
 from worker.book import Armed, Hit, PriceIndex
@@ -37,12 +45,17 @@ log = logging.getLogger(__name__)
 Change = tuple[str, dict[str, Any] | None]
 TRIGGERS = "tradeTriggers"
 POSITIONS = "openPositions"
+#: The watched queries, by collection: what the listeners, the full reads and the counts ask.
+WATCHED: dict[str, tuple[QuerySpec, tuple[Any, ...]]] = {
+    POSITIONS: (queries.LIVE_POSITIONS, (["open", "closing"],)),
+    TRIGGERS: (queries.ACTIVE_TRIGGERS, ("active",)),
+}
 
 
 class Watcher:
     """Keeps the index equal to Firestore's open positions and active triggers."""
 
-    def __init__(self, database: FirestoreDatabase, index: PriceIndex, marker: Marker,
+    def __init__(self, database: Database, index: PriceIndex, marker: Marker,
                  metrics: Metrics, on_change: Callable[[], None],
                  owns: Callable[[object], bool] = lambda symbol: True) -> None:
         self.database = database
@@ -78,21 +91,14 @@ class Watcher:
         #: had them. Gap recovery never fires a document on prices printed before
         #: its levels were set (DESIGN.md §3, "No hindsight").
         self._levels_since: dict[str, tuple[object, int]] = {}
-        self._watches: list[Any] = []
+        self._watches: list[Subscription] = []
         self._loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def healthy(self) -> bool:
         """Return whether the listeners stream and the last full read worked."""
         return self.last_resync_ok and bool(self._watches) and all(
-            w.is_active for w in self._watches)
-
-    def _queries(self) -> dict[str, Any]:
-        client = self.database.client
-        return {
-            POSITIONS: queries.LIVE_POSITIONS.build(client, (["open", "closing"],)),
-            TRIGGERS: queries.ACTIVE_TRIGGERS.build(client, ("active",)),
-        }
+            w.active for w in self._watches)
 
     async def resync(self) -> None:
         """Read every watched document (the slow path) and make the index match it."""
@@ -102,13 +108,12 @@ class Watcher:
             config = await loop.run_in_executor(None, load_config, self.database)
             self.max_price_age = float(config.max_price_age_seconds)
             self.limits = await loop.run_in_executor(None, load_limits, self.database)
-            for collection, query in self._queries().items():
-                snapshots = await loop.run_in_executor(None, lambda q=query: list(q.stream()))
+            for collection, (spec, equals) in WATCHED.items():
+                snapshots = await loop.run_in_executor(None, self.database.query, spec, equals)
                 self.metrics.documents_read.labels("resync").inc(len(snapshots) or 1)
                 for snapshot in snapshots:
                     self._remember_update(snapshot)
-                self.reconcile(collection, [(s.reference.path, s.to_dict()) for s in snapshots],
-                               started)
+                self.reconcile(collection, [(s.path, s.data) for s in snapshots], started)
             self._applied_at = {p: t for p, t in self._applied_at.items() if t >= started}
             self.last_resync_ok = True
             self.last_full_resync = started
@@ -131,13 +136,13 @@ class Watcher:
     def start_listeners(self) -> None:
         """Listen to the same queries; changes are applied on the event loop."""
         self._loop = asyncio.get_running_loop()
-        for query in self._queries().values():
-            self._watches.append(query.on_snapshot(self._on_snapshot))
+        for spec, equals in WATCHED.values():
+            self._watches.append(self.database.listen(spec, equals, self._on_changes))
 
     def stop(self) -> None:
         """Stop listening."""
         for watch in self._watches:
-            watch.unsubscribe()
+            watch.stop()
         self._watches.clear()
 
     async def resync_forever(self, interval: float, full_interval: float) -> None:
@@ -157,9 +162,8 @@ class Watcher:
         """Return whether each query counts as many documents as the watcher knows."""
         loop = asyncio.get_running_loop()
         try:
-            for collection, query in self._queries().items():
-                result = await loop.run_in_executor(None, lambda q=query: q.count().get())
-                counted = int(result[0][0].value)
+            for collection, (spec, equals) in WATCHED.items():
+                counted = await loop.run_in_executor(None, self.database.count, spec, equals)
                 self.metrics.documents_read.labels("count").inc(max(1, -(-counted // 1000)))
                 if counted != len(self.known[collection]):
                     log.warning("watched documents and the index disagree",
@@ -173,29 +177,26 @@ class Watcher:
             log.exception("count check failed")
             return False
 
-    def _on_snapshot(self, snapshots: Any, changes: Any, read_time: Any) -> None:
-        # Runs on the client's listener thread: hand over to the loop.
+    def _on_changes(self, changes: list[DocumentChange]) -> None:
+        # May run on the database's listener thread: hand over to the loop.
         batch: list[Change] = []
         for change in changes:
-            document = change.document
-            data = None if change.type.name == "REMOVED" else document.to_dict()
-            batch.append((document.reference.path, data))
-            if data is not None:
-                self._remember_update(document)
+            removed = change.kind is ChangeKind.REMOVED
+            batch.append((change.snapshot.path, None if removed else change.snapshot.data))
+            if not removed:
+                self._remember_update(change.snapshot)
         if batch and self._loop is not None:
             self.metrics.documents_read.labels("listener").inc(len(batch))
             self._loop.call_soon_threadsafe(self.apply_from_listener, batch)
 
-    def _remember_update(self, snapshot: Any) -> None:
-        millis = _millis(getattr(snapshot, "update_time", None))
-        if millis is None:
+    def _remember_update(self, snapshot: Snapshot) -> None:
+        if snapshot.update_time is None:
             return
-        path = snapshot.reference.path
+        path = snapshot.path
         # A slow full read may deliver an older version than the listener did.
-        self._updated_ms[path] = max(millis, self._updated_ms.get(path, 0))
-        created = _millis(getattr(snapshot, "create_time", None))
-        if created is not None:
-            self._created_ms[path] = created
+        self._updated_ms[path] = max(millis(snapshot.update_time), self._updated_ms.get(path, 0))
+        if snapshot.create_time is not None:
+            self._created_ms[path] = millis(snapshot.create_time)
 
     def levels_since(self, path: str) -> int | None:
         """Return since when (ms, server time) the armed document has had its levels.
@@ -245,7 +246,7 @@ class Watcher:
         key = self._active_key.get(path)
         if key is None:
             return None
-        ahead = self._active[path.split("/", 2)[1]].index(key)
+        ahead: int = self._active[path.split("/", 2)[1]].index(key)
         if ahead < self.limits.max_active_triggers and path not in self._over_limit:
             return None
         self._over_limit.add(path)
@@ -313,15 +314,6 @@ class Watcher:
             if tick is not None:
                 self.index.disarm(path)
                 self.marker.submit(Hit(armed, tick), time.monotonic())
-
-
-def _millis(value: Any) -> int | None:
-    """Return a snapshot time in ms: a datetime (listener) or a protobuf Timestamp (query)."""
-    if hasattr(value, "timestamp"):
-        return int(value.timestamp() * 1000)
-    if hasattr(value, "seconds"):
-        return int(value.seconds) * 1000 + int(value.nanos) // 1_000_000
-    return None
 
 
 def _watched(collection: str, data: dict[str, Any]) -> bool:

@@ -6,7 +6,7 @@ import functools
 import os
 from typing import Any
 
-from cogmora_backend.store import FirestoreDatabase
+from cogmora_backend.firestore import FirestoreDatabase
 
 
 def project_id() -> str | None:

@@ -373,8 +373,8 @@ def apply_event(database: Database, identifier: str) -> Outcome:
         for spec, equals, bound in (
                 (queries.POSITIONS_BY_SYMBOL, (funding.symbol, ["open", "closing"]), None),
                 (queries.CLOSED_AFTER, (funding.symbol, "closed"), funding.time)):
-            targets += [found for found, data in database.query(spec, equals, bound)
-                        if funding.concerns(data.get("symbol"), data.get("venue"))]
+            targets += [found.path for found in database.query(spec, equals, bound)
+                        if funding.concerns(found.data.get("symbol"), found.data.get("venue"))]
     config = load_config(database)
     applied, total, failures = 0, Decimal(0), 0
     for target in targets:

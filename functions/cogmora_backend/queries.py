@@ -1,13 +1,19 @@
 """Every Firestore query the project makes, declared once.
 
-Code builds queries only from these specs, and a test checks that each has
-its index in `firestore.indexes.json` (the emulator does not enforce them).
+A spec only describes a query (collection, filters, order); the storage
+adapters run it (`cogmora_backend.firestore.queries` turns it into a Google
+query, the in-memory fake evaluates it). Code queries only through these
+specs, and a test checks that each has its index in `firestore.indexes.json`
+(the emulator does not enforce them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
+
+#: How a range filter compares a field with its bound.
+RangeOperator = Literal["<", "<=", ">", ">="]
 
 
 @dataclass(frozen=True)
@@ -30,48 +36,20 @@ class QuerySpec:
     group: bool = True
     order_field: str | None = None
     descending: bool = False
-    range_operator: str = "<="
+    range_operator: RangeOperator = "<="
 
-    def build(self, client: Any, equals: tuple[Any, ...], bound: Any = None) -> Any:
-        """Return the query with `equals` for the equality fields and the range to `bound`.
-
-        A list among `equals` matches any of its values (`in`).
-        """
-        from google.cloud.firestore_v1.base_query import FieldFilter
-
+    def check(self, equals: tuple[object, ...]) -> None:
+        """Raise ValueError unless `equals` holds one value per equality field."""
         if len(equals) != len(self.equality):
             raise ValueError(f"{self.name} takes {len(self.equality)} equality values")
-        if self.group:
-            query = client.collection_group(self.collection_group)
-        else:
-            query = client.collection(self.collection_group)
-        for field, value in zip(self.equality, equals, strict=True):
-            operator = "in" if isinstance(value, list) else "=="
-            query = query.where(filter=FieldFilter(field, operator, value))
-        if self.range_field is not None:
-            query = query.where(filter=FieldFilter(self.range_field, self.range_operator,
-                                                   bound))
-            query = query.order_by(self.range_field)
-        return query
 
-    def page(self, client: Any, collection: str, limit: int, after: Any = None) -> Any:
-        """Return at most `limit` documents of `collection` (a path) after snapshot `after`.
-
-        Ordered by `order_field`, then by document id in the same direction, so
-        that equal values still page in a stable order.
-        """
-        from google.cloud.firestore_v1 import Query
-
+    def check_page(self, collection: str) -> str:
+        """Return the order field; raise ValueError unless this spec pages `collection`."""
         if self.order_field is None or self.equality or self.range_field or self.group:
             raise ValueError(f"{self.name} is not a page query")
         if collection.rstrip("/").rsplit("/", 1)[-1] != self.collection_group:
             raise ValueError(f"{self.name} lists {self.collection_group}, not {collection}")
-        direction = Query.DESCENDING if self.descending else Query.ASCENDING
-        query = client.collection(collection).order_by(self.order_field, direction=direction)
-        query = query.order_by("__name__", direction=direction)
-        if after is not None:
-            query = query.start_after(after)
-        return query.limit(limit)
+        return self.order_field
 
 
 #: Executions still `pending` since before a cutoff (the reconciler).

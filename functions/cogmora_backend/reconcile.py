@@ -20,6 +20,7 @@ from typing import Any
 from cogmora_backend import queries
 from cogmora_backend.funding import apply_event
 from cogmora_backend.limits import load_limits
+from cogmora_backend.queries import QuerySpec
 from cogmora_backend.settlement import (
     Outcome,
     initialize_account,
@@ -27,7 +28,7 @@ from cogmora_backend.settlement import (
     settle_close,
     settle_execution,
 )
-from cogmora_backend.store import SERVER_TIME, FirestoreDatabase
+from cogmora_backend.store import SERVER_TIME, Database, Snapshot
 from cogmora_core.config import LimitsConfig, TradingConfig
 from cogmora_core.errors import RetryableError
 
@@ -65,7 +66,7 @@ class ReconcileReport:
 
 
 def reconcile(
-    database: FirestoreDatabase,
+    database: Database,
     now: datetime,
     grace: timedelta = DEFAULT_GRACE,
     batch: int = DEFAULT_BATCH,
@@ -89,35 +90,34 @@ def reconcile(
     config = load_config(database)
     limits = load_limits(database)
     report = ReconcileReport()
-    client = database.client
-    kinds: list[tuple[str, Any, Callable[[Any], Outcome]]] = [
-        ("executions", queries.PENDING_EXECUTIONS.build(client, ("pending",), cutoff),
+    kinds: list[tuple[str, QuerySpec, str, Callable[[Snapshot], Outcome]]] = [
+        ("executions", queries.PENDING_EXECUTIONS, "pending",
          lambda snapshot: _settle_execution(database, config, limits, snapshot)),
-        ("closes", queries.STALE_PRICED_CLOSES.build(client, ("closing",), cutoff),
+        ("closes", queries.STALE_PRICED_CLOSES, "closing",
          lambda snapshot: _settle_close(database, config, snapshot)),
-        ("funding", queries.PENDING_FUNDING.build(client, ("pending",), cutoff),
+        ("funding", queries.PENDING_FUNDING, "pending",
          lambda snapshot: apply_event(database, snapshot.id)),
     ]
-    for name, query, settle in kinds:
+    for name, spec, status, settle in kinds:
         counts: dict[str, int] = getattr(report, name)
-        for snapshot in _pages(query, batch, deadline, report):
-            data = snapshot.to_dict() or {}
+        for snapshot in _pages(database, spec, (status,), cutoff, batch, deadline, report):
+            data = snapshot.data
             if _parked(data):
-                report.parked.append(snapshot.reference.path)
+                report.parked.append(snapshot.path)
                 continue
             try:
                 outcome = settle(snapshot)
                 kind = outcome.kind
             except Exception as error:  # one bad mark must not stop the run
                 log.exception("reconcile failed for one mark",
-                              extra={"path": snapshot.reference.path})
+                              extra={"path": snapshot.path})
                 kind = "error"
-                _count_failure(database, snapshot.reference.path, data, repr(error)[:300],
+                _count_failure(database, snapshot.path, data, repr(error)[:300],
                                now, park_after, report)
             else:
                 if kind == "rejected" and name == "closes":
                     # A close that cannot settle keeps its mark (settlementError).
-                    _count_failure(database, snapshot.reference.path, data, outcome.reason,
+                    _count_failure(database, snapshot.path, data, outcome.reason,
                                    now, park_after, report)
             counts[kind] = counts.get(kind, 0) + 1
     log.info(
@@ -142,15 +142,15 @@ def reconcile(
     return report
 
 
-def _pages(query: Any, batch: int, deadline: float, report: ReconcileReport) -> Iterator[Any]:
-    """Yield every document of `query`, fetched `batch` at a time, until `deadline`."""
+def _pages(database: Database, spec: QuerySpec, equals: tuple[Any, ...], bound: Any,
+           batch: int, deadline: float, report: ReconcileReport) -> Iterator[Snapshot]:
+    """Yield every document `spec` finds, fetched `batch` at a time, until `deadline`."""
     after = None
     while True:
         if time.monotonic() >= deadline:
             report.out_of_time = True
             return
-        page = query.start_after(after) if after is not None else query
-        snapshots = list(page.limit(batch).stream())
+        snapshots = database.query(spec, equals, bound, limit=batch, after=after)
         yield from snapshots
         if len(snapshots) < batch:
             return
@@ -162,12 +162,12 @@ def _parked(data: dict[str, Any]) -> bool:
     return isinstance(state, dict) and state.get("parkedAt") is not None
 
 
-def _uid(snapshot: Any) -> str:
-    return str(snapshot.reference.parent.parent.id)
+def _uid(snapshot: Snapshot) -> str:
+    return snapshot.path.split("/")[-3]  # users/{uid}/<collection>/{id}
 
 
-def _settle_execution(database: FirestoreDatabase, config: TradingConfig,
-                      limits: LimitsConfig, snapshot: Any) -> Outcome:
+def _settle_execution(database: Database, config: TradingConfig,
+                      limits: LimitsConfig, snapshot: Snapshot) -> Outcome:
     uid = _uid(snapshot)
     try:
         return settle_execution(database, uid, snapshot.id, config, limits)
@@ -182,12 +182,12 @@ def _settle_execution(database: FirestoreDatabase, config: TradingConfig,
         return Outcome(f"funded_{settled.kind}", settled.reason)
 
 
-def _settle_close(database: FirestoreDatabase, config: TradingConfig,
-                  snapshot: Any) -> Outcome:
+def _settle_close(database: Database, config: TradingConfig,
+                  snapshot: Snapshot) -> Outcome:
     return settle_close(database, _uid(snapshot), snapshot.id, config)
 
 
-def _count_failure(database: FirestoreDatabase, path: str, data: dict[str, Any], error: str,
+def _count_failure(database: Database, path: str, data: dict[str, Any], error: str,
                    now: datetime, park_after: int, report: ReconcileReport) -> None:
     """Count a failed run on the document; park it after `park_after` of them.
 

@@ -14,7 +14,7 @@ from cogmora_backend.automation.quotes import ExchangeQuotes
 from cogmora_backend.automation.scheduler import run_due_tasks
 from cogmora_backend.automation.scraper import Scraper, ScraperSource
 from cogmora_backend.automation.tasks import AutomationTasks
-from cogmora_backend.store import FirestoreDatabase
+from cogmora_backend.firestore import FirestoreDatabase
 from tests.support.emulator import balance_of, document, wait_for
 from tests.support.processes import Exchange, WorkerProcess
 from tests.support.system import execution_of, funded_user, keep_publishing

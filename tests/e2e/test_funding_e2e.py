@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
+from cogmora_backend.firestore import FirestoreDatabase
 from cogmora_backend.reconcile import reconcile
-from cogmora_backend.store import FirestoreDatabase
 from tests.support.builders import execution_doc
 from tests.support.emulator import balance_of, document, new_uid, set_background_triggers, wait_for
 from tests.support.processes import Exchange, WorkerProcess

@@ -743,7 +743,7 @@ def test_concurrent_requests_never_pass_the_limit(db: Any, limit_of_three: None)
     # concurrent HTTP requests with ECONNRESET, which would test the emulator, not us).
     from cogmora_backend.api.errors import ApiError
     from cogmora_backend.api.guards import count_request
-    from cogmora_backend.store import FirestoreDatabase
+    from cogmora_backend.firestore import FirestoreDatabase
 
     uid = new_uid("racer")
     now = datetime.now(UTC)

@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from typing import Any
 
+from cogmora_backend.firestore import FirestoreDatabase
 from cogmora_backend.reconcile import PARK_AFTER, reconcile
-from cogmora_backend.store import FirestoreDatabase
 from tests.support.builders import execution_doc, position_doc
 from tests.support.emulator import balance_of, document, new_uid, set_background_triggers
 

@@ -11,9 +11,9 @@ import pytest
 from google.cloud import firestore
 
 from cogmora_backend import handlers
+from cogmora_backend.firestore import FirestoreDatabase
 from cogmora_backend.marks import mark_position
 from cogmora_backend.reconcile import reconcile
-from cogmora_backend.store import FirestoreDatabase
 from cogmora_core.model import Tick
 from tests.support.builders import execution_doc, spot_execution_doc
 from tests.support.emulator import (

@@ -18,7 +18,7 @@ import pytest
 
 from cogmora_backend.funding import apply_event, apply_to_position
 from cogmora_backend.settlement import settle_close
-from cogmora_backend.store import Database, Document, MemoryDatabase, Transaction
+from cogmora_backend.store import Database, Document, Snapshot, Transaction
 from cogmora_core import TradingConfig
 from cogmora_core.model import FundingCharge
 from cogmora_core.money import parse_number
@@ -26,6 +26,7 @@ from cogmora_core.trading import charge_funding, liquidation_after_margin_call
 from cogmora_core.validation import parse_position
 from tests.support.builders import position_doc
 from tests.support.ledger import ledger_total
+from tests.support.memory import MemoryDatabase
 
 CONFIG = TradingConfig()
 T = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
@@ -359,7 +360,7 @@ class Interleaving(MemoryDatabase):
         return super().read(path)
 
     def query(self, spec: Any, equals: tuple[Any, ...],
-              bound: Any = None) -> list[tuple[str, Document]]:
+              bound: Any = None) -> list[Snapshot]:
         self._point()
         return super().query(spec, equals, bound)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from cogmora_backend.limits import AI_RUNS, PROPOSE_PLAN, take
-from cogmora_backend.store import MemoryDatabase
 from cogmora_core.config import LimitsConfig
+from tests.support.memory import MemoryDatabase
 
 NOON = datetime(2026, 11, 30, 12, 0, 30, tzinfo=UTC)
 

@@ -8,12 +8,12 @@ from decimal import Decimal as D
 import pytest
 
 from cogmora_backend.settlement import initialize_account, settle_close, settle_execution
-from cogmora_backend.store import MemoryDatabase
 from cogmora_core import TradingConfig
 from cogmora_core.errors import RetryableError
 from cogmora_core.money import parse_number
 from tests.support.builders import execution_doc, position_doc, spot_execution_doc
 from tests.support.ledger import ledger_total
+from tests.support.memory import MemoryDatabase
 
 CONFIG = TradingConfig()
 

@@ -7,7 +7,6 @@ from decimal import Decimal as D
 import pytest
 
 from cogmora_backend.marks import mark_position, mark_trigger, record_peak
-from cogmora_backend.store import MemoryDatabase
 from cogmora_core.config import TradingConfig
 from cogmora_core.errors import Rejected
 from cogmora_core.model import PositionType, Tick, TrailingStop
@@ -19,6 +18,7 @@ from cogmora_core.trading import (
 )
 from cogmora_core.validation import parse_position, parse_trigger
 from tests.support.builders import position_doc, trigger_doc
+from tests.support.memory import MemoryDatabase
 from worker.book import PriceIndex
 from worker.documents import armed_position
 

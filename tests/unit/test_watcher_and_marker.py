@@ -7,9 +7,9 @@ import time
 from decimal import Decimal as D
 from typing import Any
 
-from cogmora_backend.store import MemoryDatabase
 from cogmora_core.model import Tick
 from tests.support.builders import position_doc, trigger_doc
+from tests.support.memory import MemoryDatabase
 from worker.book import PriceIndex
 from worker.documents import armed_trigger
 from worker.marker import Marker

@@ -12,17 +12,17 @@ from cogmora_backend.automation.scheduler import SchedulerReport, run_due_tasks
 from cogmora_backend.automation.scraper import Scraper, ScraperSource
 from cogmora_backend.automation.tasks import AutomationTasks
 from cogmora_backend.limits import AI_RUNS, PROPOSE_PLAN, Refused, load_limits, take
-from cogmora_backend.store import FirestoreDatabase
+from cogmora_backend.store import Database
 
 CONFIG_SCRAPER = "config/scraper"
 
 
-def source_of(database: FirestoreDatabase) -> ScraperSource:
+def source_of(database: Database) -> ScraperSource:
     """Return the scraper's source from `config/scraper` (defaults where absent)."""
     return ScraperSource.from_document(database.read(CONFIG_SCRAPER))
 
 
-def run_scheduler_now(database: FirestoreDatabase, **options: Any) -> SchedulerReport:
+def run_scheduler_now(database: Database, **options: Any) -> SchedulerReport:
     """Run every due task once, now; `options` go to `run_due_tasks`."""
 
     async def run() -> SchedulerReport:
@@ -40,7 +40,7 @@ def run_scheduler_now(database: FirestoreDatabase, **options: Any) -> SchedulerR
     return asyncio.run(run())
 
 
-def propose_now(database: FirestoreDatabase, uid: str) -> dict[str, Any] | Refused:
+def propose_now(database: Database, uid: str) -> dict[str, Any] | Refused:
     """Run the AI agent for `uid` now and return {planId, plan}.
 
     Refused (nothing runs) past the user's `maxProposePlanPerMinute` or

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from cogmora_backend import paths, queries
-from cogmora_backend.store import Database, FirestoreDatabase, Transaction
+from cogmora_backend.store import Database, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -78,10 +78,9 @@ def interval_of(settings: Mapping[str, Any], task: str,
     return timedelta(minutes=min(max(float(minutes), minimum), MAX_INTERVAL_MINUTES))
 
 
-def due_users(database: FirestoreDatabase, task: str, now: datetime, limit: int) -> list[str]:
+def due_users(database: Database, task: str, now: datetime, limit: int) -> list[str]:
     """Return the ids of users whose `task` is enabled with `nextRun <= now`, oldest first."""
-    query = DUE_QUERIES[task].build(database.client, (True,), now).limit(limit)
-    return [snapshot.id for snapshot in query.stream()]
+    return [found.id for found in database.query(DUE_QUERIES[task], (True,), now, limit=limit)]
 
 
 #: Users claimed and recorded per transaction (one `get_all` and one commit each).
@@ -162,7 +161,7 @@ def record_many(database: Database, outcomes: list[Outcome], finished_at: dateti
 
 
 async def run_due_tasks(
-    database: FirestoreDatabase,
+    database: Database,
     now: datetime,
     runners: Mapping[str, Runner],
     concurrency: int = 24,

@@ -1,0 +1,59 @@
+"""Turn the declarative query specs (`cogmora_backend.queries`) into Firestore queries."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.cloud.firestore_v1 import Query
+from google.cloud.firestore_v1.base_document import DocumentSnapshot
+from google.cloud.firestore_v1.base_query import FieldFilter
+
+from cogmora_backend.queries import QuerySpec
+from cogmora_backend.store import Snapshot
+
+
+def build(client: Any, spec: QuerySpec, equals: tuple[Any, ...], bound: Any = None, *,
+          limit: int | None = None, after: Snapshot | None = None) -> Any:
+    """Return the query of `spec` with `equals` for the equality fields and the range to `bound`.
+
+    A list among `equals` matches any of its values (`in`). The query starts
+    after the document `after` (placed by its values, as a cursor from a
+    snapshot: the range field, then the document's path) and returns at most
+    `limit` documents.
+    """
+    spec.check(equals)
+    if spec.group:
+        query = client.collection_group(spec.collection_group)
+    else:
+        query = client.collection(spec.collection_group)
+    for field, value in zip(spec.equality, equals, strict=True):
+        operator = "in" if isinstance(value, list) else "=="
+        query = query.where(filter=FieldFilter(field, operator, value))
+    if spec.range_field is not None:
+        query = query.where(filter=FieldFilter(spec.range_field, spec.range_operator, bound))
+        query = query.order_by(spec.range_field)
+    if after is not None:
+        query = query.start_after(cursor(client, after))
+    if limit is not None:
+        query = query.limit(limit)
+    return query
+
+
+def page(client: Any, spec: QuerySpec, collection: str, limit: int, after: Any = None) -> Any:
+    """Return at most `limit` documents of `collection` (a path) after snapshot `after`.
+
+    Ordered by the spec's `order_field`, then by document id in the same
+    direction, so that equal values still page in a stable order.
+    """
+    field = spec.check_page(collection)
+    direction = Query.DESCENDING if spec.descending else Query.ASCENDING
+    query = client.collection(collection).order_by(field, direction=direction)
+    query = query.order_by("__name__", direction=direction)
+    if after is not None:
+        query = query.start_after(after)
+    return query.limit(limit)
+
+
+def cursor(client: Any, after: Snapshot) -> DocumentSnapshot[Any]:
+    """Return a Google snapshot of `after` as read, to start a query after it."""
+    return DocumentSnapshot(client.document(after.path), after.data, True, None, None, None)
