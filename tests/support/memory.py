@@ -33,6 +33,8 @@ from cogmora_backend.store import (
 )
 
 T = TypeVar("T")
+#: What each listener hears of one commit.
+_Heard = list[tuple["_Listener", list[DocumentChange]]]
 
 
 class MemoryDatabase:
@@ -164,8 +166,7 @@ class MemoryDatabase:
         created, updated = self.times.get(path, (None, None))
         return Snapshot(path, copy.deepcopy(self.documents[path]), created, updated)
 
-    def _commit(self, transaction: _MemoryTransaction) -> builtins.list[
-            tuple[_Listener, builtins.list[DocumentChange]]]:
+    def _commit(self, transaction: _MemoryTransaction) -> _Heard:
         """Apply the writes, stamp the documents' times; return what each listener hears."""
         written = transaction.commit()
         for path in written:
@@ -174,15 +175,14 @@ class MemoryDatabase:
             else:
                 created = self.times.get(path, (self.now, self.now))[0]
                 self.times[path] = (created, self.now)
-        heard = []
+        heard: _Heard = []
         for listener in self._listeners:
             changes = listener.changes(written)
             if changes:
                 heard.append((listener, changes))
         return heard
 
-    def _deliver(self, heard: builtins.list[tuple[_Listener, builtins.list[DocumentChange]]]
-                 ) -> None:
+    def _deliver(self, heard: _Heard) -> None:
         for listener, changes in heard:
             if listener.active:
                 listener.on_changes(changes)
