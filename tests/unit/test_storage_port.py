@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from cogmora_backend.store import millis
+from cogmora_backend.firestore import FirestoreDatabase
+from cogmora_backend.store import Database, millis
 from tests.support.builders import position_doc, trigger_doc
 from tests.support.memory import MemoryDatabase
 from tests.support.storage_contract import CHECKS, Check
@@ -28,6 +29,13 @@ P1 = "users/u1/openPositions/p1"
 @pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
 def test_the_fake_keeps_the_storage_contract(check: Check) -> None:
     check(MemoryDatabase(), "port")
+
+
+def test_both_adapters_are_the_port() -> None:
+    adapters: list[type[Database]] = [FirestoreDatabase, MemoryDatabase]  # checked by mypy
+    assert all(callable(getattr(adapter, name)) for adapter in adapters
+               for name in ("run", "write", "read", "set", "list", "query", "count",
+                            "listen", "page"))
 
 
 def test_millis_are_exact_and_rounded_down() -> None:
