@@ -260,7 +260,16 @@ class Watcher:
         self.apply(changes)
 
     def apply(self, changes: Iterable[Change]) -> None:
-        """Arm, re-arm or disarm each changed document, then refresh the subscriptions."""
+        """Arm, re-arm or disarm each changed document, then refresh the subscriptions.
+
+        Every changed trigger is ranked first: the limit then counts the user's
+        earlier triggers of this same batch too (a full read comes in path
+        order, not in creation order).
+        """
+        changes = list(changes)
+        for path, data in changes:
+            if f"/{TRIGGERS}/" in path:
+                self._track_active(path, data is not None and _watched(TRIGGERS, data))
         for path, data in changes:
             try:
                 self._apply_one(path, data)

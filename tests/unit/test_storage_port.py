@@ -140,3 +140,19 @@ def test_triggers_past_the_limit_are_ranked_by_creation_time() -> None:
         watcher.stop()
 
     asyncio.run(scenario())
+
+
+def test_a_cold_full_read_arms_the_earliest_triggers_whatever_their_paths() -> None:
+    db = MemoryDatabase({"config/limits": {"maxActiveTriggers": 1}})
+    db.now = datetime(2026, 2, 1, tzinfo=UTC)
+    db.set(T2, trigger_doc())  # created first, though its path sorts later
+    db.now += timedelta(seconds=1)
+    db.set(T1, trigger_doc())
+    watcher, index, marker = on_the_fake(db)
+
+    async def scenario() -> None:
+        await watcher.resync()  # a worker starting: nothing known before this read
+        assert T2 in index and T1 not in index
+        assert set(marker.rejected) == {(T1, "too_many_triggers")}
+
+    asyncio.run(scenario())
