@@ -43,6 +43,7 @@ from decimal import Decimal
 
 import httpx
 
+from cogmora_core.errors import RetryableError
 from cogmora_core.model import Condition, PositionType, Tick
 from cogmora_core.money import parse_decimal_string, parse_number
 from cogmora_core.trading import advance_peak, close_reason, trailing_stop_price
@@ -68,7 +69,7 @@ class Candle:
     close: Decimal
 
 
-class CandleError(Exception):
+class CandleError(RetryableError):
     """The exchange's candle answer could not be used."""
 
 

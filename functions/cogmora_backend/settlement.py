@@ -96,7 +96,7 @@ def account_balance(user: dict[str, Any] | None) -> Decimal:
 POSITION_COUNT = "openPositionCount"
 
 
-class _NotCounted(Exception):
+class _NotCounted(RetryableError):
     """The account has no `openPositionCount` yet: count its positions first."""
 
 

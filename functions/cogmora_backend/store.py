@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 from cogmora_backend.queries import QuerySpec
 from cogmora_backend.retry import is_contention, retry
+from cogmora_core.errors import InvalidInput, RetryableError
 
 T = TypeVar("T")
 Document = dict[str, Any]
@@ -31,7 +32,7 @@ class _ServerTime:
 SERVER_TIME: Any = _ServerTime()
 
 
-class DocumentMissing(Exception):
+class DocumentMissing(RetryableError):
     """A batch updated a document that does not exist; the batch wrote nothing."""
 
 
@@ -96,7 +97,7 @@ class Database(Protocol):
         """
 
 
-class CursorMissing(LookupError):
+class CursorMissing(InvalidInput, LookupError):
     """A page was asked to start after a document that does not exist."""
 
 

@@ -23,13 +23,14 @@ import orjson
 import websockets
 
 from cogmora_backend.retry import backoff as retry_backoff
+from cogmora_core.errors import InvalidInput, RetryableError
 from cogmora_core.money import MAX_MAGNITUDE, ZERO, parse_decimal_string, writable_price
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class FrameError(Exception):
+class FrameError(InvalidInput):
     """A frame that cannot be used; `reason` is the metric label."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
@@ -84,7 +85,7 @@ class Funding:
     mark_price: Decimal | None = None
 
 
-class FeedDead(Exception):
+class FeedDead(RetryableError):
     """The connection must be dropped and opened again."""
 
 

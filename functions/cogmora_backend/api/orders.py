@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from cogmora_backend.api.errors import ApiError, Code
-from cogmora_core.errors import Reason, Rejected
+from cogmora_core.errors import ContractViolation, Reason, Rejected
 from cogmora_core.markets import listed_market
 from cogmora_core.model import Condition
 from cogmora_core.money import MAX_MAGNITUDE, decimal_places, to_firestore, to_firestore_price
@@ -212,7 +212,7 @@ def trigger_document(body: object, market: bool) -> dict[str, Any]:
             document[name] = data[name]
     document["details"] = {"status": "active"}
     if parse_trigger(document) != order:  # what is written is exactly what was checked
-        raise AssertionError(f"trigger document {document} differs from {order}")
+        raise ContractViolation(f"trigger document {document} differs from {order}")
     return document
 
 
