@@ -55,7 +55,6 @@ from typing import Any
 from cogmora_backend import paths, queries
 from cogmora_backend.records import history_close_fields, history_open_document
 from cogmora_backend.settlement import (
-    Outcome,
     account_balance,
     load_config,
     position_count_after_close,
@@ -63,6 +62,14 @@ from cogmora_backend.settlement import (
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.config import TradingConfig
 from cogmora_core.errors import Reason, Rejected
+from cogmora_core.events import (
+    FundingApplied,
+    FundingEventApplied,
+    FundingLeftPending,
+    FundingRejected,
+    Skip,
+    Skipped,
+)
 from cogmora_core.model import (
     CloseReason,
     CloseRequest,
@@ -86,6 +93,10 @@ COLLECTION = "fundingEvents"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: `closeDetail` of a position liquidated because funding used up its margin.
 LIQUIDATED_BY_FUNDING = "funding"
+
+
+#: What applying one event to one position does.
+PositionFunding = FundingApplied | FundingRejected | Skipped
 
 
 def event_id(venue: str, symbol: str, funding_time_ms: int) -> str:
@@ -204,7 +215,8 @@ class _Documents:
 
 
 def apply_to_position(database: Database, uid: str, position_id: str, identifier: str,
-                      event: Mapping[str, Any], config: TradingConfig | None = None) -> Outcome:
+                      event: Mapping[str, Any], config: TradingConfig | None = None
+                      ) -> PositionFunding:
     """Apply one funding event to one position, exactly once (one transaction).
 
     The position may be open, closing, or already settled (then its closed
@@ -212,10 +224,10 @@ def apply_to_position(database: Database, uid: str, position_id: str, identifier
     """
     funding = parse_event(identifier, event)
     if funding is None:
-        return Outcome("rejected", "invalid funding event")
+        return FundingRejected("invalid funding event")
     settings = config if config is not None else load_config(database)
 
-    def work(tx: Transaction) -> Outcome:
+    def work(tx: Transaction) -> PositionFunding:
         position, user, history = tx.get_many([paths.position(uid, position_id),
                                                paths.user(uid), paths.history(uid, position_id)])
         documents = _Documents(uid, position_id, position, user, history)
@@ -223,29 +235,29 @@ def apply_to_position(database: Database, uid: str, position_id: str, identifier
             return _charge_position(tx, documents, funding, settings)
         if history is not None and history.get("status") == "closed":
             return _charge_settled(tx, documents, funding)
-        return Outcome("skipped", "no position")
+        return Skipped(Skip.NO_POSITION)
 
     return database.run(work)
 
 
 def _charge_position(tx: Transaction, documents: _Documents, funding: FundingEvent,
-                     config: TradingConfig) -> Outcome:
+                     config: TradingConfig) -> PositionFunding:
     """Charge a position that is still open or closing."""
     position = documents.position
     assert position is not None
     try:
         state = parse_position(position)
     except Rejected as rejection:
-        return Outcome("rejected", rejection.reason)
+        return FundingRejected(rejection.reason, rejection.detail)
     if state.symbol_type is not SymbolType.FUTURES or not funding.concerns(state.symbol,
                                                                             state.venue):
-        return Outcome("skipped", "not this market")
+        return Skipped(Skip.NOT_THIS_MARKET)
     if _paid(funding.identifier, position, documents.history):
-        return Outcome("skipped", "already applied")
+        return Skipped(Skip.ALREADY_APPLIED)
     request = position["details"].get("closeRequest")
     requested_at = request.get("at") if isinstance(request, Mapping) else None
     if not held_through(position.get("openedAt"), requested_at, funding.time):
-        return Outcome("skipped", "not open at the funding time")
+        return Skipped(Skip.NOT_OPEN_AT_FUNDING_TIME)
     balance = account_balance(documents.user)
     due = funding_payment(state.position_type, state.size, funding.mark_price, funding.rate)
     charge = charge_funding(due, balance, state.margin)
@@ -273,7 +285,7 @@ def _charge_position(tx: Transaction, documents: _Documents, funding: FundingEve
         tx.set(documents.history_path, {**_history_of(state, documents), **record})
     else:
         tx.update(documents.history_path, record)
-    return Outcome("applied", str(charge.amount))
+    return FundingApplied(charge.amount)
 
 
 def _history_of(state: PositionState, documents: _Documents) -> dict[str, Any]:
@@ -284,7 +296,8 @@ def _history_of(state: PositionState, documents: _Documents) -> dict[str, Any]:
 
 
 def _liquidate(tx: Transaction, documents: _Documents, state: PositionState, balance: Decimal,
-               charge: FundingCharge, funding: FundingEvent, config: TradingConfig) -> Outcome:
+               charge: FundingCharge, funding: FundingEvent, config: TradingConfig
+               ) -> FundingApplied:
     """Close a position whose margin the payment used up, at the funding's mark price."""
     charge, settlement = funding_liquidation(state, charge, funding.mark_price, config)
     request = CloseRequest(reason=CloseReason.LIQUIDATION, price=funding.mark_price,
@@ -306,10 +319,11 @@ def _liquidate(tx: Transaction, documents: _Documents, state: PositionState, bal
     log.warning("funding used up a position's margin: liquidated",
                 extra={"uid": documents.uid, "positionId": documents.position_id,
                        "event": funding.identifier, "shortfall": str(charge.shortfall)})
-    return Outcome("applied", str(charge.amount))
+    return FundingApplied(charge.amount)
 
 
-def _charge_settled(tx: Transaction, documents: _Documents, funding: FundingEvent) -> Outcome:
+def _charge_settled(tx: Transaction, documents: _Documents, funding: FundingEvent
+                    ) -> PositionFunding:
     """Charge a position settled before the funding reached it, through its history record.
 
     Its margin is back in the balance, so the balance pays as far as it
@@ -319,20 +333,20 @@ def _charge_settled(tx: Transaction, documents: _Documents, funding: FundingEven
     assert history is not None
     if history.get("symbolType") != "futures" or not funding.concerns(history.get("symbol"),
                                                                        history.get("venue")):
-        return Outcome("skipped", "not this market")
+        return Skipped(Skip.NOT_THIS_MARKET)
     if _paid(funding.identifier, None, history):
-        return Outcome("skipped", "already applied")
+        return Skipped(Skip.ALREADY_APPLIED)
     # Records settled before `closeRequestedAt` was kept: their settlement time bounds it.
     requested_at = history.get("closeRequestedAt") or history.get("closedAt")
     if not held_through(history.get("openedAt"), requested_at, funding.time):
-        return Outcome("skipped", "not open at the funding time")
+        return Skipped(Skip.NOT_OPEN_AT_FUNDING_TIME)
     size, pnl = parse_number(history.get("size")), parse_number(history.get("pnl"))
     margin, open_fee = parse_number(history.get("margin")), parse_number(history.get("openFee"))
     total = parse_number(history.get("funding", 0))
     side = history.get("positionType")
     if (size is None or size <= ZERO or pnl is None or margin is None or open_fee is None
             or total is None or side not in set(PositionType)):
-        return Outcome("rejected", Reason.INVALID_DOCUMENT)
+        return FundingRejected(Reason.INVALID_DOCUMENT)
     balance = account_balance(documents.user)
     due = funding_payment(PositionType(str(side)), size, funding.mark_price, funding.rate)
     charge = charge_funding(due, balance, None)
@@ -344,7 +358,7 @@ def _charge_settled(tx: Transaction, documents: _Documents, funding: FundingEven
         "pnl": to_firestore(pnl),
         "pnlPercent": to_firestore(pnl_percent(pnl, margin + open_fee), PERCENT_PLACES),
     })
-    return Outcome("applied", str(charge.amount))
+    return FundingApplied(charge.amount)
 
 
 def _owner(path: str) -> tuple[str, str]:
@@ -353,7 +367,8 @@ def _owner(path: str) -> tuple[str, str]:
     return parts[1], parts[3]
 
 
-def apply_event(database: Database, identifier: str) -> Outcome:
+def apply_event(database: Database, identifier: str
+                ) -> FundingEventApplied | FundingLeftPending | Skipped:
     """Apply a pending funding event to every position open at its time; mark it `applied`.
 
     Positions still open or closing are listed first, then the records
@@ -363,7 +378,7 @@ def apply_event(database: Database, identifier: str) -> Outcome:
     path = event_path(identifier)
     event = database.read(path)
     if event is None or event.get("status") != "pending":
-        return Outcome("skipped", "not pending")
+        return Skipped(Skip.NOT_PENDING)
     funding = parse_event(identifier, event)
     targets: list[str] = []
     if funding is None:
@@ -385,16 +400,16 @@ def apply_event(database: Database, identifier: str) -> Outcome:
             log.exception("funding failed for a position",
                           extra={"path": target, "event": identifier})
             continue
-        if outcome.kind == "applied":
+        if isinstance(outcome, FundingApplied):
             applied += 1
-            total += Decimal(outcome.reason)
-        elif outcome.kind == "rejected":
+            total += outcome.amount
+        elif isinstance(outcome, FundingRejected):
             log.warning("funding not applied", extra={"path": target, "reason": outcome.reason})
     _record_run(database, path, applied, total, complete=not failures)
     if failures:
-        return Outcome("skipped", f"{failures} positions failed; left pending")
+        return FundingLeftPending(failures)
     log.info("funding applied", extra={"event": identifier, "positions": applied})
-    return Outcome("applied", str(applied))
+    return FundingEventApplied(applied)
 
 
 def _record_run(database: Database, path: str, applied: int, total: Decimal,

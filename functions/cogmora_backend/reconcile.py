@@ -21,7 +21,6 @@ from cogmora_backend import queries
 from cogmora_backend.funding import apply_event
 from cogmora_backend.limits import load_limits
 from cogmora_backend.settlement import (
-    Outcome,
     initialize_account,
     load_config,
     settle_close,
@@ -30,6 +29,7 @@ from cogmora_backend.settlement import (
 from cogmora_backend.store import SERVER_TIME, FirestoreDatabase
 from cogmora_core.config import LimitsConfig, TradingConfig
 from cogmora_core.errors import RetryableError
+from cogmora_core.events import AccountInitialized, CloseRejected, FundedFirst, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +115,7 @@ def reconcile(
                 _count_failure(database, snapshot.reference.path, data, repr(error)[:300],
                                now, park_after, report)
             else:
-                if kind == "rejected" and name == "closes":
+                if isinstance(outcome, CloseRejected):
                     # A close that cannot settle keeps its mark (settlementError).
                     _count_failure(database, snapshot.reference.path, data, outcome.reason,
                                    now, park_after, report)
@@ -174,12 +174,13 @@ def _settle_execution(database: FirestoreDatabase, config: TradingConfig,
     except RetryableError:
         # Its account was never funded: initializeAccount failed (it runs once,
         # retries off) or no user document was ever written. Fund it and settle.
-        if initialize_account(database, uid, config, create=True).kind != "initialized":
+        if not isinstance(initialize_account(database, uid, config, create=True),
+                          AccountInitialized):
             raise
         log.warning("reconcile funded an account whose initialisation was lost",
                     extra={"uid": uid})
         settled = settle_execution(database, uid, snapshot.id, config, limits)
-        return Outcome(f"funded_{settled.kind}", settled.reason)
+        return FundedFirst(settled)
 
 
 def _settle_close(database: FirestoreDatabase, config: TradingConfig,

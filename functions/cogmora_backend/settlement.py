@@ -10,7 +10,6 @@ duplicates do not fight the winner for the document's locks.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +22,16 @@ from cogmora_backend.records import (
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.config import LimitsConfig, TradingConfig
 from cogmora_core.errors import Reason, Rejected, RetryableError
+from cogmora_core.events import (
+    AccountInitialized,
+    CloseRejected,
+    ExecutionFilled,
+    ExecutionRejected,
+    Outcome,  # noqa: F401  (re-exported: the services' result type)
+    PositionSettled,
+    Skip,
+    Skipped,
+)
 from cogmora_core.money import parse_number, to_firestore
 from cogmora_core.trading import (
     check_affordable,
@@ -35,14 +44,6 @@ from cogmora_core.validation import parse_execution, parse_position
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What a service did: `filled`, `rejected`, `settled`, `initialized` or `skipped`."""
-
-    kind: str
-    reason: str = ""
-
-
 def load_config(database: Database) -> TradingConfig:
     """Return the trading config from `config/trading`, defaults where absent."""
     config = TradingConfig.from_document(database.read(paths.CONFIG_TRADING))
@@ -52,7 +53,7 @@ def load_config(database: Database) -> TradingConfig:
 
 
 def initialize_account(database: Database, uid: str, config: TradingConfig,
-                       create: bool = False) -> Outcome:
+                       create: bool = False) -> AccountInitialized | Skipped:
     """Give a new user the starting balance and `createdAt`, exactly once.
 
     An existing `balance` is never overwritten; a missing `createdAt` is set.
@@ -60,23 +61,23 @@ def initialize_account(database: Database, uid: str, config: TradingConfig,
     `users/{uid}`), a missing user document is created funded.
     """
 
-    def work(tx: Transaction) -> Outcome:
+    def work(tx: Transaction) -> AccountInitialized | Skipped:
         user = tx.get(paths.user(uid))
         if user is None and create:
             tx.set(paths.user(uid), {"balance": to_firestore(config.starting_balance),
                                      "createdAt": SERVER_TIME})
-            return Outcome("initialized", "created")
+            return AccountInitialized(created=True)
         if user is None:
-            return Outcome("skipped", "no user document")
+            return Skipped(Skip.NO_USER_DOCUMENT)
         fields: dict[str, Any] = {}
         if "balance" not in user:
             fields["balance"] = to_firestore(config.starting_balance)
         if "createdAt" not in user:
             fields["createdAt"] = SERVER_TIME
         if not fields:
-            return Outcome("skipped", "already initialized")
+            return Skipped(Skip.ALREADY_INITIALIZED)
         tx.update(paths.user(uid), fields)
-        return Outcome("initialized")
+        return AccountInitialized()
 
     return database.run(work)
 
@@ -111,7 +112,7 @@ def position_count_after_close(user: dict[str, Any] | None) -> dict[str, int]:
 def settle_execution(
     database: Database, uid: str, execution_id: str, config: TradingConfig,
     limits: LimitsConfig | None = None,
-) -> Outcome:
+) -> ExecutionFilled | ExecutionRejected | Skipped:
     """Open the position of a `pending` execution, or reject it with a reason.
 
     In one transaction: debit margin (or cost) plus fee, create the position
@@ -127,15 +128,14 @@ def settle_execution(
     max_positions = (limits or LimitsConfig()).max_open_positions
     counted: list[int] = []
 
-    def done() -> Outcome | None:
+    def done() -> Skipped | None:
         seen = database.read(execution_path)
-        return None if seen and seen.get("status") == "pending" else Outcome("skipped",
-                                                                             "not pending")
+        return None if seen and seen.get("status") == "pending" else Skipped(Skip.NOT_PENDING)
 
-    def work(tx: Transaction) -> Outcome:
+    def work(tx: Transaction) -> ExecutionFilled | ExecutionRejected | Skipped:
         execution = tx.get(execution_path)
         if execution is None or execution.get("status") != "pending":
-            return Outcome("skipped", "not pending")
+            return Skipped(Skip.NOT_PENDING)
         user = tx.get(paths.user(uid))
         try:
             balance = account_balance(user)
@@ -161,7 +161,7 @@ def settle_execution(
                     "settledAt": SERVER_TIME,
                 },
             )
-            return Outcome("rejected", rejection.reason)
+            return ExecutionRejected(rejection.reason, rejection.detail)
         opened_at = execution.get("executedAt") or SERVER_TIME
         tx.set(
             paths.position(uid, execution_id), position_document(opened, execution_id, opened_at)
@@ -176,8 +176,9 @@ def settle_execution(
             execution_path,
             {"status": "filled", "positionId": execution_id, "settledAt": SERVER_TIME},
         )
-        return Outcome("filled")
+        return ExecutionFilled(execution_id)
 
+    outcome: ExecutionFilled | ExecutionRejected | Skipped
     try:
         outcome = database.run(work, done)
     except _NotCounted:
@@ -207,7 +208,8 @@ def is_priced_close(position: dict[str, Any] | None) -> bool:
     return isinstance(request, dict) and request.get("price") is not None
 
 
-def settle_close(database: Database, uid: str, position_id: str, config: TradingConfig) -> Outcome:
+def settle_close(database: Database, uid: str, position_id: str, config: TradingConfig
+                 ) -> PositionSettled | CloseRejected | Skipped:
     """Settle a `closing` position that the worker priced.
 
     In one transaction: credit the balance, complete the history record
@@ -219,15 +221,15 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
     position_path = paths.position(uid, position_id)
     history_path = paths.history(uid, position_id)
 
-    def done() -> Outcome | None:
+    def done() -> Skipped | None:
         if is_priced_close(database.read(position_path)):
             return None
-        return Outcome("skipped", "not a priced close")
+        return Skipped(Skip.NOT_A_PRICED_CLOSE)
 
-    def work(tx: Transaction) -> Outcome:
+    def work(tx: Transaction) -> PositionSettled | CloseRejected | Skipped:
         position = tx.get(position_path)
         if not is_priced_close(position):
-            return Outcome("skipped", "not a priced close")
+            return Skipped(Skip.NOT_A_PRICED_CLOSE)
         assert position is not None
         user = tx.get(paths.user(uid))
         history = tx.get(history_path)
@@ -245,7 +247,7 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
                         "details.settlementErrorDetail": rejection.detail,
                     },
                 )
-            return Outcome("rejected", rejection.reason)
+            return CloseRejected(rejection.reason, rejection.detail)
         record = history_close_fields(settlement, state.close_request, SERVER_TIME)
         # Funding judges a settled position by when its close was asked for.
         requested_at = position["details"]["closeRequest"].get("at")
@@ -258,7 +260,7 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
         tx.update(paths.user(uid), {"balance": to_firestore(balance + settlement.credit),
                                     **position_count_after_close(user)})
         tx.delete(position_path)
-        return Outcome("settled")
+        return PositionSettled(settlement.credit)
 
     outcome = database.run(work, done)
     log.info(
