@@ -27,6 +27,7 @@ from cogmora_backend.limits import load_limits
 from cogmora_backend.settlement import load_config
 from cogmora_backend.store import FirestoreDatabase
 from cogmora_core.config import LimitsConfig
+from cogmora_core.contract import positions, triggers
 from cogmora_core.errors import Reason, Rejected
 from worker.book import Armed, Hit, PriceIndex
 from worker.documents import armed_position, armed_trigger, owner_of
@@ -90,8 +91,8 @@ class Watcher:
     def _queries(self) -> dict[str, Any]:
         client = self.database.client
         return {
-            POSITIONS: queries.LIVE_POSITIONS.build(client, (["open", "closing"],)),
-            TRIGGERS: queries.ACTIVE_TRIGGERS.build(client, ("active",)),
+            POSITIONS: queries.LIVE_POSITIONS.build(client, ([s.value for s in positions.LIVE],)),
+            TRIGGERS: queries.ACTIVE_TRIGGERS.build(client, (triggers.TriggerStatus.ACTIVE.value,)),
         }
 
     async def resync(self) -> None:
@@ -282,8 +283,7 @@ class Watcher:
             return
         try:
             if collection == TRIGGERS:
-                details = data.get("details")
-                if not isinstance(details, dict) or details.get("status") != "active":
+                if not triggers.is_active(data):
                     self._disarm(path)
                     return
                 armed = armed_trigger(path, data)
@@ -326,6 +326,4 @@ def _millis(value: Any) -> int | None:
 
 def _watched(collection: str, data: dict[str, Any]) -> bool:
     """Return whether a document is in the watched query (as Firestore would count it)."""
-    details = data.get("details")
-    status = details.get("status") if isinstance(details, dict) else None
-    return status == "active" if collection == TRIGGERS else status in ("open", "closing")
+    return triggers.is_active(data) if collection == TRIGGERS else positions.is_live(data)

@@ -17,12 +17,13 @@ from cogmora_backend.limits import load_limits
 from cogmora_backend.reconcile import ReconcileReport, reconcile
 from cogmora_backend.settlement import (
     initialize_account,
-    is_priced_close,
     load_config,
     settle_close,
     settle_execution,
 )
 from cogmora_backend.store import SERVER_TIME
+from cogmora_core.contract.executions import ExecutionStatus
+from cogmora_core.contract.positions import is_priced_close
 from cogmora_core.events import Outcome, Skip, Skipped
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def on_user_created(uid: str) -> Outcome:
 
 def on_execution_created(uid: str, execution_id: str, data: dict[str, Any] | None) -> Outcome:
     """Settle a new `executedTriggers` document if it is `pending`."""
-    if data is not None and data.get("status") != "pending":
+    if data is not None and data.get("status") != ExecutionStatus.PENDING:
         return Skipped(Skip.NOT_PENDING)
     database = firestore_client.database()
     return settle_execution(database, uid, execution_id, load_config(database),

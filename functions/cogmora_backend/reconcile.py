@@ -28,6 +28,9 @@ from cogmora_backend.settlement import (
 )
 from cogmora_backend.store import SERVER_TIME, FirestoreDatabase
 from cogmora_core.config import LimitsConfig, TradingConfig
+from cogmora_core.contract.executions import ExecutionStatus
+from cogmora_core.contract.funding import FundingStatus
+from cogmora_core.contract.positions import PositionStatus
 from cogmora_core.errors import RetryableError
 from cogmora_core.events import AccountInitialized, CloseRejected, FundedFirst, Outcome
 
@@ -90,12 +93,13 @@ def reconcile(
     limits = load_limits(database)
     report = ReconcileReport()
     client = database.client
+    pending, closing = ExecutionStatus.PENDING.value, PositionStatus.CLOSING.value
     kinds: list[tuple[str, Any, Callable[[Any], Outcome]]] = [
-        ("executions", queries.PENDING_EXECUTIONS.build(client, ("pending",), cutoff),
+        ("executions", queries.PENDING_EXECUTIONS.build(client, (pending,), cutoff),
          lambda snapshot: _settle_execution(database, config, limits, snapshot)),
-        ("closes", queries.STALE_PRICED_CLOSES.build(client, ("closing",), cutoff),
+        ("closes", queries.STALE_PRICED_CLOSES.build(client, (closing,), cutoff),
          lambda snapshot: _settle_close(database, config, snapshot)),
-        ("funding", queries.PENDING_FUNDING.build(client, ("pending",), cutoff),
+        ("funding", queries.PENDING_FUNDING.build(client, (FundingStatus.PENDING.value,), cutoff),
          lambda snapshot: apply_event(database, snapshot.id)),
     ]
     for name, query, settle in kinds:

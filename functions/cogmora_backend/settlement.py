@@ -10,17 +10,20 @@ duplicates do not fight the winner for the document's locks.
 from __future__ import annotations
 
 import logging
-from decimal import Decimal
-from typing import Any
 
 from cogmora_backend import paths
-from cogmora_backend.records import (
-    history_close_fields,
-    history_open_document,
-    position_document,
-)
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.config import LimitsConfig, TradingConfig
+from cogmora_core.contract import executions, users
+from cogmora_core.contract.executions import is_pending, parse_execution
+from cogmora_core.contract.history import history_close_fields, history_open_document
+from cogmora_core.contract.positions import is_priced_close, parse_position, position_document
+from cogmora_core.contract.users import (
+    POSITION_COUNT,
+    account_balance,
+    position_count,
+    position_count_after_close,
+)
 from cogmora_core.errors import Reason, Rejected, RetryableError
 from cogmora_core.events import (
     AccountInitialized,
@@ -32,14 +35,12 @@ from cogmora_core.events import (
     Skip,
     Skipped,
 )
-from cogmora_core.money import parse_number, to_firestore
 from cogmora_core.trading import (
     check_affordable,
     check_balance,
     close_position,
     open_position,
 )
-from cogmora_core.validation import parse_execution, parse_position
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +65,11 @@ def initialize_account(database: Database, uid: str, config: TradingConfig,
     def work(tx: Transaction) -> AccountInitialized | Skipped:
         user = tx.get(paths.user(uid))
         if user is None and create:
-            tx.set(paths.user(uid), {"balance": to_firestore(config.starting_balance),
-                                     "createdAt": SERVER_TIME})
+            tx.set(paths.user(uid), users.funded_account(config.starting_balance, SERVER_TIME))
             return AccountInitialized(created=True)
         if user is None:
             return Skipped(Skip.NO_USER_DOCUMENT)
-        fields: dict[str, Any] = {}
-        if "balance" not in user:
-            fields["balance"] = to_firestore(config.starting_balance)
-        if "createdAt" not in user:
-            fields["createdAt"] = SERVER_TIME
+        fields = users.missing_account_fields(user, config.starting_balance, SERVER_TIME)
         if not fields:
             return Skipped(Skip.ALREADY_INITIALIZED)
         tx.update(paths.user(uid), fields)
@@ -82,31 +78,8 @@ def initialize_account(database: Database, uid: str, config: TradingConfig,
     return database.run(work)
 
 
-def account_balance(user: dict[str, Any] | None) -> Decimal:
-    """Return a user document's balance; retryable until the account is funded."""
-    if user is None or "balance" not in user:
-        raise RetryableError("account not initialized yet")
-    balance = parse_number(user["balance"])
-    if balance is None:
-        raise Rejected(Reason.INVALID_BALANCE, f"balance {user['balance']!r} is not a number")
-    return balance
-
-
-#: The user document's count of open (and closing) positions, kept by every
-#: transaction that creates or deletes one (`maxOpenPositions`).
-POSITION_COUNT = "openPositionCount"
-
-
 class _NotCounted(RetryableError):
     """The account has no `openPositionCount` yet: count its positions first."""
-
-
-def position_count_after_close(user: dict[str, Any] | None) -> dict[str, int]:
-    """Return the user field update for one position fewer (none while uncounted)."""
-    count = (user or {}).get(POSITION_COUNT)
-    if isinstance(count, int) and not isinstance(count, bool):
-        return {POSITION_COUNT: max(0, count - 1)}
-    return {}
 
 
 def settle_execution(
@@ -130,18 +103,18 @@ def settle_execution(
 
     def done() -> Skipped | None:
         seen = database.read(execution_path)
-        return None if seen and seen.get("status") == "pending" else Skipped(Skip.NOT_PENDING)
+        return None if is_pending(seen) else Skipped(Skip.NOT_PENDING)
 
     def work(tx: Transaction) -> ExecutionFilled | ExecutionRejected | Skipped:
         execution = tx.get(execution_path)
-        if execution is None or execution.get("status") != "pending":
+        if execution is None or not is_pending(execution):
             return Skipped(Skip.NOT_PENDING)
         user = tx.get(paths.user(uid))
         try:
             balance = account_balance(user)
             order, price = parse_execution(execution)
-            count = (user or {}).get(POSITION_COUNT)
-            if not isinstance(count, int) or isinstance(count, bool):
+            count = position_count(user)
+            if count is None:
                 if not counted:
                     raise _NotCounted
                 count = counted[0]
@@ -152,15 +125,8 @@ def settle_execution(
             opened = open_position(order, price, config)
             check_balance(balance, opened)
         except Rejected as rejection:
-            tx.update(
-                execution_path,
-                {
-                    "status": "rejected",
-                    "error": rejection.reason,
-                    "errorDetail": rejection.detail,
-                    "settledAt": SERVER_TIME,
-                },
-            )
+            tx.update(execution_path,
+                      executions.rejected_fields(rejection.reason, rejection.detail, SERVER_TIME))
             return ExecutionRejected(rejection.reason, rejection.detail)
         opened_at = execution.get("executedAt") or SERVER_TIME
         tx.set(
@@ -170,12 +136,9 @@ def settle_execution(
             paths.history(uid, execution_id),
             history_open_document(opened, execution_id, opened_at),
         )
-        tx.update(paths.user(uid), {"balance": to_firestore(balance - opened.debit),
+        tx.update(paths.user(uid), {**users.balance_fields(balance - opened.debit),
                                     POSITION_COUNT: count + 1})
-        tx.update(
-            execution_path,
-            {"status": "filled", "positionId": execution_id, "settledAt": SERVER_TIME},
-        )
+        tx.update(execution_path, executions.filled_fields(execution_id, SERVER_TIME))
         return ExecutionFilled(execution_id)
 
     outcome: ExecutionFilled | ExecutionRejected | Skipped
@@ -195,17 +158,6 @@ def settle_execution(
         },
     )
     return outcome
-
-
-def is_priced_close(position: dict[str, Any] | None) -> bool:
-    """Return whether a position document is `closing` with a fill price (ready to settle)."""
-    if not isinstance(position, dict):
-        return False
-    details = position.get("details")
-    if not isinstance(details, dict) or details.get("status") != "closing":
-        return False
-    request = details.get("closeRequest")
-    return isinstance(request, dict) and request.get("price") is not None
 
 
 def settle_close(database: Database, uid: str, position_id: str, config: TradingConfig
@@ -257,7 +209,7 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
             opened_at = position.get("openedAt") or SERVER_TIME
             record = {**history_open_document(state, position_id, opened_at), **record}
         tx.set(history_path, record, merge=True)
-        tx.update(paths.user(uid), {"balance": to_firestore(balance + settlement.credit),
+        tx.update(paths.user(uid), {**users.balance_fields(balance + settlement.credit),
                                     **position_count_after_close(user)})
         tx.delete(position_path)
         return PositionSettled(settlement.credit)
