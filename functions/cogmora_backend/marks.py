@@ -55,7 +55,7 @@ def reject_trigger(database: Database, uid: str, trigger_id: str, reason: str,
     path = paths.trigger(uid, trigger_id)
 
     def work(tx: Transaction) -> TriggerRejected | Skipped:
-        if not triggers.istriggers.is_active(tx.get(path)):
+        if not triggers.is_active(tx.get(path)):
             return Skipped(Skip.NOT_ACTIVE)
         tx.update(path, triggers.rejected_fields(reason, detail))
         return TriggerRejected(reason, detail)
