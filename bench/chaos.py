@@ -239,6 +239,8 @@ def make_orders(users: list[str], symbols: list[str], per_symbol: int,
             uid = users[rng.randrange(len(users))]
             long = rng.random() < 0.5
             crossed = rng.random() < 0.85
+            low: float
+            high: float
             if long:
                 low, high = (91, 99.9) if crossed else (80, 88)
             else:
@@ -346,7 +348,8 @@ def check_fills(run: Run, plateau: int, executed: set[str], closed: set[str]) ->
 
 def candles_of(run: Run, symbol: str) -> list[Candle]:
     market = run.exchange.market(symbol)
-    return market.candles(symbol, 0, int(time.time() * 1000) + 60_000)
+    candles: list[Candle] = market.candles(symbol, 0, int(time.time() * 1000) + 60_000)
+    return candles
 
 
 def _ms(moment: Any) -> int:

@@ -101,7 +101,7 @@ def main() -> int:
     args = parser.parse_args()
     db = firestore_client()
     exchange = Exchange()
-    rows = []
+    rows: list[dict[str, Any]] = []
     try:
         for n, size in enumerate(int(s) for s in args.sizes.split(",")):
             clear_firestore()  # each size on a database of its own

@@ -173,7 +173,7 @@ On this 2-core machine the run is bounded by the local Firestore emulator,
 which answers a query by scanning: listing one user's watchlist takes 4 ms on
 an empty database and 28 ms with 20,000 documents, while a point read stays at
 2–3 ms, and every task lists a subcollection. Production Firestore answers
-queries from indexes. The README lists what was measured and changed on the
+queries from indexes. docs/operations.md lists what was measured and changed on the
 way (Genkit output handling, chunked claims, batch writes, concurrency).
 """
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from functools import partial
 from typing import Any
 
 from bench.results import record, tee
@@ -48,7 +49,7 @@ def run(db: Any, exchange: Exchange, triggers: int, symbols: int) -> dict[str, A
         armed_by = {p: [i for i, w in enumerate(workers) if w.armed(p)] for p in paths}
         started = time.perf_counter()
         for name in names:
-            wait_for(lambda name=name: name in exchange.futures.subscribed(), timeout=30)
+            wait_for(partial(_subscribed, exchange, name), timeout=30)
         deadline = time.monotonic() + 120
         while not all(execution_of(db, uid, f"t{n}") for n in range(triggers)):
             for name in names:
@@ -102,3 +103,7 @@ def table(args: argparse.Namespace, result: dict[str, Any]) -> None:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _subscribed(exchange: Exchange, symbol: str) -> bool:
+    return symbol in exchange.futures.subscribed()

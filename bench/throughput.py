@@ -16,12 +16,13 @@ import random
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from bench.books import resting, tick_prices
 from bench.results import record, tee
 from localkucoin.replay import SHARED_DATA
 from worker.book import PriceIndex
-from worker.feeds.kucoin_protocol import SPOT, parse_frame
+from worker.venues.kucoin.protocol import SPOT, parse_frame
 
 
 def rss_bytes() -> int:
@@ -30,9 +31,9 @@ def rss_bytes() -> int:
     return pages * 4096
 
 
-def recorded_ticker() -> dict:
+def recorded_ticker() -> dict[str, Any]:
     for line in (SHARED_DATA / "kucoin_frames.jsonl").read_text().splitlines():
-        raw = json.loads(json.loads(line)["raw"])
+        raw: dict[str, Any] = json.loads(json.loads(line)["raw"])
         if raw.get("topic") == "/market/ticker:BTC-USDT":
             return raw
     raise SystemExit("no recorded spot ticker frame")

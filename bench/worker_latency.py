@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from bench.results import record, tee
@@ -63,7 +64,7 @@ def measure(rounds: int) -> dict[str, list[float]]:
             started = time.perf_counter()
             db.document(path).set(trigger_doc(symbol=SYMBOL, targetPrice=1000 - n,
                                               leverage=10, amount=10))
-            wait_for(lambda path=path: worker.armed(path), timeout=10, every=0.005)
+            wait_for(partial(worker.armed, path), timeout=10, every=0.005)
             arming.append(time.perf_counter() - started)
         seen = Seen()
         watch = db.collection(f"users/{uid}/executedTriggers").on_snapshot(seen)
@@ -73,7 +74,7 @@ def measure(rounds: int) -> dict[str, list[float]]:
             price = Decimal(1000 - n) - Decimal("0.5")  # crosses t{n} only
             started = time.perf_counter()
             exchange.publish(SYMBOL, str(price), str(price - 1), str(price + 1))
-            wait_for(lambda n=n: f"t{n}" in seen.filled, timeout=20, every=0.002)
+            wait_for(partial(seen.filled.__contains__, f"t{n}"), timeout=20, every=0.002)
             to_mark.append(seen.marked[f"t{n}"] - started)
             to_settle.append(seen.filled[f"t{n}"] - started)
         watch.unsubscribe()

@@ -1,4 +1,4 @@
-"""`python -m localkucoin`: run the local KuCoin (spot and futures) and Backpack with price paths.
+"""`python -m localkucoin`: run every venue's local stand-in (`venues.LOCAL_VENUES`) with prices.
 
 By default it replays the recorded SOLUSDTM day on the futures market and
 plays deterministic random walks for XBTUSDTM, ETHUSDTM (futures) and
@@ -19,9 +19,11 @@ import time
 from decimal import Decimal
 from pathlib import Path
 
+from cogmora_core.venues import Venue
 from localkucoin.backpack import LocalBackpack
 from localkucoin.replay import DEFAULT_REPLAY, Quote, play, random_walk, recorded_day
 from localkucoin.server import LocalKucoin
+from localkucoin.venues import LOCAL_VENUES, BackpackVenue, KucoinVenue
 
 WALKS = {
     "futures": {"XBTUSDTM": Decimal("60000.0"), "ETHUSDTM": Decimal("3000.00")},
@@ -42,16 +44,16 @@ async def publish_marks(backpack: LocalBackpack, symbol: str, latest: dict[str, 
 
 
 async def serve(args: argparse.Namespace) -> None:
-    spot = LocalKucoin("spot", port=args.spot_port)
-    futures = LocalKucoin("futures", port=args.futures_port)
-    await spot.start()
-    await futures.start()
-    backpack = LocalBackpack(port=args.backpack_port)
-    await backpack.start()
-    print(f"KUCOIN_SPOT_API={spot.base_url}", flush=True)
-    print(f"KUCOIN_FUTURES_API={futures.base_url}", flush=True)
-    print(f"BACKPACK_WS_URL={backpack.ws_url}", flush=True)
-    print(f"BACKPACK_API={backpack.base_url}", flush=True)
+    ports = {Venue.KUCOIN: {"spot_port": args.spot_port, "futures_port": args.futures_port},
+             Venue.BACKPACK: {"port": args.backpack_port}}
+    venues = {venue: factory(**ports.get(venue, {})) for venue, factory in LOCAL_VENUES.items()}
+    for local in venues.values():
+        await local.start()
+        for name, value in local.environ().items():
+            print(f"{name}={value}", flush=True)
+    kucoin, backpack_venue = venues[Venue.KUCOIN], venues[Venue.BACKPACK]
+    assert isinstance(kucoin, KucoinVenue) and isinstance(backpack_venue, BackpackVenue)
+    spot, futures, backpack = kucoin.spot, kucoin.futures, backpack_venue.backpack
     latest: dict[str, Quote] = {}
     tasks = [asyncio.create_task(play(futures, "SOLUSDTM", recorded_day(args.replay),
                                       args.speed, latest))]
@@ -74,9 +76,8 @@ async def serve(args: argparse.Namespace) -> None:
         task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await asyncio.gather(*tasks)
-    await spot.stop()
-    await futures.stop()
-    await backpack.stop()
+    for local in venues.values():
+        await local.stop()
 
 
 def main() -> None:

@@ -52,7 +52,8 @@ def random_walk(start: Decimal, seed: int, step_fraction: float = 0.0004,
     """Yield a deterministic random walk around `start` with a small spread."""
     generator = random.Random(seed)
     price = float(start)
-    places = max(0, -start.as_tuple().exponent) if isinstance(start.as_tuple().exponent, int) else 2
+    exponent = start.as_tuple().exponent
+    places = max(0, -exponent) if isinstance(exponent, int) else 2
     quantum = Decimal(1).scaleb(-max(places, 2))
     while True:
         price *= 1 + generator.gauss(0, step_fraction)

@@ -42,7 +42,7 @@ class Session:
     symbols: set[str] = field(default_factory=set)
     funding: set[str] = field(default_factory=set)
     last_ping: float = field(default_factory=time.monotonic)
-    watchdog: asyncio.Task | None = None
+    watchdog: asyncio.Task[None] | None = None
 
 
 class LocalKucoin(LocalServer):
@@ -232,7 +232,7 @@ class LocalKucoin(LocalServer):
         else:
             await self._error(session, message_id, 415, "invalid command type")
 
-    async def _on_subscription(self, session: Session, message: dict, kind: str,
+    async def _on_subscription(self, session: Session, message: dict[str, Any], kind: str,
                                message_id: str) -> None:
         topic = message.get("topic")
         if not isinstance(topic, str) or not topic:
@@ -271,7 +271,7 @@ class LocalKucoin(LocalServer):
                                       "data": data})
 
     @staticmethod
-    async def _send(ws: web.WebSocketResponse, frame: dict) -> None:
+    async def _send(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
         await send_quietly(ws, orjson.dumps(frame).decode())
 
     # --- market data --------------------------------------------------------

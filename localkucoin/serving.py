@@ -35,7 +35,7 @@ class LocalServer:
         #: Connections accepted since the start.
         self.connections = 0
         #: Every subscribe or unsubscribe message received, in order.
-        self.subscribe_messages: list[dict] = []
+        self.subscribe_messages: list[dict[str, Any]] = []
         #: Every published price (ms, price) by symbol, connected clients or not:
         #: the source of the candle endpoints.
         self.trades: dict[str, list[tuple[int, Decimal]]] = {}
@@ -62,8 +62,9 @@ class LocalServer:
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
         server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
+        sockets = getattr(server, "sockets", None)
+        assert sockets
+        self.port = int(sockets[0].getsockname()[1])
 
     async def stop(self) -> None:
         """Close every connection and stop serving."""

@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable
+from functools import partial
 
 import httpx
 from aiohttp import web
@@ -17,18 +18,16 @@ from aiohttp import web
 from cogmora_backend import firestore_client
 from cogmora_backend.logs import configure_logging
 from cogmora_core.errors import Reason
-from cogmora_core.model import Tick
+from cogmora_core.model import SymbolType, Tick
 from worker import gaps
-from worker.book import TRIGGER, PriceIndex
+from worker.book import TRIGGER, Market, PriceIndex
 from worker.endpoints import make_app
-from worker.feeds.backpack import BackpackFeed
-from worker.feeds.backpack_protocol import PERP_SUFFIX
-from worker.feeds.base import Funding
-from worker.feeds.kucoin import KucoinFeed
 from worker.listings import Listings
 from worker.marker import Marker
 from worker.metrics import Metrics
 from worker.settings import Settings
+from worker.venues.base import Feed, FeedHandlers, Funding, VenueAdapter
+from worker.venues.registry import ADAPTERS
 from worker.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -44,42 +43,31 @@ class Worker:
         self.database = firestore_client.database()
         self.marker = Marker(self.database, self.index, self.metrics, settings.worker_id,
                              settings.mark_concurrency)
-        #: The REST API of each market (its candles recover gaps).
-        self.apis = {("kucoin", "spot"): settings.kucoin_spot_api,
-                     ("kucoin", "futures"): settings.kucoin_futures_api,
-                     ("backpack", "spot"): settings.backpack_api,
-                     ("backpack", "futures"): settings.backpack_api}
-        # One Backpack connection carries both of its markets (spot and perpetuals).
-        backpack = BackpackFeed(settings.backpack_ws_url, self.on_tick, self.metrics,
-                                on_funding=lambda funding: self.on_funding("backpack", funding),
-                                on_subscribed=self.on_backpack_subscribed)
-        self.feeds: dict[tuple[str, str], KucoinFeed | BackpackFeed] = {
-            ("kucoin", "spot"): KucoinFeed(
-                "spot", settings.kucoin_spot_api, self.on_tick, self.metrics,
-                topic_limit=settings.topic_limit,
-                on_subscribed=lambda symbols: self.on_subscribed(("kucoin", "spot"), symbols)),
-            ("kucoin", "futures"): KucoinFeed(
-                "futures", settings.kucoin_futures_api, self.on_tick, self.metrics,
-                topic_limit=settings.topic_limit,
-                on_funding=lambda funding: self.on_funding("kucoin", funding),
-                on_subscribed=lambda symbols: self.on_subscribed(("kucoin", "futures"),
-                                                                 symbols)),
-            ("backpack", "spot"): backpack,
-            ("backpack", "futures"): backpack,
-        }
-        #: Wall-clock ms of the last tick of each wanted symbol (gap recovery,
-        #: heartbeats). A symbol no longer wanted is forgotten: when it is wanted
+        #: Every registered venue (worker/venues/registry.py), configured from the environment.
+        self.venues: dict[str, VenueAdapter] = {
+            adapter.venue: adapter(settings.environ) for adapter in ADAPTERS}
+        #: The feed of each (venue, market); one feed may serve several markets.
+        self.feeds: dict[tuple[str, str], Feed] = {}
+        for venue, adapter in self.venues.items():
+            handlers = FeedHandlers(on_tick=self.on_tick,
+                                    on_funding=partial(self.on_funding, venue),
+                                    on_subscribed=partial(self.on_subscribed, venue))
+            for market, feed in adapter.feeds(handlers, self.metrics).items():
+                self.feeds[(venue, market)] = feed
+        #: Wall-clock ms of the last tick of each wanted market (gap recovery,
+        #: heartbeats). A market no longer wanted is forgotten: when it is wanted
         #: again, nothing was armed on it in between, so it has no gap.
-        self.last_seen: dict[str, int] = {}
-        #: Where each symbol's feed stopped before this process started (persisted
-        #: per market and symbol): only those symbols have a gap after a restart.
-        self.resume_from: dict[tuple[str, str, str], int] = {}
-        #: Symbols being recovered: their live ticks (with when they arrived)
+        self.last_seen: dict[Market, int] = {}
+        #: Where each market's feed stopped before this process started (persisted
+        #: per venue, market and symbol): only those have a gap after a restart.
+        self.resume_from: dict[Market, int] = {}
+        #: Markets being recovered: their live ticks (with when they arrived)
         #: wait here until recovery is done.
-        self.recovering: dict[str, list[tuple[Tick, float]]] = {}
+        self.recovering: dict[Market, list[tuple[Tick, float]]] = {}
         self._http: httpx.AsyncClient | None = None
         #: What each venue lists: only listed symbols are subscribed.
-        self.listings = Listings(self.apis, self.update_subscriptions)
+        self.listings = Listings({venue: adapter.listed for venue, adapter in self.venues.items()},
+                                 self.update_subscriptions)
         self._unlisted_positions: set[str] = set()
         self.watcher = Watcher(self.database, self.index, self.marker, self.metrics,
                                self.update_subscriptions, owns=settings.owns)
@@ -91,10 +79,11 @@ class Worker:
         `received` is when a tick held back during gap recovery first arrived:
         documents armed since then are not fired by it.
         """
+        market = tick.market
         if received is None:
             received = time.monotonic()
-            self.last_seen[tick.symbol] = int(time.time() * 1000)
-        waiting = self.recovering.get(tick.symbol)
+            self.last_seen[market] = int(time.time() * 1000)
+        waiting = self.recovering.get(market)
         if waiting is not None:  # the gap is replayed first
             waiting.append((tick, received))
             return
@@ -105,7 +94,8 @@ class Worker:
         """Mark a funding settlement at the feed's mark price, else the last price."""
         price = funding.mark_price
         if price is None:
-            last = self.index.fresh_tick(funding.symbol, float("inf"))
+            last = self.index.fresh_tick((venue, SymbolType.FUTURES, funding.symbol),
+                                         float("inf"))
             price = last.price if last is not None else None
         if price is None:
             log.warning("funding without a price: not marked",
@@ -113,37 +103,32 @@ class Worker:
             return
         self.marker.mark_funding(venue, funding, price)
 
-    def on_backpack_subscribed(self, symbols: list[str]) -> None:
-        """Recover the gaps of Backpack symbols (spot and perpetuals share one feed)."""
-        for market in ("spot", "futures"):
-            mine = [s for s in symbols if (s.endswith(PERP_SUFFIX)) == (market == "futures")]
-            if mine:
-                self.on_subscribed(("backpack", market), mine)
-
-    def on_subscribed(self, key: tuple[str, str], symbols: list[str]) -> None:
+    def on_subscribed(self, venue: str, market: SymbolType, symbols: list[str]) -> None:
         """Recover the gap of each newly subscribed symbol before its live ticks apply.
 
         `GAP_MAX_SECONDS=0` turns gap recovery off.
         """
-        if key not in self.apis or self.settings.gap_max_seconds <= 0:
+        if venue not in self.venues or self.settings.gap_max_seconds <= 0:
             return
         now = int(time.time() * 1000)
         floor = now - int(self.settings.gap_max_seconds * 1000)
         for symbol in symbols:
-            resumed = self.resume_from.pop((*key, symbol), None)
-            since = self.last_seen.get(symbol) or resumed
-            if since is None or symbol in self.recovering:
+            key = (venue, str(market), symbol)
+            resumed = self.resume_from.pop(key, None)
+            since = self.last_seen.get(key) or resumed
+            if since is None or key in self.recovering:
                 continue  # subscribed for the first time: no gap
-            self.recovering[symbol] = []
+            self.recovering[key] = []
             asyncio.get_running_loop().create_task(
-                self._recover(key, symbol, max(since, floor), now))
+                self._recover(key, max(since, floor), now))
 
-    async def _recover(self, key: tuple[str, str], symbol: str, since: int, until: int) -> None:
+    async def _recover(self, key: Market, since: int, until: int) -> None:
+        venue, market, symbol = key
         try:
             assert self._http is not None
-            candles = await gaps.fetch_candles(self._http, key[0], self.apis[key], key[1],
-                                               symbol, since, until)
-            for armed in self.index.armed_on(symbol):
+            candles = await self.venues[venue].fetch_candles(
+                self._http, SymbolType(market), symbol, since, until)
+            for armed in self.index.armed_on(key):
                 levels_since = self.watcher.levels_since(armed.path)
                 if levels_since is None:
                     continue  # no proof of when its levels were set: nothing to catch up
@@ -157,10 +142,10 @@ class Worker:
                         "candle": hit.tick.time_ms})
                     self.marker.submit(hit, time.monotonic())
         except Exception:
-            self.metrics.exchange_errors.labels(f"{key[0]}-{key[1]}", "gap").inc()
+            self.metrics.exchange_errors.labels(f"{venue}-{market}", "gap").inc()
             log.exception("gap recovery failed", extra={"symbol": symbol, "since": since})
         finally:
-            for tick, received in self.recovering.pop(symbol, []):
+            for tick, received in self.recovering.pop(key, []):
                 self.on_tick(tick, received)
 
     async def heartbeat_forever(self, interval: float) -> None:
@@ -174,16 +159,16 @@ class Worker:
         """Write each market's last tick time per wanted symbol if it moved since `written`."""
         latest: dict[tuple[str, str], dict[str, int]] = {}
         for venue, symbol_type, symbol in self.index.markets():
-            seen = self.last_seen.get(symbol)
-            if seen is not None and (venue, symbol_type) in self.apis:
+            seen = self.last_seen.get((venue, symbol_type, symbol))
+            if seen is not None and (venue, symbol_type) in self.feeds:
                 latest.setdefault((venue, symbol_type), {})[symbol] = seen
-        for key, seen in latest.items():
-            if written.get(key) == seen:
+        for key, symbols in latest.items():
+            if written.get(key) == symbols:
                 continue
             try:
                 await asyncio.get_running_loop().run_in_executor(
-                    None, self._write_heartbeat, key, seen)
-                written[key] = seen
+                    None, self._write_heartbeat, key, symbols)
+                written[key] = symbols
             except Exception:
                 log.exception("heartbeat not written", extra={"market": "-".join(key)})
 
@@ -196,7 +181,7 @@ class Worker:
              "workerId": self.settings.worker_id})
 
     def _read_heartbeats(self) -> None:
-        for key in self.apis:
+        for key in self.feeds:
             snapshot = self.database.client.document(self._heartbeat_path(key)).get()
             symbols = (snapshot.to_dict() or {}).get("symbols") if snapshot.exists else None
             if not isinstance(symbols, dict):
@@ -205,7 +190,7 @@ class Worker:
                 if isinstance(symbol, str) and isinstance(seen, int):
                     self.resume_from[(*key, symbol)] = seen
 
-    def unique_feeds(self) -> list[KucoinFeed | BackpackFeed]:
+    def unique_feeds(self) -> list[Feed]:
         """Return each feed once (one feed may serve several markets)."""
         return list({id(feed): feed for feed in self.feeds.values()}.values())
 
@@ -225,17 +210,15 @@ class Worker:
                 self.refuse_unlisted(venue, symbol_type, symbol)
             elif listed:
                 wanted[id(feed)].add(symbol)
-        every = set().union(*wanted.values())
-        for symbol in [s for s in self.last_seen if s not in every]:
-            del self.last_seen[symbol]
+        every = self.index.markets()
+        for market in [m for m in self.last_seen if m not in every]:
+            del self.last_seen[market]
         for feed in self.unique_feeds():
             feed.update_desired(wanted[id(feed)])
 
     def refuse_unlisted(self, venue: str, symbol_type: str, symbol: str) -> None:
         """Reject the armed triggers on a symbol the venue does not list (never subscribed)."""
-        for armed in self.index.armed_on(symbol):
-            if (armed.venue, armed.symbol_type) != (venue, symbol_type):
-                continue
+        for armed in self.index.armed_on((venue, symbol_type, symbol)):
             if armed.kind == TRIGGER:
                 self.index.disarm(armed.path)
                 self.metrics.invalid_documents.labels("tradeTriggers",

@@ -29,6 +29,8 @@ from cogmora_core.model import Condition, PositionLevels, PositionType, Tick, Tr
 from cogmora_core.trading import advance_peak, better_peak, close_reason, trigger_fires
 
 TRIGGER = "trigger"
+#: (venue, symbolType, symbol): one market of one venue (symbols repeat across them).
+Market = tuple[str, str, str]
 POSITION = "position"
 
 
@@ -52,6 +54,11 @@ class Armed:
     #: When the index armed it (monotonic; set by `PriceIndex.arm`): a tick
     #: received before that never fires it (DESIGN.md §3, "No hindsight").
     armed_at: float = field(default=0.0, compare=False)
+
+    @property
+    def market(self) -> Market:
+        """Return (venue, symbolType, symbol): the market whose ticks fire it."""
+        return (self.venue, self.symbol_type, self.symbol)
 
     @property
     def uid(self) -> str:
@@ -94,7 +101,7 @@ class PriceIndex:
     """Every armed trigger and position, by symbol, ordered by level."""
 
     def __init__(self) -> None:
-        self._books: dict[str, _Book] = {}
+        self._books: dict[Market, _Book] = {}
         self._armed: dict[str, tuple[Armed, tuple[_Entry, ...]]] = {}
         #: Trailing stops' peaks by path, kept across re-arms of the same document.
         self._peaks: dict[str, Decimal] = {}
@@ -115,9 +122,9 @@ class PriceIndex:
         self._remove(armed.path)
         if not armed.armed_at:
             armed = replace(armed, armed_at=time.monotonic())
-        book = self._books.get(armed.symbol)
+        book = self._books.get(armed.market)
         if book is None:
-            book = self._books[armed.symbol] = _Book()
+            book = self._books[armed.market] = _Book()
         entries: list[_Entry] = []
         if armed.immediate:
             book.waiting[armed.path] = armed
@@ -161,13 +168,13 @@ class PriceIndex:
         armed, entries = found
         for target, entry in entries:
             target.discard(entry)
-        book = self._books.get(armed.symbol)
+        book = self._books.get(armed.market)
         if book is not None:
             book.waiting.pop(path, None)
             book.trailing.pop(path, None)
             if not (book.falling or book.rising or book.waiting or book.trailing) \
                     and book.last is None:
-                del self._books[armed.symbol]
+                del self._books[armed.market]
         return armed
 
     def get(self, path: str) -> Armed | None:
@@ -175,21 +182,21 @@ class PriceIndex:
         found = self._armed.get(path)
         return found[0] if found else None
 
-    def armed_on(self, symbol: str) -> list[Armed]:
-        """Return everything armed on `symbol`."""
-        return [armed for armed, _ in self._armed.values() if armed.symbol == symbol]
+    def armed_on(self, market: Market) -> list[Armed]:
+        """Return everything armed on `market`."""
+        return [armed for armed, _ in self._armed.values() if armed.market == market]
 
     def paths(self) -> Iterable[str]:
         """Return the paths of every armed document."""
         return self._armed.keys()
 
-    def markets(self) -> set[tuple[str, str, str]]:
-        """Return (venue, symbolType, symbol) of every symbol something is armed on."""
-        return {(a.venue, a.symbol_type, a.symbol) for a, _ in self._armed.values()}
+    def markets(self) -> set[Market]:
+        """Return (venue, symbolType, symbol) of every market something is armed on."""
+        return {a.market for a, _ in self._armed.values()}
 
-    def fresh_tick(self, symbol: str, max_age_seconds: float) -> Tick | None:
-        """Return the symbol's latest tick if it is at most `max_age_seconds` old."""
-        book = self._books.get(symbol)
+    def fresh_tick(self, market: Market, max_age_seconds: float) -> Tick | None:
+        """Return the market's latest tick if it is at most `max_age_seconds` old."""
+        book = self._books.get(market)
         if book is None or book.last is None:
             return None
         if time.monotonic() - book.last_at > max_age_seconds:
@@ -206,9 +213,10 @@ class PriceIndex:
         """
         if received is None:
             received = time.monotonic()
-        book = self._books.get(tick.symbol)
+        market = tick.market
+        book = self._books.get(market)
         if book is None:
-            self._books[tick.symbol] = _Book(last=tick, last_at=time.monotonic())
+            self._books[market] = _Book(last=tick, last_at=time.monotonic())
             return []
         book.last = tick
         book.last_at = time.monotonic()

@@ -1,13 +1,13 @@
 """Gap recovery: what should have executed while the worker or a feed was away.
 
 When a symbol's subscription is acknowledged after a gap (the worker
-restarted, or its connection dropped), the worker fetches the exchange's
-one-minute candles covering the gap (KuCoin: spot `market/candles`, futures
-`kline/query`; Backpack: `klines`, asked for as the subscription is sent since
-Backpack acknowledges nothing) and runs every armed level of the symbol
-through them, oldest first, before applying the live ticks that arrived
-meanwhile. Backpack's candles are of trades while its live conditions use the
-mid price: within a gap the trade range stands for the mid's.
+restarted, or its connection dropped), the worker fetches the venue's
+one-minute candles covering the gap (each venue's `candles.py`: KuCoin spot
+`market/candles`, futures `kline/query`; Backpack `klines`, asked for as the
+subscription is sent since Backpack acknowledges nothing) and runs every armed
+level of the symbol through them, oldest first, before applying the live ticks
+that arrived meanwhile. Backpack's candles are of trades while its live
+conditions use the mid price: within a gap the trade range stands for the mid's.
 
 The price is the conservative one a candle can prove:
 - a level the candle's range crossed fills **at the level**;
@@ -38,24 +38,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from decimal import Decimal
-
-import httpx
 
 from cogmora_core.errors import RetryableError
 from cogmora_core.model import Condition, PositionType, Tick
-from cogmora_core.money import parse_decimal_string, parse_number
 from cogmora_core.trading import advance_peak, close_reason, trailing_stop_price
 from worker.book import Armed, Hit
 
 log = logging.getLogger(__name__)
 MINUTE_MS = 60_000
 ORIGIN = "gap_recovery"
-#: Rows per request, as KuCoin documents them.
-SPOT_ROWS, FUTURES_ROWS = 1500, 500
-#: Minutes asked of Backpack per request; a shorter answer is paged past.
-BACKPACK_ROWS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,134 +63,6 @@ class Candle:
 
 class CandleError(RetryableError):
     """The exchange's candle answer could not be used."""
-
-
-def parse_candles(market: str, body: object) -> list[Candle]:
-    """Return the candles of a KuCoin answer, oldest first, or raise `CandleError`.
-
-    Spot rows are strings `[time s, open, close, high, low, volume, turnover]`,
-    newest first; futures rows are numbers `[time ms, open, high, low, close, volume]`.
-    """
-    if not isinstance(body, dict) or body.get("code") != "200000":
-        raise CandleError(f"answer {str(body)[:200]}")
-    rows = body.get("data")
-    if not isinstance(rows, list):
-        raise CandleError("data is not a list")
-    candles = []
-    for row in rows:
-        if not isinstance(row, list) or len(row) < 5:
-            raise CandleError(f"row {str(row)[:100]}")
-        values = [_number(v) for v in row[:5]]
-        if any(v is None for v in values):
-            raise CandleError(f"row {str(row)[:100]}")
-        time_value, *prices = values
-        assert time_value is not None
-        if market == "spot":
-            opened, closed, high, low = prices
-            start = int(time_value) * 1000
-        else:
-            opened, high, low, closed = prices
-            start = int(time_value)
-        assert opened is not None and high is not None and low is not None and closed is not None
-        candles.append(_candle(start, opened, high, low, closed, row))
-    return sorted(candles, key=lambda c: c.start_ms)
-
-
-async def fetch_candles(client: httpx.AsyncClient, venue: str, api: str, market: str,
-                        symbol: str, start_ms: int, end_ms: int) -> list[Candle]:
-    """Return the one-minute candles of `symbol` from `start_ms` to `end_ms`, paging."""
-    if venue == "backpack":
-        return await _fetch_backpack(client, api, symbol, start_ms, end_ms)
-    return await _fetch_kucoin(client, api, market, symbol, start_ms, end_ms)
-
-
-async def _fetch_kucoin(client: httpx.AsyncClient, api: str, market: str, symbol: str,
-                        start_ms: int, end_ms: int) -> list[Candle]:
-    step = (SPOT_ROWS if market == "spot" else FUTURES_ROWS) * MINUTE_MS
-    found: dict[int, Candle] = {}
-    begin = start_ms - start_ms % MINUTE_MS
-    while begin <= end_ms:
-        until = min(end_ms, begin + step - 1)
-        if market == "spot":
-            response = await client.get(f"{api}/api/v1/market/candles", params={
-                "symbol": symbol, "type": "1min", "startAt": begin // 1000,
-                "endAt": until // 1000 + 1})
-        else:
-            response = await client.get(f"{api}/api/v1/kline/query", params={
-                "symbol": symbol, "granularity": 1, "from": begin, "to": until})
-        for candle in parse_candles(market, _json(response)):
-            found[candle.start_ms] = candle
-        begin = until + 1
-    return [found[start] for start in sorted(found)]
-
-
-async def _fetch_backpack(client: httpx.AsyncClient, api: str, symbol: str,
-                          start_ms: int, end_ms: int) -> list[Candle]:
-    found: dict[int, Candle] = {}
-    begin = start_ms - start_ms % MINUTE_MS
-    while begin <= end_ms:
-        until = min(end_ms, begin + BACKPACK_ROWS * MINUTE_MS - 1)
-        response = await client.get(f"{api}/api/v1/klines", params={
-            "symbol": symbol, "interval": "1m", "startTime": begin // 1000,
-            "endTime": until // 1000 + 1})
-        page = [c for c in parse_backpack_candles(_json(response)) if begin <= c.start_ms]
-        for candle in page:
-            found[candle.start_ms] = candle
-        last = max((c.start_ms for c in page), default=None)
-        # An answer that may have been cut short goes on after its last candle
-        # (a quiet end of the window costs one more request).
-        begin = min(until + 1, last + MINUTE_MS if last is not None else until + 1)
-    return [found[start] for start in sorted(found)]
-
-
-def parse_backpack_candles(body: object) -> list[Candle]:
-    """Return the candles of a Backpack klines answer, oldest first, or raise `CandleError`.
-
-    Each kline is an object with `start` ("YYYY-MM-DD HH:MM:SS", UTC) and
-    `open`/`high`/`low`/`close` as strings; a minute without trades (null
-    prices) is no candle.
-    """
-    if not isinstance(body, list):
-        raise CandleError(f"answer {str(body)[:200]}")
-    candles = []
-    for row in body:
-        if not isinstance(row, dict):
-            raise CandleError(f"kline {str(row)[:100]}")
-        raw = [row.get(k) for k in ("open", "high", "low", "close")]
-        if all(v is None for v in raw):
-            continue
-        prices = [_number(v) for v in raw]
-        try:
-            start = datetime.strptime(str(row.get("start")), "%Y-%m-%d %H:%M:%S")
-        except ValueError:
-            raise CandleError(f"kline start {str(row.get('start'))[:40]!r}") from None
-        opened, high, low, closed = prices
-        if opened is None or high is None or low is None or closed is None:
-            raise CandleError(f"kline {str(row)[:100]}")
-        candles.append(_candle(int(start.replace(tzinfo=UTC).timestamp() * 1000),
-                               opened, high, low, closed, row))
-    return sorted(candles, key=lambda c: c.start_ms)
-
-
-def _candle(start_ms: int, opened: Decimal, high: Decimal, low: Decimal, closed: Decimal,
-            row: object) -> Candle:
-    if not (low <= opened <= high and low <= closed <= high and low > 0):
-        raise CandleError(f"row {str(row)[:100]} is not a candle")
-    return Candle(start_ms, opened, high, low, closed)
-
-
-def _number(value: object) -> Decimal | None:
-    """Return a candle value: a decimal string (spot, Backpack) or a JSON number (futures)."""
-    return parse_decimal_string(value) if isinstance(value, str) else parse_number(value)
-
-
-def _json(response: httpx.Response) -> object:
-    if response.status_code != 200:
-        raise CandleError(f"HTTP {response.status_code}: {response.text[:200]}")
-    try:
-        return response.json()
-    except ValueError:
-        raise CandleError(f"not JSON: {response.text[:200]}") from None
 
 
 def recover(armed: Armed, candles: Iterable[Candle], since_ms: int,

@@ -23,33 +23,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 import httpx
 
+from cogmora_core.venues import SymbolType
+
 log = logging.getLogger(__name__)
 #: (venue, market, symbol)
 Key = tuple[str, str, str]
-
-
-def kucoin_listed(market: str, symbol: str, body: object) -> bool:
-    """Return whether a KuCoin symbol-detail answer says `symbol` is listed and trading."""
-    if not isinstance(body, dict) or body.get("code") != "200000":
-        return False
-    data = body.get("data")
-    if not isinstance(data, dict) or data.get("symbol") != symbol:
-        return False
-    if market == "spot":
-        return data.get("enableTrading") is True
-    return data.get("status") == "Open"
-
-
-def backpack_listed(symbol: str, body: object) -> bool:
-    """Return whether a Backpack market answer says `symbol` is listed with an open book."""
-    if not isinstance(body, dict) or body.get("symbol") != symbol:
-        return False
-    return body.get("orderBookState") in ("Open", "PostOnly", "LimitOnly")
+#: A venue's answer to "do you list this symbol in this market?" (raises when it cannot say).
+Lookup = Callable[[httpx.AsyncClient, SymbolType, str], Awaitable[bool]]
 
 
 @dataclass
@@ -61,11 +46,12 @@ class _Entry:
 class Listings:
     """The cached answers of each venue about its symbols."""
 
-    def __init__(self, apis: dict[tuple[str, str], str], on_answer: Callable[[], None],
+    def __init__(self, lookups: Mapping[str, Lookup], on_answer: Callable[[], None],
                  client: httpx.AsyncClient | None = None, concurrency: int = 4,
                  listed_seconds: float = 6 * 3600.0, unlisted_seconds: float = 600.0,
                  error_seconds: float = 60.0) -> None:
-        self.apis = apis
+        #: Each venue's lookup, by venue.
+        self.lookups = lookups
         self.on_answer = on_answer
         self.client = client
         self.listed_seconds = listed_seconds
@@ -80,8 +66,8 @@ class Listings:
         entry = self._answers.get(key)
         if entry is not None and entry.until > time.monotonic():
             return entry.listed
-        if key[:2] not in self.apis:
-            return True  # a market without a REST API to ask: nothing to check against
+        if key[0] not in self.lookups:
+            return True  # a venue without a lookup: nothing to check against
         if key not in self._asking:
             self._asking.add(key)
             asyncio.get_running_loop().create_task(self._ask(key))
@@ -106,24 +92,5 @@ class Listings:
 
     async def _lookup(self, venue: str, market: str, symbol: str) -> tuple[bool, float]:
         assert self.client is not None
-        api = self.apis[(venue, market)]
-        if venue == "backpack":
-            response = await self.client.get(f"{api}/api/v1/market", params={"symbol": symbol})
-            body = response.json() if response.status_code == 200 else None
-            if response.status_code >= 500 or response.status_code == 429:
-                raise httpx.HTTPStatusError("venue busy", request=response.request,
-                                            response=response)
-            listed = backpack_listed(symbol, body)
-        else:
-            path = (f"/api/v2/symbols/{symbol}" if market == "spot"
-                    else f"/api/v1/contracts/{symbol}")
-            response = await self.client.get(f"{api}{path}")
-            if response.status_code >= 500 or response.status_code == 429:
-                raise httpx.HTTPStatusError("venue busy", request=response.request,
-                                            response=response)
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            listed = kucoin_listed(market, symbol, body)
+        listed = await self.lookups[venue](self.client, SymbolType(market), symbol)
         return listed, self.listed_seconds if listed else self.unlisted_seconds

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
+from typing import TypeVar
 
 from cogmora_backend.marks import (
     mark_funding,
@@ -25,10 +27,11 @@ from cogmora_backend.store import Database
 from cogmora_core.events import CloseRequested, InvalidDocument, Outcome, TriggerFired
 from worker.book import TRIGGER, Armed, Hit, PriceIndex
 from worker.documents import owner_of
-from worker.feeds.base import Funding
 from worker.metrics import Metrics
+from worker.venues.base import Funding
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class Marker:
@@ -43,7 +46,7 @@ class Marker:
         self.attempts = attempts
         self._executor = ThreadPoolExecutor(max_workers=concurrency,
                                             thread_name_prefix="mark")
-        self._in_flight: dict[str, asyncio.Task] = {}
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
         #: Set on stop: no new mark or retry starts. A hit left unmarked stays
         #: armed in Firestore, and the next instance marks it on its next tick.
         self.stopping = False
@@ -117,7 +120,7 @@ class Marker:
         self._executor.shutdown(wait=False, cancel_futures=True)
         return sum(not task.done() for task in self._in_flight.values())
 
-    async def _call(self, fn, *args):  # type: ignore[no-untyped-def]
+    async def _call(self, fn: Callable[..., T], *args: object) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def _mark(self, hit: Hit, received_at: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -17,18 +18,14 @@ def _float(name: str, default: float) -> float:
 class Settings:
     """Everything the worker reads from its environment."""
 
-    kucoin_spot_api: str = "https://api.kucoin.com"
-    kucoin_futures_api: str = "https://api-futures.kucoin.com"
-    backpack_ws_url: str = "wss://ws.backpack.exchange"
-    #: Backpack's REST API (klines, for gap recovery).
-    backpack_api: str = "https://api.backpack.exchange"
+    #: The environment the venue adapters read their own settings from
+    #: (`worker/venues/<venue>/__init__.py` names each variable and its default).
+    environ: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     port: int = 8080
     #: Seconds between checks of the index against Firestore (a count per query).
     resync_seconds: float = 300.0
     #: Seconds between full re-reads, whatever the counts say.
     full_resync_seconds: float = 21600.0
-    #: Topics per connection before another connection is opened.
-    topic_limit: int = 300
     #: Seconds between writes of the trailing stops' peaks that moved.
     peak_persist_seconds: float = 1.0
     #: Seconds between writes of each market's last tick time (`workerState`).
@@ -52,11 +49,7 @@ class Settings:
         """Read the settings from the environment, defaults where unset."""
         defaults = cls()
         return cls(
-            kucoin_spot_api=os.environ.get("KUCOIN_SPOT_API") or defaults.kucoin_spot_api,
-            kucoin_futures_api=os.environ.get("KUCOIN_FUTURES_API")
-            or defaults.kucoin_futures_api,
-            backpack_ws_url=os.environ.get("BACKPACK_WS_URL") or defaults.backpack_ws_url,
-            backpack_api=os.environ.get("BACKPACK_API") or defaults.backpack_api,
+            environ=dict(os.environ),
             port=int(os.environ.get("PORT") or defaults.port),
             resync_seconds=_float("RESYNC_SECONDS", defaults.resync_seconds),
             full_resync_seconds=_float("FULL_RESYNC_SECONDS", defaults.full_resync_seconds),
@@ -65,7 +58,6 @@ class Settings:
             heartbeat_seconds=_float("HEARTBEAT_SECONDS", defaults.heartbeat_seconds),
             gap_max_seconds=_float("GAP_MAX_SECONDS", defaults.gap_max_seconds),
             stop_grace_seconds=_float("STOP_GRACE_SECONDS", defaults.stop_grace_seconds),
-            topic_limit=int(os.environ.get("TOPIC_LIMIT") or defaults.topic_limit),
             mark_concurrency=int(os.environ.get("MARK_CONCURRENCY")
                                  or defaults.mark_concurrency),
             worker_id=os.environ.get("WORKER_ID") or defaults.worker_id,

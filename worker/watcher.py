@@ -309,7 +309,7 @@ class Watcher:
             return
         self._arm(armed)
         if armed.immediate:
-            tick = self.index.fresh_tick(armed.symbol, self.max_price_age)
+            tick = self.index.fresh_tick(armed.market, self.max_price_age)
             if tick is not None:
                 self.index.disarm(path)
                 self.marker.submit(Hit(armed, tick), time.monotonic())

@@ -5,13 +5,13 @@ the class right under it says what the caller does with it::
 
     CogmoraError
     ├── RetryableError            retry: leave the document as it is, try again later
-    │   ├── FeedDead              (worker) drop the connection and open it again
+    │   ├── FeedDead              (worker venues) drop the connection and open it again
     │   │   └── TokenRejected     (worker, KuCoin) fetch a new token first
     │   ├── CandleError           (worker) the exchange's candles could not be used
     │   └── DocumentMissing       (store) a batch missed a document: redo it as a transaction
     ├── InvalidInput              reject the input with a stable reason, change nothing else
     │   ├── Rejected              a document or order: `reason` (one of `Reason`) is recorded
-    │   ├── FrameError            (worker) an exchange frame; `reason` is the metric label
+    │   ├── FrameError            (worker venues) a frame; `reason` is the metric label
     │   ├── ApiError              (API) answered with its HTTP status and `code`
     │   ├── CursorMissing         (store) a page after a document that does not exist
     │   └── ScrapeError           (automation) a symbol's page; the message is the reason

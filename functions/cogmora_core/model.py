@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 
-
-class SymbolType(StrEnum):
-    SPOT = "spot"
-    FUTURES = "futures"
+from cogmora_core.venues import DEFAULT_VENUE as DEFAULT_VENUE
+from cogmora_core.venues import VENUES
+from cogmora_core.venues import SymbolType as SymbolType
+from cogmora_core.venues import Venue as Venue
 
 
 class PositionType(StrEnum):
@@ -53,6 +53,19 @@ class Tick:
     best_ask: Decimal | None = None
     #: Exchange time in milliseconds since the epoch, when the feed gives it.
     time_ms: int | None = None
+    #: The venue and market quoted (set by the feed; equal ticks compare by price
+    #: and time only). Without a market, the venue's symbol form says which.
+    venue: str = field(default=DEFAULT_VENUE, compare=False)
+    symbol_type: SymbolType | None = field(default=None, compare=False)
+
+    @property
+    def market(self) -> tuple[str, str, str]:
+        """Return (venue, symbolType, symbol): the one market this tick quotes."""
+        symbol_type = self.symbol_type
+        if symbol_type is None:
+            spec = VENUES.get(self.venue)  # type: ignore[call-overload]
+            symbol_type = spec.market_of(self.symbol) if spec is not None else None
+        return (self.venue, symbol_type or "", self.symbol)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +95,7 @@ class OrderRequest:
     target_price: Decimal | None = None
     stop_loss: Decimal | None = None
     take_profit: Decimal | None = None
-    venue: str = "kucoin"
+    venue: str = DEFAULT_VENUE
     trailing_stop: TrailingStop | None = None
     #: The other trigger of a one-cancels-other pair.
     oco_trigger_id: str | None = None
@@ -115,7 +128,7 @@ class OpenedPosition:
     take_profit: Decimal | None
     trailing_stop: TrailingStop | None = None
     #: The exchange whose prices mark the position (copied from the order).
-    venue: str = "kucoin"
+    venue: str = DEFAULT_VENUE
 
     @property
     def debit(self) -> Decimal:
@@ -174,7 +187,7 @@ class PositionState:
     take_profit: Decimal | None
     status: str
     close_request: CloseRequest | None = None
-    venue: str = "kucoin"
+    venue: str = DEFAULT_VENUE
     trailing_stop: TrailingStop | None = None
     peak: Decimal | None = None
     #: Funding paid (negative) or received (positive) so far, in quote money.

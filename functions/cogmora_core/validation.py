@@ -28,25 +28,9 @@ from cogmora_core.model import (
     TrailingStop,
 )
 from cogmora_core.money import MAX_MAGNITUDE, ZERO, decimal_places, parse_number
+from cogmora_core.venues import VENUES, venue_of
 
-SPOT_SYMBOL = re.compile(r"^[A-Z0-9]{1,15}-USDT$")
-FUTURES_SYMBOL = re.compile(r"^[A-Z0-9]{1,15}USDTM$")
-BACKPACK_SPOT_SYMBOL = re.compile(r"^[A-Z0-9]{1,15}_USDC$")
-BACKPACK_FUTURES_SYMBOL = re.compile(r"^[A-Z0-9]{1,15}_USDC_PERP$")
 E = TypeVar("E", bound=StrEnum)
-#: Symbol patterns by venue and market, with the form a reason names. Backpack
-#: markets are USDC-quoted; paper balances settle them 1:1 in the account's quote.
-SYMBOL_PATTERNS: dict[str, dict[SymbolType, tuple[re.Pattern[str], str]]] = {
-    "kucoin": {
-        SymbolType.SPOT: (SPOT_SYMBOL, "BASE-USDT"),
-        SymbolType.FUTURES: (FUTURES_SYMBOL, "BASEUSDTM"),
-    },
-    "backpack": {
-        SymbolType.SPOT: (BACKPACK_SPOT_SYMBOL, "BASE_USDC"),
-        SymbolType.FUTURES: (BACKPACK_FUTURES_SYMBOL, "BASE_USDC_PERP"),
-    },
-}
-VENUES = frozenset(SYMBOL_PATTERNS)
 MAX_LEVERAGE = 100
 #: A Firestore document id as the app writes them (ids of triggers linked OCO).
 DOCUMENT_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -77,17 +61,16 @@ def parse_symbol(data: Mapping[str, object]) -> tuple[str, SymbolType, str]:
     symbol_type = _enum(SymbolType, raw_type)
     if symbol_type is None:
         raise Rejected(Reason.UNKNOWN_SYMBOL_TYPE, f"symbolType {raw_type!r}")
-    venue = data.get("venue", "kucoin")
+    raw_venue = data.get("venue")
+    venue = venue_of(raw_venue)
     if venue is None:
-        venue = "kucoin"
-    if not isinstance(venue, str) or venue not in VENUES:
-        raise Rejected(Reason.INVALID_VENUE, f"venue {venue!r}")
+        raise Rejected(Reason.INVALID_VENUE, f"venue {raw_venue!r}")
     symbol = data.get("symbol")
-    pattern, form = SYMBOL_PATTERNS[venue][symbol_type]
-    if not isinstance(symbol, str) or not pattern.match(symbol):
+    form = VENUES[venue].symbols[symbol_type]
+    if not isinstance(symbol, str) or not form.pattern.match(symbol):
         raise Rejected(Reason.INVALID_SYMBOL,
-                       f"{repr(symbol)[:40]} is not a {venue} {symbol_type} symbol ({form})")
-    return symbol, symbol_type, venue
+                       f"{repr(symbol)[:40]} is not a {venue} {symbol_type} symbol ({form.form})")
+    return symbol, symbol_type, str(venue)
 
 
 def _positive(data: Mapping[str, object], name: str, reason: str) -> Decimal:

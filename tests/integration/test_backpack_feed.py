@@ -9,10 +9,10 @@ from decimal import Decimal as D
 from cogmora_core.model import Tick
 from localkucoin.backpack import LocalBackpack
 from tests.support.aio import eventually
-from worker.feeds.backpack import BackpackFeed
-from worker.feeds.backpack_protocol import MarkPrice
-from worker.feeds.base import Funding
 from worker.metrics import Metrics
+from worker.venues.backpack.feed import BackpackFeed
+from worker.venues.backpack.protocol import MarkPrice
+from worker.venues.base import Funding
 
 FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.3}
 

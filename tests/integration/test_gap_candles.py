@@ -8,11 +8,14 @@ from decimal import Decimal as D
 import httpx
 import pytest
 
+from cogmora_core.venues import SymbolType
 from localkucoin import backpack as local_backpack
 from localkucoin.backpack import LocalBackpack
 from localkucoin.server import LocalKucoin
 from localkucoin.serving import LocalServer
-from worker.gaps import MINUTE_MS, Candle, CandleError, fetch_candles
+from worker.gaps import MINUTE_MS, Candle, CandleError
+from worker.venues import backpack, kucoin
+from worker.venues.base import VenueAdapter
 
 T0 = 1_763_251_200_000  # 2025-11-16 00:00:00 UTC
 #: Prices at seconds after T0: minutes 0, 1, 3 (2 is quiet), and 700 (past one page).
@@ -32,13 +35,20 @@ def recorded(server: LocalServer, symbol: str) -> LocalServer:
     return server
 
 
+def adapter_at(venue: str, url: str) -> VenueAdapter:
+    """Return the venue's adapter with every REST API of it at `url`."""
+    if venue == "backpack":
+        return backpack.Adapter({"BACKPACK_API": url})
+    return kucoin.Adapter({"KUCOIN_SPOT_API": url, "KUCOIN_FUTURES_API": url})
+
+
 async def fetched(server: LocalServer, venue: str, market: str, symbol: str,
                   start_ms: int = T0, end_ms: int = T0 + 800 * MINUTE_MS) -> list[Candle]:
     await server.serve()
     try:
         async with httpx.AsyncClient(timeout=10) as client:
-            return await fetch_candles(client, venue, server.base_url, market, symbol,
-                                       start_ms, end_ms)
+            return await adapter_at(venue, server.base_url).fetch_candles(
+                client, SymbolType(market), symbol, start_ms, end_ms)
     finally:
         await server.stop()
 

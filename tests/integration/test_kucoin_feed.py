@@ -9,8 +9,8 @@ from typing import Any
 from cogmora_core.model import Tick
 from localkucoin.server import LocalKucoin
 from tests.support.aio import eventually
-from worker.feeds.kucoin import KucoinFeed
 from worker.metrics import Metrics
+from worker.venues.kucoin.feed import KucoinFeed
 
 FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.3, "resubscribe_delay": 0.1}
 
@@ -199,7 +199,7 @@ def test_an_error_code_no_parser_foresaw_keeps_the_connection() -> None:
 
 
 def test_any_exception_in_a_connection_reconnects_it(monkeypatch: Any) -> None:
-    from worker.feeds import kucoin
+    from worker.venues.kucoin import feed as kucoin
 
     parse = kucoin.parse_frame
     failures = [RuntimeError("a bug no test foresaw")]

@@ -9,7 +9,11 @@ import httpx
 from localkucoin.backpack import LocalBackpack
 from localkucoin.server import LocalKucoin
 from tests.support.aio import eventually
-from worker.listings import Listings, backpack_listed, kucoin_listed
+from worker.listings import Listings
+from worker.venues import backpack as backpack_venue
+from worker.venues import kucoin as kucoin_venue
+from worker.venues.backpack.listings import backpack_listed
+from worker.venues.kucoin.listings import kucoin_listed
 
 
 def test_answers_are_read_exactly() -> None:
@@ -34,14 +38,15 @@ def test_the_worker_asks_each_venue_once_per_symbol_and_caches_the_answer() -> N
     async def scenario() -> None:
         spot, futures, backpack = LocalKucoin("spot"), LocalKucoin("futures"), LocalBackpack()
         await backpack.start()
-        apis = {("kucoin", "spot"): await spot.start(),
-                ("kucoin", "futures"): await futures.start(),
-                ("backpack", "spot"): backpack.base_url}
+        kucoin = kucoin_venue.Adapter({"KUCOIN_SPOT_API": await spot.start(),
+                                       "KUCOIN_FUTURES_API": await futures.start()})
+        lookups = {"kucoin": kucoin.listed,
+                   "backpack": backpack_venue.Adapter({"BACKPACK_API": backpack.base_url}).listed}
         futures.unlisted.add("FAKEUSDTM")
         backpack.unlisted.add("FAKE_USDC")
         answers: list[int] = []
         async with httpx.AsyncClient(timeout=5) as client:
-            listings = Listings(apis, lambda: answers.append(1), client)
+            listings = Listings(lookups, lambda: answers.append(1), client)
             keys = [("kucoin", "spot", "BTC-USDT"), ("kucoin", "futures", "XBTUSDTM"),
                     ("kucoin", "futures", "FAKEUSDTM"), ("backpack", "spot", "SOL_USDC"),
                     ("backpack", "spot", "FAKE_USDC")]
@@ -50,7 +55,8 @@ def test_the_worker_asks_each_venue_once_per_symbol_and_caches_the_answer() -> N
             assert [listings.listed(k) for k in keys] == [True, True, False, True, False]
             assert len(answers) == 5  # cached: nobody asked again
             # A venue that cannot be asked does not stop trading.
-            down = Listings({("kucoin", "spot"): "http://127.0.0.1:9"}, lambda: None, client)
+            unreachable = kucoin_venue.Adapter({"KUCOIN_SPOT_API": "http://127.0.0.1:9"})
+            down = Listings({"kucoin": unreachable.listed}, lambda: None, client)
             assert down.listed(("kucoin", "spot", "ETH-USDT")) is None
             await eventually(lambda: down.listed(("kucoin", "spot", "ETH-USDT")) is True)
         for server in (spot, futures, backpack):

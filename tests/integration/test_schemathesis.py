@@ -107,7 +107,7 @@ def documented_refusal(case: Case) -> set[str] | None:
 
 
 def _level_refusals(trigger: Mapping[str, Any], market: bool) -> set[str]:
-    """Return the codes of the level rules a trigger breaks (README "HTTP API")."""
+    """Return the codes of the level rules a trigger breaks (docs/api.md)."""
     long = trigger.get("action") in ("buy", "long")
     target = None if market else _decimal(trigger.get("targetPrice"))
     stop, take = _decimal(trigger.get("stopLoss")), _decimal(trigger.get("takeProfit"))

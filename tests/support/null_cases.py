@@ -1,7 +1,7 @@
 """Trigger documents with null fields, and what the contract says of each.
 
 The web app writes through the Firebase JS SDK, which writes `null` for a
-field a form left empty. The contract (README, "What a client may write"):
+field a form left empty. The contract (docs/contract.md, "What a client may write"):
 null is absent for an optional field (`venue`: KuCoin; spot `leverage`: 1;
 `stopLoss`, `takeProfit`, `trailingStop` and a trailing stop's `distance`,
 `percent`, `activationPrice`: none), and a required one stays required

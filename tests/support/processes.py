@@ -16,51 +16,66 @@ from typing import Any
 
 import httpx
 
-from localkucoin.backpack import LocalBackpack
-from localkucoin.server import LocalKucoin
+from cogmora_core.venues import DEFAULT_VENUE, VENUES, SymbolType, Venue
+from localkucoin.venues import LOCAL_VENUES, BackpackVenue, KucoinVenue, LocalVenue
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 class Exchange:
-    """The local KuCoin (spot and futures) and Backpack, on a loop in a background thread."""
+    """Every registered venue's local stand-in, on a loop in a background thread."""
 
     def __init__(self, spot_port: int = 0, futures_port: int = 0) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.spot = LocalKucoin("spot", port=spot_port, ping_interval_ms=2000,
-                                ping_timeout_ms=2000)
-        self.futures = LocalKucoin("futures", port=futures_port, ping_interval_ms=2000,
-                                   ping_timeout_ms=2000)
-        self.call(self.spot.start())
-        self.call(self.futures.start())
-        self.backpack = LocalBackpack()
-        self.call(self.backpack.start())
+        self.venues: dict[Venue, LocalVenue] = {
+            venue: factory(fast=True) for venue, factory in LOCAL_VENUES.items()}
+        kucoin = self.venues[Venue.KUCOIN]
+        assert isinstance(kucoin, KucoinVenue)
+        kucoin.spot.port, kucoin.futures.port = spot_port, futures_port
+        for local in self.venues.values():
+            self.call(local.start())
+        self.spot, self.futures = kucoin.spot, kucoin.futures
+        backpack = self.venues[Venue.BACKPACK]
+        assert isinstance(backpack, BackpackVenue)
+        self.backpack = backpack.backpack
 
     def call(self, coroutine: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout=30)
 
-    def market(self, symbol: str) -> LocalKucoin | LocalBackpack:
-        if "_USDC" in symbol:
-            return self.backpack
-        return self.futures if symbol.endswith("USDTM") else self.spot
+    def environ(self) -> dict[str, str]:
+        """Return the worker's settings that point at every local venue."""
+        return {name: value for local in self.venues.values()
+                for name, value in local.environ().items()}
+
+    def market(self, symbol: str, venue: str | None = None,
+               symbol_type: str | None = None) -> Any:
+        """Return the server that carries `symbol` (its venue and market from its form
+        unless given)."""
+        if venue is None:
+            venue = next((v for v, spec in VENUES.items() if spec.market_of(symbol)),
+                         DEFAULT_VENUE)
+        market = SymbolType(symbol_type) if symbol_type else VENUES[Venue(venue)].market_of(
+            symbol)
+        assert market is not None, f"{symbol} is no {venue} symbol"
+        return self.venues[Venue(venue)].server(market)
 
     def publish(self, symbol: str, price: str, bid: str | None = None,
-                ask: str | None = None) -> int:
+                ask: str | None = None, venue: str | None = None,
+                symbol_type: str | None = None) -> int:
         """Publish one ticker (Backpack: a bookTicker); return how many connections got it."""
-        return self.call(self.market(symbol).publish(
+        return int(self.call(self.market(symbol, venue, symbol_type).publish(
             symbol, Decimal(price), Decimal(bid) if bid else None,
-            Decimal(ask) if ask else None))
+            Decimal(ask) if ask else None)))
 
     def send_raw(self, market: str, text: str) -> int:
         """Send one raw text frame to every connection of `market` (spot or futures)."""
-        return self.call((self.spot if market == "spot" else self.futures).send_raw(text))
+        return int(self.call((self.spot if market == "spot" else self.futures).send_raw(text)))
 
     def close(self) -> None:
-        self.call(self.spot.stop())
-        self.call(self.futures.stop())
-        self.call(self.backpack.stop())
+        for local in self.venues.values():
+            self.call(local.stop())
         self.loop.call_soon_threadsafe(self.loop.stop)
 
 
@@ -79,10 +94,7 @@ class WorkerProcess:
         env = {
             **os.environ,
             "PORT": str(self.port),
-            "KUCOIN_SPOT_API": exchange.spot.base_url,
-            "KUCOIN_FUTURES_API": exchange.futures.base_url,
-            "BACKPACK_WS_URL": exchange.backpack.ws_url,
-            "BACKPACK_API": exchange.backpack.base_url,
+            **exchange.environ(),
             "RESYNC_SECONDS": "5",
             "WORKER_ID": name,
             "GOOGLE_CLOUD_PROJECT": os.environ.get("GCLOUD_PROJECT", "demo-cogmora"),

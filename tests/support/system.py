@@ -19,7 +19,8 @@ def funded_user(db: Any, prefix: str = "e2e") -> str:
     return uid
 
 
-def open_through_functions(db: Any, uid: str, eid: str, execution: dict) -> dict:
+def open_through_functions(db: Any, uid: str, eid: str,
+                           execution: dict[str, Any]) -> dict[str, Any]:
     """Write a pending execution (as a worker would) and wait for its position."""
     db.document(f"users/{uid}/executedTriggers/{eid}").set(
         {**execution, "status": "pending", "executedAt": firestore.SERVER_TIMESTAMP})
@@ -45,13 +46,13 @@ def keep_publishing(publish: Callable[[], object], until: Callable[[], object],
         time.sleep(0.05)
 
 
-def closed_history(db: Any, uid: str, pid: str) -> dict | None:
+def closed_history(db: Any, uid: str, pid: str) -> dict[str, Any] | None:
     """Return the history record once it is closed, else None."""
     record = document(db, f"users/{uid}/tradeHistory/{pid}")
     return record if record and record.get("status") == "closed" else None
 
 
-def execution_of(db: Any, uid: str, trigger_id: str) -> dict | None:
+def execution_of(db: Any, uid: str, trigger_id: str) -> dict[str, Any] | None:
     """Return the execution of a trigger once it has been settled, else None."""
     record = document(db, f"users/{uid}/executedTriggers/{trigger_id}")
     return record if record and record.get("status") != "pending" else None

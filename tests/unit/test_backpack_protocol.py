@@ -11,7 +11,7 @@ import pytest
 from cogmora_core.model import Tick
 from localkucoin.backpack import LocalBackpack
 from localkucoin.replay import SHARED_DATA
-from worker.feeds.backpack_protocol import (
+from worker.venues.backpack.protocol import (
     ErrorFrame,
     FrameError,
     FundingClock,
@@ -20,7 +20,7 @@ from worker.feeds.backpack_protocol import (
     streams_for,
     subscription_messages,
 )
-from worker.feeds.base import Funding
+from worker.venues.base import Funding
 
 FRAMES = SHARED_DATA / "kucoin_frames.jsonl"
 

@@ -8,30 +8,31 @@ from tests.support.builders import position_doc, trigger_doc
 from worker.app import Worker
 from worker.book import PriceIndex
 from worker.documents import armed_position, armed_trigger
-from worker.feeds.backpack import BackpackFeed
-from worker.feeds.kucoin import KucoinFeed
 from worker.listings import Listings
 from worker.metrics import Metrics
 from worker.settings import Settings
+from worker.venues import backpack, kucoin
+from worker.venues.backpack.feed import BackpackFeed
+from worker.venues.base import FeedHandlers
+from worker.venues.kucoin.feed import KucoinFeed
 
 
 def wired_worker() -> Worker:
     """Return a worker with its feeds and index, without Firestore (not needed here)."""
     worker = Worker.__new__(Worker)
-    worker.settings = Settings(backpack_ws_url="ws://127.0.0.1:9")
+    worker.settings = Settings(environ={"BACKPACK_WS_URL": "ws://127.0.0.1:9",
+                                        "KUCOIN_SPOT_API": "http://127.0.0.1:9",
+                                        "KUCOIN_FUTURES_API": "http://127.0.0.1:9"})
     worker.metrics = Metrics()
     worker.index = PriceIndex()
     worker.last_seen = {}
-    worker.listings = Listings({}, lambda: None)  # no REST API to ask: every symbol listed
-    backpack = BackpackFeed(worker.settings.backpack_ws_url, worker.on_tick, worker.metrics)
-    worker.feeds = {
-        ("kucoin", "spot"): KucoinFeed("spot", "http://127.0.0.1:9", worker.on_tick,
-                                       worker.metrics),
-        ("kucoin", "futures"): KucoinFeed("futures", "http://127.0.0.1:9", worker.on_tick,
-                                          worker.metrics),
-        ("backpack", "spot"): backpack,
-        ("backpack", "futures"): backpack,
-    }
+    worker.listings = Listings({}, lambda: None)  # no venue to ask: every symbol listed
+    worker.feeds = {}
+    handlers = FeedHandlers(worker.on_tick, lambda funding: None, lambda market, symbols: None)
+    for adapter in (kucoin.Adapter, backpack.Adapter):
+        for market, feed in adapter(worker.settings.environ).feeds(handlers,
+                                                                   worker.metrics).items():
+            worker.feeds[(adapter.venue, market)] = feed
     return worker
 
 

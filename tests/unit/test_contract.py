@@ -52,8 +52,8 @@ from cogmora_core.model import (
     TrailingStop,
 )
 from tests.support.builders import position_doc, trigger_doc
-from worker.feeds.base import FeedDead, FrameError
 from worker.gaps import CandleError
+from worker.venues.base import FeedDead, FrameError
 
 #: A server timestamp as the storage layer passes it (the builders only place it).
 AT = object()

@@ -21,10 +21,10 @@ from cogmora_core.model import Tick
 from cogmora_core.money import parse_number, to_firestore_price, writable_price
 from cogmora_core.trading import check_affordable, liquidation_price, open_position
 from tests.support.builders import execution_doc, spot_execution_doc
-from worker.feeds.backpack_protocol import parse_frame as parse_backpack
-from worker.feeds.base import FrameError
-from worker.feeds.kucoin_protocol import FUTURES, SPOT
-from worker.feeds.kucoin_protocol import parse_frame as parse_kucoin
+from worker.venues.backpack.protocol import parse_frame as parse_backpack
+from worker.venues.base import FrameError
+from worker.venues.kucoin.protocol import FUTURES, SPOT
+from worker.venues.kucoin.protocol import parse_frame as parse_kucoin
 
 CONFIG = TradingConfig()
 

@@ -18,12 +18,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cogmora_core.model import Tick
-from worker.feeds import backpack_protocol, kucoin_protocol
-from worker.feeds.backpack_protocol import FundingClock, MarkPrice
-from worker.feeds.base import FrameError, connection_ended
-from worker.feeds.kucoin import KucoinConnection, TokenRejected
-from worker.feeds.kucoin_protocol import FUTURES, SPOT, Control
 from worker.metrics import Metrics
+from worker.venues.backpack import protocol as backpack_protocol
+from worker.venues.backpack.protocol import FundingClock, MarkPrice
+from worker.venues.base import FrameError, connection_ended
+from worker.venues.kucoin import protocol as kucoin_protocol
+from worker.venues.kucoin.feed import KucoinConnection, TokenRejected
+from worker.venues.kucoin.protocol import FUTURES, SPOT, Control
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)

@@ -10,14 +10,9 @@ from tests.support.builders import position_doc, trigger_doc
 from worker import gaps
 from worker.book import Armed
 from worker.documents import armed_position, armed_trigger
-from worker.gaps import (
-    MINUTE_MS,
-    ORIGIN,
-    Candle,
-    CandleError,
-    parse_backpack_candles,
-    parse_candles,
-)
+from worker.gaps import MINUTE_MS, ORIGIN, Candle, CandleError
+from worker.venues.backpack.candles import parse_backpack_candles
+from worker.venues.kucoin.candles import parse_candles
 
 T0 = 1_763_251_200_000  # 2025-11-16 00:00:00 UTC, a minute boundary
 

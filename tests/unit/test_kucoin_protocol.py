@@ -10,7 +10,7 @@ import pytest
 
 from cogmora_core.model import Tick
 from localkucoin.replay import SHARED_DATA
-from worker.feeds.kucoin_protocol import (
+from worker.venues.kucoin.protocol import (
     FUTURES,
     SPOT,
     Control,

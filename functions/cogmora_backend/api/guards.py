@@ -15,7 +15,7 @@ rules deny clients every access):
   the documents it created. The same key with the same request answers it
   again and writes nothing; with another request, 422. A key is kept 24 hours
   (`expiresAt`, a Firestore TTL field: expired records are ignored here and
-  deleted by the TTL policy, see README "HTTP API").
+  deleted by the TTL policy, see docs/api.md).
 """
 
 from __future__ import annotations

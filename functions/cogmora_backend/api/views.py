@@ -16,7 +16,8 @@ from typing import Any
 from cogmora_core.markets import MARKETS
 from cogmora_core.model import SymbolType
 from cogmora_core.money import parse_number
-from cogmora_core.validation import MAX_LEVERAGE, SYMBOL_PATTERNS, VENUES
+from cogmora_core.validation import MAX_LEVERAGE
+from cogmora_core.venues import DEFAULT_VENUE, VENUES
 
 #: Fields answered as JSON integers rather than decimal strings.
 INTEGER_FIELDS = frozenset({"leverage"})
@@ -58,7 +59,7 @@ def assets_view() -> dict[str, Any]:
     return {
         "quoteCurrency": "USDT",
         "venues": sorted(VENUES),
-        "defaultVenue": "kucoin",
+        "defaultVenue": str(DEFAULT_VENUE),
         "symbolTypes": {
             "spot": {"actions": ["buy"], "leverage": {"min": 1, "max": 1},
                      **_patterns(SymbolType.SPOT)},
@@ -79,5 +80,6 @@ def assets_view() -> dict[str, Any]:
 
 def _patterns(symbol_type: SymbolType) -> dict[str, Any]:
     """Return the symbol pattern of the default venue and those of every venue."""
-    by_venue = {venue: SYMBOL_PATTERNS[venue][symbol_type][0].pattern for venue in sorted(VENUES)}
-    return {"symbolPattern": by_venue["kucoin"], "symbolPatterns": by_venue}
+    by_venue = {str(venue): VENUES[venue].symbols[symbol_type].pattern.pattern
+                for venue in sorted(VENUES)}
+    return {"symbolPattern": by_venue[DEFAULT_VENUE], "symbolPatterns": by_venue}

@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from cogmora_core.config import AutomationConfig
 from cogmora_core.model import Tick
+from cogmora_core.venues import DEFAULT_VENUE
 
 
 class WatchedMarket(BaseModel):
@@ -37,7 +38,7 @@ class MarketQuote(BaseModel):
     """A fresh price of a listed market from its exchange: what proposals are checked against."""
 
     symbol: str
-    venue: str = "kucoin"
+    venue: str = DEFAULT_VENUE
     price: float = Field(description="last trade price")
     bestBid: float | None = None
     bestAsk: float | None = None
@@ -45,7 +46,7 @@ class MarketQuote(BaseModel):
                                description="the exchange's time of the price, ms since the epoch")
 
     @classmethod
-    def of(cls, tick: Tick, venue: str = "kucoin") -> MarketQuote:
+    def of(cls, tick: Tick, venue: str = DEFAULT_VENUE) -> MarketQuote:
         """Return the quote of an exchange tick (prices are exact in a float: 15 digits)."""
         return cls(symbol=tick.symbol, venue=venue, price=float(tick.price),
                    bestBid=None if tick.best_bid is None else float(tick.best_bid),

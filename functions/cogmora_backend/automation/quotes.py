@@ -40,12 +40,13 @@ import httpx
 from cogmora_core.markets import MARKETS, Market
 from cogmora_core.model import SymbolType, Tick
 from cogmora_core.money import parse_decimal_string, writable_price
+from cogmora_core.venues import Venue
 
 log = logging.getLogger(__name__)
 
 KUCOIN_SPOT_API = "https://api.kucoin.com"
 KUCOIN_FUTURES_API = "https://api-futures.kucoin.com"
-_KUCOIN = {m.symbol: m for m in MARKETS if m.venue == "kucoin"}
+_KUCOIN = {m.symbol: m for m in MARKETS if m.venue == Venue.KUCOIN}
 
 
 class QuoteSource(Protocol):
@@ -122,7 +123,7 @@ class ExchangeQuotes:
 
     async def get_many(self, markets: Iterable[Market]) -> dict[str, Tick]:
         """Return the fresh ticks of `markets` by symbol (markets without one left out)."""
-        wanted = [m for m in markets if m.venue == "kucoin"]
+        wanted = [m for m in markets if m.venue == Venue.KUCOIN]
         ticks = await asyncio.gather(*(self.get(market) for market in wanted))
         return {m.symbol: tick for m, tick in zip(wanted, ticks, strict=True) if tick}
 

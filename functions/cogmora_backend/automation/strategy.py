@@ -25,7 +25,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from cogmora_backend.automation.plan import AgentInput, ModelPlan, Proposal
 from cogmora_core.money import quantize
-from cogmora_core.validation import FUTURES_SYMBOL, SPOT_SYMBOL
+from cogmora_core.venues import DEFAULT_VENUE, VENUES, SymbolType
 
 FUTURES_LEVERAGE = 3
 EDGE = Decimal("0.001")
@@ -49,9 +49,10 @@ def propose(data: AgentInput) -> ModelPlan:
     for market in sorted(data.watchlist, key=lambda m: m.symbol):
         if market.symbol in held or None in (market.price, market.high24h, market.low24h):
             continue
-        futures = bool(FUTURES_SYMBOL.match(market.symbol))
-        if not futures and not SPOT_SYMBOL.match(market.symbol):
+        symbol_type = VENUES[DEFAULT_VENUE].market_of(market.symbol)
+        if symbol_type is None:
             continue
+        futures = symbol_type is SymbolType.FUTURES
         price, high, low = _d(market.price), _d(market.high24h), _d(market.low24h)  # type: ignore[arg-type]
         spread = high - low
         if spread <= 0 or not low <= price <= high:

@@ -18,11 +18,10 @@ from typing import Any
 
 from cogmora_core.model import FundingCharge
 from cogmora_core.money import ZERO, parse_number, to_firestore, to_firestore_price
+from cogmora_core.venues import DEFAULT_VENUE
 
 COLLECTION = "fundingEvents"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-#: The venue of a document that names none.
-DEFAULT_VENUE = "kucoin"
 
 
 class FundingStatus(StrEnum):

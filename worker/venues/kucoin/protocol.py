@@ -17,7 +17,8 @@ from typing import Any
 
 from cogmora_core.model import Tick
 from cogmora_core.money import parse_number
-from worker.feeds.base import FrameError, Funding, exchange_price, json_object
+from cogmora_core.venues import SymbolType, Venue
+from worker.venues.base import FrameError, Funding, exchange_price, json_object
 
 SPOT = "spot"
 FUTURES = "futures"
@@ -42,7 +43,7 @@ class Control:
 
 
 def subscribe_messages(market: str, symbols: list[str], op: str, ids: Iterator[int],
-                       funding: bool = False) -> list[dict]:
+                       funding: bool = False) -> list[dict[str, Any]]:
     """Return the messages that (un)subscribe `symbols`, ≤ 100 symbols per spot message.
 
     Futures ticker topics take one symbol each; with `funding`, the futures
@@ -63,13 +64,13 @@ def subscribe_messages(market: str, symbols: list[str], op: str, ids: Iterator[i
     ]
 
 
-def symbols_of(message: dict) -> list[str]:
+def symbols_of(message: dict[str, Any]) -> list[str]:
     """Return the symbols a (un)subscribe message names."""
     topic = str(message["topic"])
     return topic.split(":", 1)[1].split(",")
 
 
-def ping_message(ping_id: int) -> dict:
+def ping_message(ping_id: int) -> dict[str, Any]:
     """Return a keep-alive ping."""
     return {"id": str(ping_id), "type": "ping"}
 
@@ -101,7 +102,7 @@ def _error_code(code: object) -> int | None:
     return None
 
 
-def _parse_ticker(frame: dict, market: str) -> Tick:
+def _parse_ticker(frame: dict[str, Any], market: str) -> Tick:
     topic = frame.get("topic")
     data = frame.get("data")
     if not isinstance(topic, str) or not isinstance(data, dict):
@@ -131,10 +132,12 @@ def _parse_ticker(frame: dict, market: str) -> Tick:
         best_bid=exchange_price(bid, "bestBid"),
         best_ask=exchange_price(ask, "bestAsk"),
         time_ms=time_ms if isinstance(time_ms, int) else None,
+        venue=Venue.KUCOIN,
+        symbol_type=SymbolType.SPOT if market == SPOT else SymbolType.FUTURES,
     )
 
 
-def _parse_funding(frame: dict) -> Funding:
+def _parse_funding(frame: dict[str, Any]) -> Funding:
     data = frame.get("data")
     subject = frame.get("subject")
     if not (isinstance(subject, str) and subject in FUNDING_SUBJECTS and isinstance(data, dict)):

@@ -24,25 +24,17 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from cogmora_core.model import Tick
-from worker.feeds.backpack_protocol import (
+from worker.metrics import Metrics
+from worker.venues.backpack.protocol import (
     BOOK_TICKER,
     ErrorFrame,
-    FrameError,
     FundingClock,
     MarkPrice,
     parse_frame,
     streams_for,
     subscription_messages,
 )
-from worker.feeds.base import (
-    BackgroundLoop,
-    FeedDead,
-    Funding,
-    backoff,
-    connection_ended,
-    serve_together,
-)
-from worker.metrics import Metrics
+from worker.venues.base import BackgroundLoop, FeedDead, FrameError, Funding, serve_together
 
 log = logging.getLogger(__name__)
 TickHandler = Callable[[Tick], None]
@@ -99,40 +91,32 @@ class BackpackFeed(BackgroundLoop):
         self.desired = set(symbols)
         self._changed.set()
 
-    async def run(self) -> None:
-        """Connect, serve and reconnect until cancelled."""
-        delays = backoff(self.reconnect_initial, self.reconnect_max)
-        while True:
-            await self._something_desired()
-            opened = time.monotonic()
-            self._delivered = False
-            try:
-                async with websockets.connect(
-                    self.url, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
-                    open_timeout=self.open_timeout, close_timeout=2, max_size=2**22,
-                ) as ws:
-                    self.connected = True
-                    log.info("feed connected", extra={"feed": self.name})
-                    await self._serve(ws)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                connection_ended(self.name, error, self.metrics.exchange_errors.labels(
-                    self.name, "unexpected").inc)
-            finally:
-                self.connected = False
-                self.streams.clear()
-                self.metrics.subscribed.labels(self.name).set(0)
-            if self._delivered or time.monotonic() - opened >= self.stable_after:
-                delays = backoff(self.reconnect_initial, self.reconnect_max)  # it was healthy
-            self.metrics.reconnects.labels(self.name).inc()
-            await asyncio.sleep(next(delays))
-
-    async def _something_desired(self) -> None:
+    async def ready(self) -> None:
         """Wait until a symbol is desired: no connection while nothing is armed on Backpack."""
         while not self.desired:
             self._changed.clear()
             await self._changed.wait()
+
+    async def connect_and_serve(self) -> None:
+        """Connect and serve the socket."""
+        self._delivered = False
+        async with websockets.connect(
+            self.url, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+            open_timeout=self.open_timeout, close_timeout=2, max_size=2**22,
+        ) as ws:
+            self.connected = True
+            log.info("feed connected", extra={"feed": self.name})
+            await self._serve(ws)
+
+    def disconnected(self) -> None:
+        """Forget the connection's streams: the next one subscribes everything again."""
+        self.connected = False
+        self.streams.clear()
+        self.metrics.subscribed.labels(self.name).set(0)
+
+    def was_healthy(self, opened: float) -> bool:
+        """Return whether the connection delivered data or lived `stable_after` seconds."""
+        return self._delivered or time.monotonic() - opened >= self.stable_after
 
     async def _serve(self, ws: ClientConnection) -> None:
         self._changed.set()  # subscribe everything on a new connection

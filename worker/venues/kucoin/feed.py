@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -25,23 +26,22 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from cogmora_core.model import Tick
-from worker.feeds.base import (
+from worker.metrics import Metrics
+from worker.venues.base import (
     BackgroundLoop,
     FeedDead,
-    backoff,
-    connection_ended,
-    serve_together,
-)
-from worker.feeds.kucoin_protocol import (
-    Control,
     FrameError,
     Funding,
+    backoff,
+    serve_together,
+)
+from worker.venues.kucoin.protocol import (
+    Control,
     parse_frame,
     ping_message,
     subscribe_messages,
     symbols_of,
 )
-from worker.metrics import Metrics
 
 log = logging.getLogger(__name__)
 TickHandler = Callable[[Tick], None]
@@ -117,7 +117,7 @@ class TokenSource:
                 await asyncio.sleep(wait)
 
     @staticmethod
-    def _parse(body: dict) -> Instance:
+    def _parse(body: dict[str, Any]) -> Instance:
         if body.get("code") != "200000":
             raise ValueError(f"bullet-public answered code {body.get('code')!r}")
         data = body["data"]
@@ -159,6 +159,7 @@ class KucoinConnection(BackgroundLoop):
         self._changed = asyncio.Event()
         self._pong = asyncio.Event()
         self._ws: ClientConnection | None = None
+        self._welcomed = False
 
     def update_desired(self, symbols: set[str]) -> None:
         """Set the symbols this connection should carry; (un)subscribe without reconnecting."""
@@ -168,37 +169,39 @@ class KucoinConnection(BackgroundLoop):
                 del self.rejected[symbol]
         self._changed.set()
 
-    async def run(self) -> None:
-        """Connect, serve and reconnect until cancelled."""
-        delays = backoff(self.reconnect_initial, self.reconnect_max)
-        while True:
-            try:
-                instance = await self.tokens.get()
-                url = f"{instance.endpoint}?" + urlencode(
-                    {"token": instance.token, "connectId": uuid.uuid4().hex})
-                async with websockets.connect(url, ping_interval=None, open_timeout=10,
-                                              close_timeout=2, max_size=2**22) as ws:
-                    self._ws = ws
-                    await self._await_welcome(ws)
-                    delays = backoff(self.reconnect_initial, self.reconnect_max)  # healthy
-                    self.connected = True
-                    await self._serve(ws, instance)
-            except asyncio.CancelledError:
-                raise
-            except TokenRejected as error:
-                self.tokens.invalidate()
-                log.warning("token rejected", extra={"feed": self.name, "error": str(error)})
-            except Exception as error:
-                connection_ended(self.name, error, self.metrics.exchange_errors.labels(
-                    self.name, "unexpected").inc)
-            finally:
-                self.connected = False
-                self._ws = None
-                self.subscribed.clear()
-                self._pending.clear()
-                self.metrics.subscribed.labels(self.name).set(0)
-            self.metrics.reconnects.labels(self.name).inc()
-            await asyncio.sleep(next(delays))
+    async def connect_and_serve(self) -> None:
+        """Get a token, connect, wait for the welcome and serve the socket."""
+        self._welcomed = False
+        instance = await self.tokens.get()
+        url = f"{instance.endpoint}?" + urlencode(
+            {"token": instance.token, "connectId": uuid.uuid4().hex})
+        async with websockets.connect(url, ping_interval=None, open_timeout=10,
+                                      close_timeout=2, max_size=2**22) as ws:
+            self._ws = ws
+            await self._await_welcome(ws)
+            self._welcomed = True
+            self.connected = True
+            await self._serve(ws, instance)
+
+    def handled(self, error: Exception) -> bool:
+        """Drop a token the server refused (a new one is fetched on reconnecting)."""
+        if not isinstance(error, TokenRejected):
+            return False
+        self.tokens.invalidate()
+        log.warning("token rejected", extra={"feed": self.name, "error": str(error)})
+        return True
+
+    def disconnected(self) -> None:
+        """Forget the connection's subscriptions: the next one subscribes everything again."""
+        self.connected = False
+        self._ws = None
+        self.subscribed.clear()
+        self._pending.clear()
+        self.metrics.subscribed.labels(self.name).set(0)
+
+    def was_healthy(self, opened: float) -> bool:
+        """Return whether the server welcomed the connection (the backoff starts over)."""
+        return self._welcomed
 
     async def _await_welcome(self, ws: ClientConnection) -> None:
         deadline = time.monotonic() + self.welcome_timeout
@@ -382,5 +385,5 @@ class KucoinFeed:
                 connection.start()
 
 
-def _dumps(message: dict) -> str:
+def _dumps(message: dict[str, Any]) -> str:
     return orjson.dumps(message).decode()

@@ -20,7 +20,8 @@ from typing import Any
 
 from cogmora_core.model import Tick
 from cogmora_core.money import PRICE_PLACES, parse_decimal_string, quantize
-from worker.feeds.base import FrameError, Funding, exchange_price, json_object
+from cogmora_core.venues import SymbolType, Venue
+from worker.venues.base import FrameError, Funding, exchange_price, json_object
 
 BOOK_TICKER = "bookTicker"
 MARK_PRICE = "markPrice"
@@ -52,10 +53,15 @@ class ErrorFrame:
     message: str
 
 
+def market_of(symbol: str) -> SymbolType:
+    """Return the market of a Backpack symbol: perpetuals end in `_PERP`."""
+    return SymbolType.FUTURES if symbol.endswith(PERP_SUFFIX) else SymbolType.SPOT
+
+
 def streams_for(symbol: str) -> list[str]:
     """Return the streams that carry `symbol`: bookTicker, plus markPrice for perpetuals."""
     streams = [f"{BOOK_TICKER}.{symbol}"]
-    if symbol.endswith(PERP_SUFFIX):
+    if market_of(symbol) is SymbolType.FUTURES:
         streams.append(f"{MARK_PRICE}.{symbol}")
     return streams
 
@@ -91,7 +97,7 @@ def parse_frame(raw: str | bytes) -> Tick | MarkPrice | ErrorFrame:
     raise FrameError("unknown_topic", stream[:80])
 
 
-def _book_ticker(symbol: str, data: dict) -> Tick:
+def _book_ticker(symbol: str, data: dict[str, Any]) -> Tick:
     bid = exchange_price(data.get("b"), "b")
     ask = exchange_price(data.get("a"), "a")
     if bid is None or ask is None:
@@ -102,10 +108,11 @@ def _book_ticker(symbol: str, data: dict) -> Tick:
         raise FrameError("missing_fields", f"u {data['u']!r}"[:80])
     mid = quantize((bid + ask) / TWO, PRICE_PLACES)
     return Tick(symbol=symbol, price=mid, best_bid=bid, best_ask=ask,
-                time_ms=_micros_to_ms(data.get("E")))
+                time_ms=_micros_to_ms(data.get("E")), venue=Venue.BACKPACK,
+                symbol_type=market_of(symbol))
 
 
-def _mark_price(symbol: str, data: dict) -> MarkPrice:
+def _mark_price(symbol: str, data: dict[str, Any]) -> MarkPrice:
     mark = exchange_price(data.get("p"), "p")
     funding = parse_decimal_string(data.get("f"))
     next_funding, event = data.get("n"), _micros_to_ms(data.get("E"))

@@ -1,0 +1,331 @@
+"""What every venue has the same shape of: the adapter protocol and the connection plumbing.
+
+A venue is one folder (`worker/venues/<venue>/`) whose `Adapter` subclasses
+`VenueAdapter`: it builds the venue's feeds (the connection managers of its
+markets), fetches its one-minute candles to catch up a gap, and says whether
+it lists a symbol. `registry.py` registers every adapter; nothing outside a
+venue's folder names the venue.
+
+The venues differ in their protocols; they share how a frame is refused
+(`FrameError`, its `reason` the metric label), what a funding settlement is
+(`Funding`), how a connection is declared dead (`FeedDead`), the jittered
+reconnect delays, the reconnect loop itself (`BackgroundLoop.run`), the tasks
+that serve one socket together, handing data downstream without letting a
+handler's bug take the feed down, and how a candle answer is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, ClassVar, Protocol, TypeVar
+
+import httpx
+import orjson
+import websockets
+
+from cogmora_backend.retry import backoff as retry_backoff
+from cogmora_core.errors import InvalidInput, RetryableError
+from cogmora_core.model import SymbolType, Tick
+from cogmora_core.money import (
+    MAX_MAGNITUDE,
+    ZERO,
+    parse_decimal_string,
+    parse_number,
+    writable_price,
+)
+from cogmora_core.venues import Venue
+from worker.gaps import MINUTE_MS, Candle, CandleError
+from worker.metrics import Metrics
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class FrameError(InvalidInput):
+    """A frame that cannot be used; `reason` is the metric label."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+def json_object(raw: str | bytes) -> dict[str, Any]:
+    """Return a frame's JSON object, or raise `FrameError` (invalid JSON, not an object)."""
+    try:
+        frame = orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise FrameError("invalid_json", str(error)) from None
+    if not isinstance(frame, dict):
+        raise FrameError("not_an_object")
+    return frame
+
+
+def exchange_price(raw: object, name: str) -> Decimal | None:
+    """Return an exchange's price string as a Decimal (None when absent), or raise.
+
+    A price must be a decimal string that a document can hold exactly and
+    positive (`writable_price`: at most 12 decimal places and 15 significant
+    digits, below the range documents hold): anything else would be written
+    rounded, to zero at worst, so it is refused here and never reaches a mark.
+    """
+    if raw is None:
+        return None
+    value = parse_decimal_string(raw)
+    if value is None:
+        raise FrameError("bad_price", f"{name} {raw!r}"[:80])
+    if value <= ZERO:
+        raise FrameError("bad_price", f"{name} {raw!r} is not positive"[:80])
+    if value > MAX_MAGNITUDE:
+        raise FrameError("bad_price", f"{name} {raw!r} is out of range"[:80])
+    if not writable_price(value):
+        raise FrameError("inexact_price", f"{name} {raw!r} cannot be written exactly"[:80])
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Funding:
+    """A funding settlement of a perpetual: the rate applied at `funding_time_ms`.
+
+    `mark_price` is set when the feed gives one (Backpack's markPrice); else the
+    worker uses the symbol's last price.
+    """
+
+    symbol: str
+    rate: Decimal
+    funding_time_ms: int
+    mark_price: Decimal | None = None
+
+
+class FeedDead(RetryableError):
+    """The connection must be dropped and opened again."""
+
+
+#: What a connection's life is expected to end with now and then.
+EXPECTED_ENDINGS = (FeedDead, OSError, TimeoutError, websockets.WebSocketException)
+
+
+def connection_ended(name: str, error: Exception, unexpected: Callable[[], None]) -> None:
+    """Log why a connection ended; the caller reconnects whatever it was.
+
+    Nothing raised during a connection's life ends its manager: an expected
+    ending (a drop, a timeout, `FeedDead`) is a warning; anything else (a bug,
+    a frame no parser foresaw) is logged with its traceback and counted through
+    `unexpected`, and the connection is opened again after the usual backoff.
+    """
+    if isinstance(error, EXPECTED_ENDINGS):
+        log.warning("feed connection lost", extra={"feed": name, "error": repr(error)})
+        return
+    log.error("feed connection failed unexpectedly", exc_info=error,
+              extra={"feed": name, "error": repr(error)})
+    unexpected()
+
+
+def backoff(initial: float, maximum: float) -> Iterator[float]:
+    """Yield reconnect delays: doubling up to `maximum`, each uniform in [d/2, d]."""
+    return retry_backoff(initial=initial, maximum=maximum, jitter=0.5)
+
+
+class BackgroundLoop:
+    """A connection whose `run` loop is started once in the background and cancelled on stop.
+
+    `run` is the reconnect loop every venue shares: wait until something is
+    worth a connection (`ready`), connect and serve (`connect_and_serve`,
+    the venue's part), log why it ended, clean up (`disconnected`), reset the
+    backoff when the connection was healthy (`was_healthy`), count the
+    reconnect and wait the next jittered delay.
+    """
+
+    name: str
+    metrics: Metrics
+    reconnect_initial: float = 0.2
+    reconnect_max: float = 30.0
+    _task: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        """Connect, serve and reconnect until cancelled."""
+        delays = backoff(self.reconnect_initial, self.reconnect_max)
+        while True:
+            await self.ready()
+            opened = time.monotonic()
+            try:
+                await self.connect_and_serve()
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                if not self.handled(error):
+                    connection_ended(self.name, error, self.metrics.exchange_errors.labels(
+                        self.name, "unexpected").inc)
+            finally:
+                self.disconnected()
+            if self.was_healthy(opened):
+                delays = backoff(self.reconnect_initial, self.reconnect_max)
+            self.metrics.reconnects.labels(self.name).inc()
+            await asyncio.sleep(next(delays))
+
+    async def ready(self) -> None:
+        """Wait until a connection is worth opening (default: at once)."""
+
+    async def connect_and_serve(self) -> None:
+        """Open one connection and serve it until it ends (by raising)."""
+        raise NotImplementedError
+
+    def handled(self, error: Exception) -> bool:
+        """Return whether `error` ending a connection was dealt with here (default: no)."""
+        return False
+
+    def disconnected(self) -> None:
+        """Forget the state of the connection that ended."""
+
+    def was_healthy(self, opened: float) -> bool:
+        """Return whether the connection opened at `opened` (monotonic) was a healthy one."""
+        return False
+
+    def start(self) -> None:
+        """Start the loop in the background (once)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self.run(), name=self.name)
+
+    async def stop(self) -> None:
+        """Stop the loop and close the socket."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def deliver(self, handler: Callable[[T], None], item: T) -> None:
+        """Hand `item` to `handler`; a bug downstream is logged, never raised into the feed."""
+        try:
+            handler(item)
+        except Exception:
+            log.exception("feed handler failed",
+                          extra={"feed": self.name, "item": type(item).__name__})
+
+
+async def serve_together(*tasks: asyncio.Task[None]) -> None:
+    """Wait until one of a socket's tasks fails, raise its error and cancel the rest.
+
+    A task that returns normally also ends the connection (`FeedDead`).
+    """
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in done:
+            task.result()
+        raise FeedDead("connection tasks ended")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def candle(start_ms: int, opened: Decimal, high: Decimal, low: Decimal, closed: Decimal,
+           row: object) -> Candle:
+    """Return a checked candle, or raise `CandleError` for prices no candle can have."""
+    if not (low <= opened <= high and low <= closed <= high and low > 0):
+        raise CandleError(f"row {str(row)[:100]} is not a candle")
+    return Candle(start_ms, opened, high, low, closed)
+
+
+def candle_number(value: object) -> Decimal | None:
+    """Return a candle value: a decimal string, or a JSON number."""
+    return parse_decimal_string(value) if isinstance(value, str) else parse_number(value)
+
+
+def response_json(response: httpx.Response) -> object:
+    """Return a candle answer's JSON, or raise `CandleError`."""
+    if response.status_code != 200:
+        raise CandleError(f"HTTP {response.status_code}: {response.text[:200]}")
+    try:
+        return response.json()
+    except ValueError:
+        raise CandleError(f"not JSON: {response.text[:200]}") from None
+
+
+def raise_if_busy(response: httpx.Response) -> None:
+    """Raise when the venue is busy or failing (429, 5xx): its answer says nothing."""
+    if response.status_code >= 500 or response.status_code == 429:
+        raise httpx.HTTPStatusError("venue busy", request=response.request, response=response)
+
+
+def first_minute(start_ms: int) -> int:
+    """Return the start of the minute `start_ms` falls in."""
+    return start_ms - start_ms % MINUTE_MS
+
+
+class Feed(Protocol):
+    """A venue's connection manager for one or more of its markets."""
+
+    name: str
+
+    @property
+    def healthy(self) -> bool:
+        """Return whether every connection that carries symbols is connected."""
+
+    def start(self) -> None:
+        """Start connecting (once)."""
+
+    async def stop(self) -> None:
+        """Stop every connection."""
+
+    def update_desired(self, symbols: set[str]) -> None:
+        """Carry exactly `symbols`, (un)subscribing without reconnecting."""
+
+    def subscribed(self) -> set[str]:
+        """Return the symbols subscribed now."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHandlers:
+    """Where a venue's feeds hand what they read (bound to the venue by the worker).
+
+    `on_subscribed` is called with a market and the symbols whose live data is
+    about to flow (a (re)subscription): their gaps are recovered first.
+    """
+
+    on_tick: Callable[[Tick], None]
+    on_funding: Callable[[Funding], None]
+    on_subscribed: Callable[[SymbolType, list[str]], None]
+
+
+class VenueAdapter(ABC):
+    """One venue: its feeds, its candles for catching up gaps, its listings.
+
+    Constructed from the environment (each adapter names its own variables
+    and defaults); registered in `worker/venues/registry.py`.
+    """
+
+    venue: ClassVar[Venue]
+    #: The markets the venue serves.
+    markets: ClassVar[tuple[SymbolType, ...]] = (SymbolType.SPOT, SymbolType.FUTURES)
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def setting(self, name: str, default: str) -> str:
+        """Return the environment variable `name`, or `default` when unset or empty."""
+        return self.environ.get(name) or default
+
+    @abstractmethod
+    def feeds(self, handlers: FeedHandlers, metrics: Metrics) -> dict[SymbolType, Feed]:
+        """Return the feed of each market (one feed may serve several)."""
+
+    @abstractmethod
+    async def fetch_candles(self, client: httpx.AsyncClient, market: SymbolType, symbol: str,
+                            start_ms: int, end_ms: int) -> list[Candle]:
+        """Return the one-minute candles of `symbol` from `start_ms` to `end_ms`, oldest first.
+
+        Raise `CandleError` when the venue's answer cannot be used.
+        """
+
+    @abstractmethod
+    async def listed(self, client: httpx.AsyncClient, market: SymbolType, symbol: str) -> bool:
+        """Return whether the venue lists `symbol` in `market` and trades it.
+
+        Raise (e.g. `httpx.HTTPError`) when the venue cannot say now.
+        """
