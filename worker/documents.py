@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from cogmora_core.contract.positions import PositionStatus, parse_position
+from cogmora_core.contract.triggers import parse_trigger
 from cogmora_core.model import Condition
-from cogmora_core.validation import parse_position, parse_trigger
 from worker.book import POSITION, TRIGGER, Armed
 
 
@@ -38,7 +39,7 @@ def armed_position(path: str, data: Mapping[str, Any]) -> Armed | None:
     """
     owner_of(path)  # raises for a path outside users/{uid}/{collection}/{id}
     state = parse_position(data)
-    manual = state.status == "closing"
+    manual = state.status == PositionStatus.CLOSING
     if manual and state.close_request is not None and state.close_request.price is not None:
         return None
     if not manual and not (state.stop_loss or state.take_profit or state.liquidation_price

@@ -40,6 +40,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 
+from cogmora_core.errors import RetryableError
 from cogmora_core.model import Condition, PositionType, Tick
 from cogmora_core.trading import advance_peak, close_reason, trailing_stop_price
 from worker.book import Armed, Hit
@@ -60,7 +61,7 @@ class Candle:
     close: Decimal
 
 
-class CandleError(Exception):
+class CandleError(RetryableError):
     """The exchange's candle answer could not be used."""
 
 

@@ -23,8 +23,8 @@ from cogmora_backend.marks import (
     reject_trigger,
 )
 from cogmora_backend.retry import backoff
-from cogmora_backend.settlement import Outcome
 from cogmora_backend.store import Database
+from cogmora_core.events import CloseRequested, InvalidDocument, Outcome, TriggerFired
 from worker.book import TRIGGER, Armed, Hit, PriceIndex
 from worker.documents import owner_of
 from worker.metrics import Metrics
@@ -145,12 +145,12 @@ class Marker:
                 await asyncio.sleep(next(delays))
                 continue
             self.metrics.mark_outcomes.labels(outcome.kind).inc()
-            if outcome.kind == "marked":
+            if isinstance(outcome, TriggerFired | CloseRequested):
                 self.metrics.marks.labels(outcome.reason).inc()
                 self.metrics.mark_latency.observe(time.monotonic() - received_at)
                 log.info("marked", extra={"path": armed.path, "reason": outcome.reason,
                                           "price": str(hit.tick.price)})
-            elif outcome.kind == "invalid":
+            elif isinstance(outcome, InvalidDocument):
                 self.metrics.invalid_documents.labels(_collection(armed), outcome.reason).inc()
                 log.warning("cannot mark an invalid document",
                             extra={"path": armed.path, "reason": outcome.reason})

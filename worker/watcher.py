@@ -35,6 +35,7 @@ from cogmora_backend.store import (
     millis,
 )
 from cogmora_core.config import LimitsConfig
+from cogmora_core.contract import positions, triggers
 from cogmora_core.errors import Reason, Rejected
 from worker.book import Armed, Hit, PriceIndex
 from worker.documents import armed_position, armed_trigger, owner_of
@@ -47,8 +48,8 @@ TRIGGERS = "tradeTriggers"
 POSITIONS = "openPositions"
 #: The watched queries, by collection: what the listeners, the full reads and the counts ask.
 WATCHED: dict[str, tuple[QuerySpec, tuple[Any, ...]]] = {
-    POSITIONS: (queries.LIVE_POSITIONS, (["open", "closing"],)),
-    TRIGGERS: (queries.ACTIVE_TRIGGERS, ("active",)),
+    POSITIONS: (queries.LIVE_POSITIONS, ([s.value for s in positions.LIVE],)),
+    TRIGGERS: (queries.ACTIVE_TRIGGERS, (triggers.TriggerStatus.ACTIVE.value,)),
 }
 
 
@@ -292,8 +293,7 @@ class Watcher:
             return
         try:
             if collection == TRIGGERS:
-                details = data.get("details")
-                if not isinstance(details, dict) or details.get("status") != "active":
+                if not triggers.is_active(data):
                     self._disarm(path)
                     return
                 armed = armed_trigger(path, data)
@@ -327,6 +327,4 @@ class Watcher:
 
 def _watched(collection: str, data: dict[str, Any]) -> bool:
     """Return whether a document is in the watched query (as Firestore would count it)."""
-    details = data.get("details")
-    status = details.get("status") if isinstance(details, dict) else None
-    return status == "active" if collection == TRIGGERS else status in ("open", "closing")
+    return triggers.is_active(data) if collection == TRIGGERS else positions.is_live(data)

@@ -48,30 +48,52 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from cogmora_backend import paths, queries
-from cogmora_backend.records import history_close_fields, history_open_document
-from cogmora_backend.settlement import (
-    Outcome,
-    account_balance,
-    load_config,
-    position_count_after_close,
-)
+from cogmora_backend.settlement import load_config
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.config import TradingConfig
-from cogmora_core.errors import Reason, Rejected
+from cogmora_core.contract import funding as contract
+from cogmora_core.contract.funding import (
+    COLLECTION,
+    FundingEvent,
+    parse_event,
+    payment_document,
+    payments_of,
+)
+from cogmora_core.contract.history import (
+    HistoryStatus,
+    history_close_fields,
+    history_open_document,
+    is_closed,
+    parse_settled_record,
+)
+from cogmora_core.contract.positions import LIVE, parse_position
+from cogmora_core.contract.users import (
+    account_balance,
+    balance_fields,
+    position_count_after_close,
+)
+from cogmora_core.errors import Rejected
+from cogmora_core.events import (
+    FundingApplied,
+    FundingEventApplied,
+    FundingLeftPending,
+    FundingRejected,
+    Skip,
+    Skipped,
+)
 from cogmora_core.model import (
     CloseReason,
     CloseRequest,
     FundingCharge,
     PositionState,
-    PositionType,
     SymbolType,
 )
-from cogmora_core.money import PERCENT_PLACES, ZERO, parse_number, to_firestore, to_firestore_price
+from cogmora_core.money import PERCENT_PLACES, ZERO, to_firestore, to_firestore_price
 from cogmora_core.trading import (
     charge_funding,
     funding_liquidation,
@@ -79,58 +101,19 @@ from cogmora_core.trading import (
     liquidation_after_margin_call,
     pnl_percent,
 )
-from cogmora_core.validation import parse_position
-from cogmora_core.venues import DEFAULT_VENUE
 
 log = logging.getLogger(__name__)
-COLLECTION = "fundingEvents"
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: `closeDetail` of a position liquidated because funding used up its margin.
 LIQUIDATED_BY_FUNDING = "funding"
 
 
-def event_id(venue: str, symbol: str, funding_time_ms: int) -> str:
-    """Return the id of a funding event: one per venue, symbol and funding time."""
-    return f"{venue}_{symbol}_{funding_time_ms}"
+#: What applying one event to one position does.
+PositionFunding = FundingApplied | FundingRejected | Skipped
 
 
 def event_path(identifier: str) -> str:
     """Return the path of `fundingEvents/{id}`."""
     return f"{COLLECTION}/{identifier}"
-
-
-@dataclass(frozen=True)
-class FundingEvent:
-    """A validated `fundingEvents` document."""
-
-    identifier: str
-    venue: str
-    symbol: str
-    rate: Decimal
-    mark_price: Decimal
-    time_ms: int
-
-    @property
-    def time(self) -> datetime:
-        """Return the funding time as an exact UTC datetime."""
-        return EPOCH + timedelta(milliseconds=self.time_ms)
-
-    def concerns(self, symbol: object, venue: object) -> bool:
-        """Return whether a position of `symbol` on `venue` (None: KuCoin) is in this market."""
-        return symbol == self.symbol and (venue or DEFAULT_VENUE) == self.venue
-
-
-def parse_event(identifier: str, event: Mapping[str, Any]) -> FundingEvent | None:
-    """Return the funding event of a `fundingEvents` document, or None when it is unusable."""
-    rate = parse_number(event.get("rate"))
-    mark = parse_number(event.get("markPrice"))
-    time_ms = event.get("fundingTimeMs")
-    symbol, venue = event.get("symbol"), event.get("venue") or DEFAULT_VENUE
-    if (rate is None or mark is None or mark <= ZERO or isinstance(time_ms, bool)
-            or not isinstance(time_ms, int) or not isinstance(symbol, str)
-            or not isinstance(venue, str)):
-        return None
-    return FundingEvent(identifier, venue, symbol, rate, mark, time_ms)
 
 
 def _instant(value: Any) -> datetime | None:
@@ -154,11 +137,6 @@ def held_through(opened_at: Any, close_requested_at: Any, funding_time: datetime
     return requested is None or requested > funding_time
 
 
-def _payments(history: Mapping[str, Any] | None) -> list[Any]:
-    payments = history.get("fundingPayments") if history is not None else None
-    return list(payments) if isinstance(payments, list) else []
-
-
 def _paid(identifier: str, position: Mapping[str, Any] | None,
           history: Mapping[str, Any] | None) -> bool:
     """Return whether the event was paid to this position already.
@@ -167,18 +145,10 @@ def _paid(identifier: str, position: Mapping[str, Any] | None,
     (written before records existed) knows its last event.
     """
     if any(isinstance(p, Mapping) and p.get("eventId") == identifier
-           for p in _payments(history)):
+           for p in payments_of(history)):
         return True
     record = position.get("funding") if position is not None else None
     return isinstance(record, Mapping) and record.get("lastEventId") == identifier
-
-
-def _payment_document(funding: FundingEvent, charge: FundingCharge) -> dict[str, Any]:
-    return {"eventId": funding.identifier, "rate": to_firestore_price(funding.rate),
-            "markPrice": to_firestore_price(funding.mark_price),
-            "amount": to_firestore(charge.amount),
-            "fromMargin": to_firestore(charge.from_margin),
-            "shortfall": to_firestore(charge.shortfall), "fundingTime": funding.time_ms}
 
 
 @dataclass(frozen=True)
@@ -205,7 +175,8 @@ class _Documents:
 
 
 def apply_to_position(database: Database, uid: str, position_id: str, identifier: str,
-                      event: Mapping[str, Any], config: TradingConfig | None = None) -> Outcome:
+                      event: Mapping[str, Any], config: TradingConfig | None = None
+                      ) -> PositionFunding:
     """Apply one funding event to one position, exactly once (one transaction).
 
     The position may be open, closing, or already settled (then its closed
@@ -213,68 +184,63 @@ def apply_to_position(database: Database, uid: str, position_id: str, identifier
     """
     funding = parse_event(identifier, event)
     if funding is None:
-        return Outcome("rejected", "invalid funding event")
+        return FundingRejected("invalid funding event")
     settings = config if config is not None else load_config(database)
 
-    def work(tx: Transaction) -> Outcome:
+    def work(tx: Transaction) -> PositionFunding:
         position, user, history = tx.get_many([paths.position(uid, position_id),
                                                paths.user(uid), paths.history(uid, position_id)])
         documents = _Documents(uid, position_id, position, user, history)
         if position is not None:
             return _charge_position(tx, documents, funding, settings)
-        if history is not None and history.get("status") == "closed":
+        if is_closed(history):
             return _charge_settled(tx, documents, funding)
-        return Outcome("skipped", "no position")
+        return Skipped(Skip.NO_POSITION)
 
     return database.run(work)
 
 
 def _charge_position(tx: Transaction, documents: _Documents, funding: FundingEvent,
-                     config: TradingConfig) -> Outcome:
+                     config: TradingConfig) -> PositionFunding:
     """Charge a position that is still open or closing."""
     position = documents.position
     assert position is not None
     try:
         state = parse_position(position)
     except Rejected as rejection:
-        return Outcome("rejected", rejection.reason)
+        return FundingRejected(rejection.reason, rejection.detail)
     if state.symbol_type is not SymbolType.FUTURES or not funding.concerns(state.symbol,
                                                                             state.venue):
-        return Outcome("skipped", "not this market")
+        return Skipped(Skip.NOT_THIS_MARKET)
     if _paid(funding.identifier, position, documents.history):
-        return Outcome("skipped", "already applied")
+        return Skipped(Skip.ALREADY_APPLIED)
     request = position["details"].get("closeRequest")
     requested_at = request.get("at") if isinstance(request, Mapping) else None
     if not held_through(position.get("openedAt"), requested_at, funding.time):
-        return Outcome("skipped", "not open at the funding time")
+        return Skipped(Skip.NOT_OPEN_AT_FUNDING_TIME)
     balance = account_balance(documents.user)
     due = funding_payment(state.position_type, state.size, funding.mark_price, funding.rate)
     charge = charge_funding(due, balance, state.margin)
     if charge.liquidates:
         return _liquidate(tx, documents, state, balance, charge, funding, config)
     total = state.funding + charge.amount
-    count = position["funding"].get("count", 0) if isinstance(position.get("funding"),
-                                                                 Mapping) else 0
-    fields: dict[str, Any] = {"funding": {
-        "total": to_firestore(total),
-        "count": (count if isinstance(count, int) else 0) + 1,
-        "lastEventId": funding.identifier, "lastFundingTime": funding.time_ms,
-        "fromMargin": to_firestore(state.funding_from_margin + charge.from_margin)}}
+    fields: dict[str, Any] = {"funding": contract.position_funding_fields(
+        position, funding, total, state.funding_from_margin + charge.from_margin)}
     if charge.from_margin > ZERO:
         fields["margin"] = to_firestore(state.margin - charge.from_margin)
         moved = liquidation_after_margin_call(state, charge.from_margin)
         if moved is not None:
             fields["liquidationPrice"] = to_firestore_price(moved)
     tx.update(documents.position_path, fields)
-    tx.update(documents.user_path, {"balance": to_firestore(balance + charge.balance_change)})
+    tx.update(documents.user_path, balance_fields(balance + charge.balance_change))
     record = {"funding": to_firestore(total),
-              "fundingPayments": [*_payments(documents.history),
-                                  _payment_document(funding, charge)]}
+              "fundingPayments": [*payments_of(documents.history),
+                                  payment_document(funding, charge)]}
     if documents.history is None:
         tx.set(documents.history_path, {**_history_of(state, documents), **record})
     else:
         tx.update(documents.history_path, record)
-    return Outcome("applied", str(charge.amount))
+    return FundingApplied(charge.amount)
 
 
 def _history_of(state: PositionState, documents: _Documents) -> dict[str, Any]:
@@ -285,7 +251,8 @@ def _history_of(state: PositionState, documents: _Documents) -> dict[str, Any]:
 
 
 def _liquidate(tx: Transaction, documents: _Documents, state: PositionState, balance: Decimal,
-               charge: FundingCharge, funding: FundingEvent, config: TradingConfig) -> Outcome:
+               charge: FundingCharge, funding: FundingEvent, config: TradingConfig
+               ) -> FundingApplied:
     """Close a position whose margin the payment used up, at the funding's mark price."""
     charge, settlement = funding_liquidation(state, charge, funding.mark_price, config)
     request = CloseRequest(reason=CloseReason.LIQUIDATION, price=funding.mark_price,
@@ -295,22 +262,23 @@ def _liquidate(tx: Transaction, documents: _Documents, state: PositionState, bal
         # The position ended at the funding time: later events do not concern it.
         "closeRequestedAt": funding.time,
         "funding": to_firestore(state.funding + charge.amount),
-        "fundingPayments": [*_payments(documents.history), _payment_document(funding, charge)],
+        "fundingPayments": [*payments_of(documents.history), payment_document(funding, charge)],
     }
     if documents.history is None:
         record = {**_history_of(state, documents), **record}
     tx.set(documents.history_path, record, merge=True)
-    tx.update(documents.user_path, {"balance": to_firestore(
-        balance + charge.balance_change + settlement.credit),
+    tx.update(documents.user_path, {
+        **balance_fields(balance + charge.balance_change + settlement.credit),
         **position_count_after_close(documents.user)})
     tx.delete(documents.position_path)
     log.warning("funding used up a position's margin: liquidated",
                 extra={"uid": documents.uid, "positionId": documents.position_id,
                        "event": funding.identifier, "shortfall": str(charge.shortfall)})
-    return Outcome("applied", str(charge.amount))
+    return FundingApplied(charge.amount)
 
 
-def _charge_settled(tx: Transaction, documents: _Documents, funding: FundingEvent) -> Outcome:
+def _charge_settled(tx: Transaction, documents: _Documents, funding: FundingEvent
+                    ) -> PositionFunding:
     """Charge a position settled before the funding reached it, through its history record.
 
     Its margin is back in the balance, so the balance pays as far as it
@@ -318,34 +286,32 @@ def _charge_settled(tx: Transaction, documents: _Documents, funding: FundingEven
     """
     history = documents.history
     assert history is not None
-    if history.get("symbolType") != "futures" or not funding.concerns(history.get("symbol"),
-                                                                       history.get("venue")):
-        return Outcome("skipped", "not this market")
+    if history.get("symbolType") != SymbolType.FUTURES or not funding.concerns(
+            history.get("symbol"), history.get("venue")):
+        return Skipped(Skip.NOT_THIS_MARKET)
     if _paid(funding.identifier, None, history):
-        return Outcome("skipped", "already applied")
+        return Skipped(Skip.ALREADY_APPLIED)
     # Records settled before `closeRequestedAt` was kept: their settlement time bounds it.
     requested_at = history.get("closeRequestedAt") or history.get("closedAt")
     if not held_through(history.get("openedAt"), requested_at, funding.time):
-        return Outcome("skipped", "not open at the funding time")
-    size, pnl = parse_number(history.get("size")), parse_number(history.get("pnl"))
-    margin, open_fee = parse_number(history.get("margin")), parse_number(history.get("openFee"))
-    total = parse_number(history.get("funding", 0))
-    side = history.get("positionType")
-    if (size is None or size <= ZERO or pnl is None or margin is None or open_fee is None
-            or total is None or side not in set(PositionType)):
-        return Outcome("rejected", Reason.INVALID_DOCUMENT)
+        return Skipped(Skip.NOT_OPEN_AT_FUNDING_TIME)
+    try:
+        record = parse_settled_record(history)
+    except Rejected as rejection:
+        return FundingRejected(rejection.reason)
     balance = account_balance(documents.user)
-    due = funding_payment(PositionType(str(side)), size, funding.mark_price, funding.rate)
+    due = funding_payment(record.position_type, record.size, funding.mark_price, funding.rate)
     charge = charge_funding(due, balance, None)
-    pnl += charge.amount
-    tx.update(documents.user_path, {"balance": to_firestore(balance + charge.balance_change)})
+    pnl = record.pnl + charge.amount
+    tx.update(documents.user_path, balance_fields(balance + charge.balance_change))
     tx.update(documents.history_path, {
-        "funding": to_firestore(total + charge.amount),
-        "fundingPayments": [*_payments(history), _payment_document(funding, charge)],
+        "funding": to_firestore(record.funding + charge.amount),
+        "fundingPayments": [*payments_of(history), payment_document(funding, charge)],
         "pnl": to_firestore(pnl),
-        "pnlPercent": to_firestore(pnl_percent(pnl, margin + open_fee), PERCENT_PLACES),
+        "pnlPercent": to_firestore(pnl_percent(pnl, record.margin + record.open_fee),
+                                   PERCENT_PLACES),
     })
-    return Outcome("applied", str(charge.amount))
+    return FundingApplied(charge.amount)
 
 
 def _owner(path: str) -> tuple[str, str]:
@@ -354,7 +320,8 @@ def _owner(path: str) -> tuple[str, str]:
     return parts[1], parts[3]
 
 
-def apply_event(database: Database, identifier: str) -> Outcome:
+def apply_event(database: Database, identifier: str
+                ) -> FundingEventApplied | FundingLeftPending | Skipped:
     """Apply a pending funding event to every position open at its time; mark it `applied`.
 
     Positions still open or closing are listed first, then the records
@@ -363,16 +330,17 @@ def apply_event(database: Database, identifier: str) -> Outcome:
     """
     path = event_path(identifier)
     event = database.read(path)
-    if event is None or event.get("status") != "pending":
-        return Outcome("skipped", "not pending")
+    if event is None or not contract.is_pending(event):
+        return Skipped(Skip.NOT_PENDING)
     funding = parse_event(identifier, event)
     targets: list[str] = []
     if funding is None:
         log.warning("funding event unusable: nothing to apply", extra={"event": identifier})
     else:
         for spec, equals, bound in (
-                (queries.POSITIONS_BY_SYMBOL, (funding.symbol, ["open", "closing"]), None),
-                (queries.CLOSED_AFTER, (funding.symbol, "closed"), funding.time)):
+                (queries.POSITIONS_BY_SYMBOL, (funding.symbol, [s.value for s in LIVE]), None),
+                (queries.CLOSED_AFTER, (funding.symbol, HistoryStatus.CLOSED.value),
+                 funding.time)):
             targets += [found.path for found in database.query(spec, equals, bound)
                         if funding.concerns(found.data.get("symbol"), found.data.get("venue"))]
     config = load_config(database)
@@ -386,16 +354,16 @@ def apply_event(database: Database, identifier: str) -> Outcome:
             log.exception("funding failed for a position",
                           extra={"path": target, "event": identifier})
             continue
-        if outcome.kind == "applied":
+        if isinstance(outcome, FundingApplied):
             applied += 1
-            total += Decimal(outcome.reason)
-        elif outcome.kind == "rejected":
+            total += outcome.amount
+        elif isinstance(outcome, FundingRejected):
             log.warning("funding not applied", extra={"path": target, "reason": outcome.reason})
     _record_run(database, path, applied, total, complete=not failures)
     if failures:
-        return Outcome("skipped", f"{failures} positions failed; left pending")
+        return FundingLeftPending(failures)
     log.info("funding applied", extra={"event": identifier, "positions": applied})
-    return Outcome("applied", str(applied))
+    return FundingEventApplied(applied)
 
 
 def _record_run(database: Database, path: str, applied: int, total: Decimal,
@@ -411,13 +379,6 @@ def _record_run(database: Database, path: str, applied: int, total: Decimal,
         event = tx.get(path)
         if event is None or not (applied or complete):
             return
-        positions = event.get("positions", 0)
-        paid = parse_number(event.get("netPaidByTraders", 0))
-        fields: dict[str, Any] = {
-            "positions": (positions if isinstance(positions, int) else 0) + applied,
-            "netPaidByTraders": to_firestore((paid if paid is not None else ZERO) - total)}
-        if complete and event.get("status") == "pending":
-            fields.update({"status": "applied", "appliedAt": SERVER_TIME})
-        tx.update(path, fields)
+        tx.update(path, contract.run_fields(event, applied, total, complete, SERVER_TIME))
 
     database.run(work)

@@ -16,14 +16,15 @@ from cogmora_backend.funding import apply_event
 from cogmora_backend.limits import load_limits
 from cogmora_backend.reconcile import ReconcileReport, reconcile
 from cogmora_backend.settlement import (
-    Outcome,
     initialize_account,
-    is_priced_close,
     load_config,
     settle_close,
     settle_execution,
 )
 from cogmora_backend.store import SERVER_TIME
+from cogmora_core.contract.executions import ExecutionStatus
+from cogmora_core.contract.positions import is_priced_close
+from cogmora_core.events import Outcome, Skip, Skipped
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +42,8 @@ def on_user_created(uid: str) -> Outcome:
 
 def on_execution_created(uid: str, execution_id: str, data: dict[str, Any] | None) -> Outcome:
     """Settle a new `executedTriggers` document if it is `pending`."""
-    if data is not None and data.get("status") != "pending":
-        return Outcome("skipped", "not pending")
+    if data is not None and data.get("status") != ExecutionStatus.PENDING:
+        return Skipped(Skip.NOT_PENDING)
     database = firestore_client.database()
     return settle_execution(database, uid, execution_id, load_config(database),
                             load_limits(database))
@@ -51,7 +52,7 @@ def on_execution_created(uid: str, execution_id: str, data: dict[str, Any] | Non
 def on_position_written(uid: str, position_id: str, after: dict[str, Any] | None) -> Outcome:
     """Settle a position that a write left `closing` with a price; ignore every other write."""
     if not is_priced_close(after):
-        return Outcome("skipped", "not a priced close")
+        return Skipped(Skip.NOT_A_PRICED_CLOSE)
     database = firestore_client.database()
     return settle_close(database, uid, position_id, load_config(database))
 

@@ -22,7 +22,6 @@ from cogmora_backend.funding import apply_event
 from cogmora_backend.limits import load_limits
 from cogmora_backend.queries import QuerySpec
 from cogmora_backend.settlement import (
-    Outcome,
     initialize_account,
     load_config,
     settle_close,
@@ -30,7 +29,11 @@ from cogmora_backend.settlement import (
 )
 from cogmora_backend.store import SERVER_TIME, Database, Snapshot
 from cogmora_core.config import LimitsConfig, TradingConfig
+from cogmora_core.contract.executions import ExecutionStatus
+from cogmora_core.contract.funding import FundingStatus
+from cogmora_core.contract.positions import PositionStatus
 from cogmora_core.errors import RetryableError
+from cogmora_core.events import AccountInitialized, CloseRejected, FundedFirst, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +93,13 @@ def reconcile(
     config = load_config(database)
     limits = load_limits(database)
     report = ReconcileReport()
+    pending, closing = ExecutionStatus.PENDING.value, PositionStatus.CLOSING.value
     kinds: list[tuple[str, QuerySpec, str, Callable[[Snapshot], Outcome]]] = [
-        ("executions", queries.PENDING_EXECUTIONS, "pending",
+        ("executions", queries.PENDING_EXECUTIONS, pending,
          lambda snapshot: _settle_execution(database, config, limits, snapshot)),
-        ("closes", queries.STALE_PRICED_CLOSES, "closing",
+        ("closes", queries.STALE_PRICED_CLOSES, closing,
          lambda snapshot: _settle_close(database, config, snapshot)),
-        ("funding", queries.PENDING_FUNDING, "pending",
+        ("funding", queries.PENDING_FUNDING, FundingStatus.PENDING.value,
          lambda snapshot: apply_event(database, snapshot.id)),
     ]
     for name, spec, status, settle in kinds:
@@ -115,7 +119,7 @@ def reconcile(
                 _count_failure(database, snapshot.path, data, repr(error)[:300],
                                now, park_after, report)
             else:
-                if kind == "rejected" and name == "closes":
+                if isinstance(outcome, CloseRejected):
                     # A close that cannot settle keeps its mark (settlementError).
                     _count_failure(database, snapshot.path, data, outcome.reason,
                                    now, park_after, report)
@@ -174,12 +178,13 @@ def _settle_execution(database: Database, config: TradingConfig,
     except RetryableError:
         # Its account was never funded: initializeAccount failed (it runs once,
         # retries off) or no user document was ever written. Fund it and settle.
-        if initialize_account(database, uid, config, create=True).kind != "initialized":
+        if not isinstance(initialize_account(database, uid, config, create=True),
+                          AccountInitialized):
             raise
         log.warning("reconcile funded an account whose initialisation was lost",
                     extra={"uid": uid})
         settled = settle_execution(database, uid, snapshot.id, config, limits)
-        return Outcome(f"funded_{settled.kind}", settled.reason)
+        return FundedFirst(settled)
 
 
 def _settle_close(database: Database, config: TradingConfig,

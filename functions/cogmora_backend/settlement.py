@@ -10,37 +10,39 @@ duplicates do not fight the winner for the document's locks.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Any
 
 from cogmora_backend import paths
-from cogmora_backend.records import (
-    history_close_fields,
-    history_open_document,
-    position_document,
-)
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.config import LimitsConfig, TradingConfig
+from cogmora_core.contract import executions, users
+from cogmora_core.contract.executions import is_pending, parse_execution
+from cogmora_core.contract.history import history_close_fields, history_open_document
+from cogmora_core.contract.positions import is_priced_close, parse_position, position_document
+from cogmora_core.contract.users import (
+    POSITION_COUNT,
+    account_balance,
+    position_count,
+    position_count_after_close,
+)
 from cogmora_core.errors import Reason, Rejected, RetryableError
-from cogmora_core.money import parse_number, to_firestore
+from cogmora_core.events import (
+    AccountInitialized,
+    CloseRejected,
+    ExecutionFilled,
+    ExecutionRejected,
+    Outcome,  # noqa: F401  (re-exported: the services' result type)
+    PositionSettled,
+    Skip,
+    Skipped,
+)
 from cogmora_core.trading import (
     check_affordable,
     check_balance,
     close_position,
     open_position,
 )
-from cogmora_core.validation import parse_execution, parse_position
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What a service did: `filled`, `rejected`, `settled`, `initialized` or `skipped`."""
-
-    kind: str
-    reason: str = ""
 
 
 def load_config(database: Database) -> TradingConfig:
@@ -52,7 +54,7 @@ def load_config(database: Database) -> TradingConfig:
 
 
 def initialize_account(database: Database, uid: str, config: TradingConfig,
-                       create: bool = False) -> Outcome:
+                       create: bool = False) -> AccountInitialized | Skipped:
     """Give a new user the starting balance and `createdAt`, exactly once.
 
     An existing `balance` is never overwritten; a missing `createdAt` is set.
@@ -60,58 +62,30 @@ def initialize_account(database: Database, uid: str, config: TradingConfig,
     `users/{uid}`), a missing user document is created funded.
     """
 
-    def work(tx: Transaction) -> Outcome:
+    def work(tx: Transaction) -> AccountInitialized | Skipped:
         user = tx.get(paths.user(uid))
         if user is None and create:
-            tx.set(paths.user(uid), {"balance": to_firestore(config.starting_balance),
-                                     "createdAt": SERVER_TIME})
-            return Outcome("initialized", "created")
+            tx.set(paths.user(uid), users.funded_account(config.starting_balance, SERVER_TIME))
+            return AccountInitialized(created=True)
         if user is None:
-            return Outcome("skipped", "no user document")
-        fields: dict[str, Any] = {}
-        if "balance" not in user:
-            fields["balance"] = to_firestore(config.starting_balance)
-        if "createdAt" not in user:
-            fields["createdAt"] = SERVER_TIME
+            return Skipped(Skip.NO_USER_DOCUMENT)
+        fields = users.missing_account_fields(user, config.starting_balance, SERVER_TIME)
         if not fields:
-            return Outcome("skipped", "already initialized")
+            return Skipped(Skip.ALREADY_INITIALIZED)
         tx.update(paths.user(uid), fields)
-        return Outcome("initialized")
+        return AccountInitialized()
 
     return database.run(work)
 
 
-def account_balance(user: dict[str, Any] | None) -> Decimal:
-    """Return a user document's balance; retryable until the account is funded."""
-    if user is None or "balance" not in user:
-        raise RetryableError("account not initialized yet")
-    balance = parse_number(user["balance"])
-    if balance is None:
-        raise Rejected(Reason.INVALID_BALANCE, f"balance {user['balance']!r} is not a number")
-    return balance
-
-
-#: The user document's count of open (and closing) positions, kept by every
-#: transaction that creates or deletes one (`maxOpenPositions`).
-POSITION_COUNT = "openPositionCount"
-
-
-class _NotCounted(Exception):
+class _NotCounted(RetryableError):
     """The account has no `openPositionCount` yet: count its positions first."""
-
-
-def position_count_after_close(user: dict[str, Any] | None) -> dict[str, int]:
-    """Return the user field update for one position fewer (none while uncounted)."""
-    count = (user or {}).get(POSITION_COUNT)
-    if isinstance(count, int) and not isinstance(count, bool):
-        return {POSITION_COUNT: max(0, count - 1)}
-    return {}
 
 
 def settle_execution(
     database: Database, uid: str, execution_id: str, config: TradingConfig,
     limits: LimitsConfig | None = None,
-) -> Outcome:
+) -> ExecutionFilled | ExecutionRejected | Skipped:
     """Open the position of a `pending` execution, or reject it with a reason.
 
     In one transaction: debit margin (or cost) plus fee, create the position
@@ -127,21 +101,20 @@ def settle_execution(
     max_positions = (limits or LimitsConfig()).max_open_positions
     counted: list[int] = []
 
-    def done() -> Outcome | None:
+    def done() -> Skipped | None:
         seen = database.read(execution_path)
-        return None if seen and seen.get("status") == "pending" else Outcome("skipped",
-                                                                             "not pending")
+        return None if is_pending(seen) else Skipped(Skip.NOT_PENDING)
 
-    def work(tx: Transaction) -> Outcome:
+    def work(tx: Transaction) -> ExecutionFilled | ExecutionRejected | Skipped:
         execution = tx.get(execution_path)
-        if execution is None or execution.get("status") != "pending":
-            return Outcome("skipped", "not pending")
+        if execution is None or not is_pending(execution):
+            return Skipped(Skip.NOT_PENDING)
         user = tx.get(paths.user(uid))
         try:
             balance = account_balance(user)
             order, price = parse_execution(execution)
-            count = (user or {}).get(POSITION_COUNT)
-            if not isinstance(count, int) or isinstance(count, bool):
+            count = position_count(user)
+            if count is None:
                 if not counted:
                     raise _NotCounted
                 count = counted[0]
@@ -152,16 +125,9 @@ def settle_execution(
             opened = open_position(order, price, config)
             check_balance(balance, opened)
         except Rejected as rejection:
-            tx.update(
-                execution_path,
-                {
-                    "status": "rejected",
-                    "error": rejection.reason,
-                    "errorDetail": rejection.detail,
-                    "settledAt": SERVER_TIME,
-                },
-            )
-            return Outcome("rejected", rejection.reason)
+            tx.update(execution_path,
+                      executions.rejected_fields(rejection.reason, rejection.detail, SERVER_TIME))
+            return ExecutionRejected(rejection.reason, rejection.detail)
         opened_at = execution.get("executedAt") or SERVER_TIME
         tx.set(
             paths.position(uid, execution_id), position_document(opened, execution_id, opened_at)
@@ -170,14 +136,12 @@ def settle_execution(
             paths.history(uid, execution_id),
             history_open_document(opened, execution_id, opened_at),
         )
-        tx.update(paths.user(uid), {"balance": to_firestore(balance - opened.debit),
+        tx.update(paths.user(uid), {**users.balance_fields(balance - opened.debit),
                                     POSITION_COUNT: count + 1})
-        tx.update(
-            execution_path,
-            {"status": "filled", "positionId": execution_id, "settledAt": SERVER_TIME},
-        )
-        return Outcome("filled")
+        tx.update(execution_path, executions.filled_fields(execution_id, SERVER_TIME))
+        return ExecutionFilled(execution_id)
 
+    outcome: ExecutionFilled | ExecutionRejected | Skipped
     try:
         outcome = database.run(work, done)
     except _NotCounted:
@@ -196,18 +160,8 @@ def settle_execution(
     return outcome
 
 
-def is_priced_close(position: dict[str, Any] | None) -> bool:
-    """Return whether a position document is `closing` with a fill price (ready to settle)."""
-    if not isinstance(position, dict):
-        return False
-    details = position.get("details")
-    if not isinstance(details, dict) or details.get("status") != "closing":
-        return False
-    request = details.get("closeRequest")
-    return isinstance(request, dict) and request.get("price") is not None
-
-
-def settle_close(database: Database, uid: str, position_id: str, config: TradingConfig) -> Outcome:
+def settle_close(database: Database, uid: str, position_id: str, config: TradingConfig
+                 ) -> PositionSettled | CloseRejected | Skipped:
     """Settle a `closing` position that the worker priced.
 
     In one transaction: credit the balance, complete the history record
@@ -219,15 +173,15 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
     position_path = paths.position(uid, position_id)
     history_path = paths.history(uid, position_id)
 
-    def done() -> Outcome | None:
+    def done() -> Skipped | None:
         if is_priced_close(database.read(position_path)):
             return None
-        return Outcome("skipped", "not a priced close")
+        return Skipped(Skip.NOT_A_PRICED_CLOSE)
 
-    def work(tx: Transaction) -> Outcome:
+    def work(tx: Transaction) -> PositionSettled | CloseRejected | Skipped:
         position = tx.get(position_path)
         if not is_priced_close(position):
-            return Outcome("skipped", "not a priced close")
+            return Skipped(Skip.NOT_A_PRICED_CLOSE)
         assert position is not None
         user = tx.get(paths.user(uid))
         history = tx.get(history_path)
@@ -245,7 +199,7 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
                         "details.settlementErrorDetail": rejection.detail,
                     },
                 )
-            return Outcome("rejected", rejection.reason)
+            return CloseRejected(rejection.reason, rejection.detail)
         record = history_close_fields(settlement, state.close_request, SERVER_TIME)
         # Funding judges a settled position by when its close was asked for.
         requested_at = position["details"]["closeRequest"].get("at")
@@ -255,10 +209,10 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
             opened_at = position.get("openedAt") or SERVER_TIME
             record = {**history_open_document(state, position_id, opened_at), **record}
         tx.set(history_path, record, merge=True)
-        tx.update(paths.user(uid), {"balance": to_firestore(balance + settlement.credit),
+        tx.update(paths.user(uid), {**users.balance_fields(balance + settlement.credit),
                                     **position_count_after_close(user)})
         tx.delete(position_path)
-        return Outcome("settled")
+        return PositionSettled(settlement.credit)
 
     outcome = database.run(work, done)
     log.info(

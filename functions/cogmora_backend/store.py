@@ -18,6 +18,7 @@ from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from cogmora_backend.queries import QuerySpec
+from cogmora_core.errors import InvalidInput, RetryableError
 
 T = TypeVar("T")
 Document = dict[str, Any]
@@ -35,11 +36,11 @@ class _ServerTime:
 SERVER_TIME: Any = _ServerTime()
 
 
-class DocumentMissing(Exception):
+class DocumentMissing(RetryableError):
     """A batch updated a document that does not exist; the batch wrote nothing."""
 
 
-class CursorMissing(LookupError):
+class CursorMissing(InvalidInput, LookupError):
     """A page was asked to start after a document that does not exist."""
 
 

@@ -7,7 +7,13 @@ so that `firebase deploy` uploads it, and the worker image copies it.
 """
 
 from cogmora_core.config import TradingConfig
-from cogmora_core.errors import CogmoraError, Rejected, RetryableError
+from cogmora_core.errors import (
+    CogmoraError,
+    HaltError,
+    InvalidInput,
+    Rejected,
+    RetryableError,
+)
 from cogmora_core.model import (
     Action,
     CloseReason,
@@ -26,6 +32,8 @@ __all__ = [
     "CloseReason",
     "CogmoraError",
     "Condition",
+    "HaltError",
+    "InvalidInput",
     "OpenedPosition",
     "OrderRequest",
     "PositionState",

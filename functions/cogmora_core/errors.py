@@ -1,4 +1,28 @@
-"""One exception tree, grouped by what the caller should do."""
+"""One exception tree, grouped by what the caller should do.
+
+Every error the project raises on purpose derives from `CogmoraError`, and
+the class right under it says what the caller does with it::
+
+    CogmoraError
+    ├── RetryableError            retry: leave the document as it is, try again later
+    │   ├── FeedDead              (worker venues) drop the connection and open it again
+    │   │   └── TokenRejected     (worker, KuCoin) fetch a new token first
+    │   ├── CandleError           (worker) the exchange's candles could not be used
+    │   └── DocumentMissing       (store) a batch missed a document: redo it as a transaction
+    ├── InvalidInput              reject the input with a stable reason, change nothing else
+    │   ├── Rejected              a document or order: `reason` (one of `Reason`) is recorded
+    │   ├── FrameError            (worker venues) a frame; `reason` is the metric label
+    │   ├── ApiError              (API) answered with its HTTP status and `code`
+    │   ├── CursorMissing         (store) a page after a document that does not exist
+    │   └── ScrapeError           (automation) a symbol's page; the message is the reason
+    └── HaltError                 stop and alert a human: an invariant does not hold
+        └── ContractViolation     what would be written is not what was checked
+
+`InvalidInput = RejectedInput`. The classes outside this module keep their
+names and modules (except-clauses keep working) and only take their base
+from here; `CursorMissing` is also a `LookupError` and `ContractViolation`
+an `AssertionError`, as they were.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +31,33 @@ class CogmoraError(Exception):
     """Base of every error the project raises on purpose."""
 
 
-class Rejected(CogmoraError):
+class RetryableError(CogmoraError):
+    """A transient condition: leave the document as it is and try again later."""
+
+
+class InvalidInput(CogmoraError):
+    """The input cannot be used: reject it with a stable reason and change nothing else."""
+
+
+#: The same group under the name of what the caller does.
+RejectedInput = InvalidInput
+
+
+class HaltError(CogmoraError):
+    """An invariant does not hold: stop what is running and alert a human."""
+
+
+class ContractViolation(HaltError, AssertionError):
+    """A document about to be written differs from what was checked (a bug, never input)."""
+
+
+class Rejected(InvalidInput):
     """The input is invalid: record `reason` on the document and change nothing else."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
-
-
-class RetryableError(CogmoraError):
-    """A transient condition: leave the document as it is and try again later."""
 
 
 class Reason:

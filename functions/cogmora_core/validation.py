@@ -1,4 +1,8 @@
-"""Validation of trigger, execution and position documents into typed values.
+"""Validation of the fields of trigger, execution and position documents into typed values.
+
+The collections' own parsers (`parse_trigger`, `parse_execution`,
+`parse_position`) live beside their builders in `cogmora_core.contract`
+and read their fields with the functions here.
 
 Every function here takes a document's data as Firestore gives it (a mapping
 of plain values) and returns a typed value or raises `Rejected` with one of
@@ -17,11 +21,8 @@ from typing import TypeVar
 from cogmora_core.errors import Reason, Rejected
 from cogmora_core.model import (
     Action,
-    CloseReason,
-    CloseRequest,
     Condition,
     OrderRequest,
-    PositionState,
     PositionType,
     SymbolType,
     TrailingStop,
@@ -224,96 +225,8 @@ def parse_order(data: Mapping[str, object], check_target_levels: bool = True) ->
     )
 
 
-def parse_execution(data: Mapping[str, object]) -> tuple[OrderRequest, Decimal]:
-    """Return (order, executedPrice) of an `executedTriggers` document, or raise `Rejected`."""
-    order = parse_order(data, check_target_levels=False)
-    price = _positive(data, "executedPrice", Reason.INVALID_PRICE)
-    return order, price
-
-
-def parse_trigger(data: Mapping[str, object]) -> OrderRequest:
-    """Return the order of an active `tradeTriggers` document, or raise `Rejected`."""
-    details = data.get("details")
-    if not isinstance(details, Mapping) or details.get("status") != "active":
-        raise Rejected(Reason.INVALID_STATUS, "details.status is not 'active'")
-    return parse_order(data, check_target_levels=True)
-
-
-def parse_position(data: Mapping[str, object]) -> PositionState:
-    """Return the state of an `openPositions` document, or raise `Rejected`."""
-    if not isinstance(data, Mapping):
-        raise Rejected(Reason.INVALID_DOCUMENT, "document is not a map")
-    symbol, symbol_type, venue = parse_symbol(data)
-    raw_side = data.get("positionType")
-    side = _enum(PositionType, raw_side)
-    if side is None or (symbol_type is SymbolType.SPOT and side is not PositionType.LONG):
-        raise Rejected(Reason.INVALID_POSITION_TYPE, f"positionType {raw_side!r}")
-    size = _positive(data, "size", Reason.INVALID_SIZE)
-    entry = _positive(data, "averageEntryPrice", Reason.INVALID_PRICE)
-    leverage = _leverage(data, symbol_type)
-    margin = _positive(data, "margin", Reason.INVALID_AMOUNT)
-    open_fee = parse_number(data.get("openFee", 0))
-    if open_fee is None or open_fee < ZERO or open_fee > MAX_MAGNITUDE:
-        raise Rejected(Reason.INVALID_AMOUNT, f"openFee {data.get('openFee')!r}")
-    liquidation = _optional_positive(data, "liquidationPrice", Reason.INVALID_PRICE)
-    details = data.get("details")
-    if not isinstance(details, Mapping):
-        raise Rejected(Reason.INVALID_STATUS, "details is not a map")
-    status = details.get("status")
-    if status not in ("open", "closing"):
-        raise Rejected(Reason.INVALID_STATUS, f"details.status {status!r}")
-    stop_loss = _optional_positive(details, "stopLoss", Reason.INVALID_STOP_LOSS)
-    take_profit = _optional_positive(details, "takeProfit", Reason.INVALID_TAKE_PROFIT)
-    trailing = parse_trailing_stop(details.get("trailingStop"))
-    state = data.get("trailing")
-    peak = (_optional_positive(state, "highWaterMark", Reason.INVALID_TRAILING_STOP)
-            if isinstance(state, Mapping) else None)
-    funding_state = data.get("funding")
-    funding = (parse_number(funding_state.get("total", 0))
-               if isinstance(funding_state, Mapping) else ZERO)
-    if funding is None or abs(funding) > MAX_MAGNITUDE:
-        raise Rejected(Reason.INVALID_AMOUNT, f"funding {funding_state!r}")
-    from_margin = (parse_number(funding_state.get("fromMargin", 0))
-                   if isinstance(funding_state, Mapping) else ZERO)
-    if from_margin is None or from_margin < ZERO or from_margin > MAX_MAGNITUDE:
-        raise Rejected(Reason.INVALID_AMOUNT, f"funding {funding_state!r}")
-    return PositionState(
-        symbol=symbol,
-        symbol_type=symbol_type,
-        position_type=side,
-        size=size,
-        entry_price=entry,
-        leverage=leverage,
-        margin=margin,
-        open_fee=open_fee,
-        liquidation_price=liquidation,
-        stop_loss=stop_loss,
-        take_profit=take_profit,
-        status=str(status),
-        close_request=_close_request(details.get("closeRequest")),
-        venue=venue,
-        trailing_stop=trailing,
-        peak=peak,
-        funding=funding,
-        funding_from_margin=from_margin,
-    )
-
-
-def _close_request(raw: object) -> CloseRequest | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, Mapping):
-        raise Rejected(Reason.INVALID_CLOSE_REQUEST, "closeRequest is not a map")
-    reason = raw.get("reason")
-    if not isinstance(reason, str) or reason not in set(CloseReason):
-        raise Rejected(Reason.INVALID_CLOSE_REQUEST, f"closeRequest.reason {reason!r}")
-    price = _optional_positive(raw, "price", Reason.INVALID_CLOSE_REQUEST)
-    source = raw.get("source")
-    detail, origin = raw.get("detail"), raw.get("origin")
-    return CloseRequest(
-        reason=CloseReason(str(reason)),
-        price=price,
-        source=source if isinstance(source, str) else None,
-        detail=detail if isinstance(detail, str) else None,
-        origin=origin if isinstance(origin, str) else None,
-    )
+# The field readers the collections' parsers share (`cogmora_core.contract`).
+positive = _positive
+optional_positive = _optional_positive
+parse_leverage = _leverage
+enum_member = _enum

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from cogmora_core.validation import parse_trigger
+from cogmora_core.contract.triggers import parse_trigger
 from tests.support.auth import disable_user, register_user, revoke_tokens
 from tests.support.emulator import document, functions_url, new_uid
 from tests.support.openapi import check_answer

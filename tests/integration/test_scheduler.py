@@ -16,7 +16,7 @@ from cogmora_backend.automation.scheduler import Claim, TaskResult, run_due_task
 from cogmora_backend.automation.scraper import Scraper, ScraperSource
 from cogmora_backend.automation.tasks import AutomationTasks
 from cogmora_backend.firestore import FirestoreDatabase
-from cogmora_core.validation import parse_trigger
+from cogmora_core.contract.triggers import parse_trigger
 from tests.support.emulator import document, functions_url, new_uid, wait_for
 from tests.support.pages import REDESIGNED, market_page, serving
 from tests.support.processes import Exchange

@@ -18,7 +18,7 @@ from cogmora_backend.automation.plan import (
     Proposal,
     WatchedMarket,
 )
-from cogmora_core.validation import parse_trigger
+from cogmora_core.contract.triggers import parse_trigger
 
 SOL = WatchedMarket(symbol="SOLUSDTM", price=141.5, change24h=2.5, high24h=142, low24h=134)
 ETH = WatchedMarket(symbol="ETHUSDTM", price=3050, change24h=-0.5, high24h=3060, low24h=2950)

@@ -21,10 +21,11 @@ from cogmora_backend.api.app import create_app
 from cogmora_backend.api.errors import ApiError
 from cogmora_backend.api.orders import oco_documents, trigger_document
 from cogmora_backend.api.views import to_json
+from cogmora_core.contract.triggers import parse_trigger
 from cogmora_core.markets import MARKETS, listed_market
 from cogmora_core.model import SymbolType
 from cogmora_core.money import parse_number
-from cogmora_core.validation import parse_symbol, parse_trigger
+from cogmora_core.validation import parse_symbol
 from tests.support.memory import MemoryDatabase
 from tests.support.openapi import app_operations, check_answer, documented_operations, spec
 

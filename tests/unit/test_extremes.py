@@ -14,11 +14,11 @@ import pytest
 from cogmora_backend.marks import mark_position
 from cogmora_backend.settlement import settle_close, settle_execution
 from cogmora_core import TradingConfig
+from cogmora_core.contract.executions import parse_execution
 from cogmora_core.errors import Reason, Rejected
 from cogmora_core.model import Tick
 from cogmora_core.money import parse_number, to_firestore_price, writable_price
 from cogmora_core.trading import check_affordable, liquidation_price, open_position
-from cogmora_core.validation import parse_execution
 from tests.support.builders import execution_doc, spot_execution_doc
 from tests.support.memory import MemoryDatabase
 from worker.venues.backpack.protocol import parse_frame as parse_backpack

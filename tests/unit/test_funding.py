@@ -20,10 +20,10 @@ from cogmora_backend.funding import apply_event, apply_to_position
 from cogmora_backend.settlement import settle_close
 from cogmora_backend.store import Database, Document, Snapshot, Transaction
 from cogmora_core import TradingConfig
+from cogmora_core.contract.positions import parse_position
 from cogmora_core.model import FundingCharge
 from cogmora_core.money import parse_number
 from cogmora_core.trading import charge_funding, liquidation_after_margin_call
-from cogmora_core.validation import parse_position
 from tests.support.builders import position_doc
 from tests.support.ledger import ledger_total
 from tests.support.memory import MemoryDatabase

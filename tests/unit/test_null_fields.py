@@ -12,8 +12,8 @@ import pytest
 
 from cogmora_backend.api.errors import ApiError
 from cogmora_backend.api.orders import load_json, trigger_document
+from cogmora_core.contract.triggers import parse_trigger
 from cogmora_core.errors import Rejected
-from cogmora_core.validation import parse_trigger
 from tests.support.null_cases import NULL_CASES, NullCase
 
 

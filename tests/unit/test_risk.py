@@ -11,10 +11,10 @@ from decimal import Decimal as D
 import pytest
 
 from cogmora_core.config import AutomationConfig
+from cogmora_core.contract.triggers import parse_trigger
 from cogmora_core.errors import Reason, Rejected
 from cogmora_core.model import OrderRequest, Tick
 from cogmora_core.risk import ProposalAccepted, check_proposal
-from cogmora_core.validation import parse_trigger
 from tests.support.builders import DROP, trigger_doc
 
 NOW_MS = 1_772_000_000_000

@@ -7,6 +7,8 @@ from decimal import Decimal as D
 import pytest
 
 from cogmora_core import TradingConfig
+from cogmora_core.contract.executions import parse_execution
+from cogmora_core.contract.positions import parse_position
 from cogmora_core.errors import Rejected
 from cogmora_core.model import CloseReason, PositionType, Tick
 from cogmora_core.trading import (
@@ -19,7 +21,6 @@ from cogmora_core.trading import (
     open_position,
     trigger_fires,
 )
-from cogmora_core.validation import parse_execution, parse_position
 from tests.support.builders import execution_doc, position_doc, spot_execution_doc
 
 CONFIG = TradingConfig()

@@ -8,6 +8,8 @@ import pytest
 
 from cogmora_backend.marks import mark_position, mark_trigger, record_peak
 from cogmora_core.config import TradingConfig
+from cogmora_core.contract.positions import parse_position
+from cogmora_core.contract.triggers import parse_trigger
 from cogmora_core.errors import Rejected
 from cogmora_core.model import PositionType, Tick, TrailingStop
 from cogmora_core.trading import (
@@ -16,7 +18,6 @@ from cogmora_core.trading import (
     funding_payment,
     trailing_stop_price,
 )
-from cogmora_core.validation import parse_position, parse_trigger
 from tests.support.builders import position_doc, trigger_doc
 from tests.support.memory import MemoryDatabase
 from worker.book import PriceIndex

@@ -7,8 +7,10 @@ from decimal import Decimal as D
 
 import pytest
 
+from cogmora_core.contract.executions import parse_execution
+from cogmora_core.contract.positions import parse_position
+from cogmora_core.contract.triggers import parse_trigger
 from cogmora_core.errors import Rejected
-from cogmora_core.validation import parse_execution, parse_position, parse_trigger
 from tests.support.builders import DROP, execution_doc, position_doc, trigger_doc
 
 

@@ -31,6 +31,7 @@ import orjson
 import websockets
 
 from cogmora_backend.retry import backoff as retry_backoff
+from cogmora_core.errors import InvalidInput, RetryableError
 from cogmora_core.model import SymbolType, Tick
 from cogmora_core.money import (
     MAX_MAGNITUDE,
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-class FrameError(Exception):
+class FrameError(InvalidInput):
     """A frame that cannot be used; `reason` is the metric label."""
 
     def __init__(self, reason: str, detail: str = "") -> None:
@@ -102,7 +103,7 @@ class Funding:
     mark_price: Decimal | None = None
 
 
-class FeedDead(Exception):
+class FeedDead(RetryableError):
     """The connection must be dropped and opened again."""
 
 

@@ -41,6 +41,8 @@ from cogmora_backend.api.orders import (
 from cogmora_backend.api.views import assets_view, document_view, to_json
 from cogmora_backend.queries import HISTORY_PAGE
 from cogmora_backend.store import CursorMissing, Database, Transaction
+from cogmora_core.contract.positions import PositionStatus
+from cogmora_core.contract.triggers import TriggerStatus
 from cogmora_core.money import parse_number
 
 log = logging.getLogger(__name__)
@@ -175,7 +177,8 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier,
             raise missing
         # What the app writes: only details.status, open -> closing (firestore.rules).
         position = _move_status(database(), paths.position(uid, position_id),
-                                f"position {position_id}", "open", "closing", missing,
+                                f"position {position_id}", PositionStatus.OPEN.value,
+                                PositionStatus.CLOSING.value, missing,
                                 Code.POSITION_NOT_OPEN)
         return {"id": position_id, "position": document_view(position_id, position)}, 202
 
@@ -188,7 +191,8 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier,
             raise missing
         # What the app writes to cancel: details.status -> cancelled, nothing else.
         trigger = _move_status(database(), paths.trigger(uid, trigger_id),
-                               f"trigger {trigger_id}", "active", "cancelled", missing,
+                               f"trigger {trigger_id}", TriggerStatus.ACTIVE.value,
+                               TriggerStatus.CANCELLED.value, missing,
                                Code.TRIGGER_NOT_ACTIVE)
         return {"id": trigger_id, "trigger": document_view(trigger_id, trigger)}
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from cogmora_core.errors import InvalidInput
 
-class ApiError(Exception):
+
+class ApiError(InvalidInput):
     """Answer the request with `status` and `{"error": {"code", "message"[, "field"]}}`."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None,

@@ -15,11 +15,12 @@ from decimal import Decimal
 from typing import Any
 
 from cogmora_backend.api.errors import ApiError, Code
-from cogmora_core.errors import Reason, Rejected
+from cogmora_core.contract import triggers
+from cogmora_core.contract.triggers import parse_trigger
+from cogmora_core.errors import ContractViolation, Reason, Rejected
 from cogmora_core.markets import listed_market
 from cogmora_core.model import Condition
 from cogmora_core.money import MAX_MAGNITUDE, decimal_places, to_firestore, to_firestore_price
-from cogmora_core.validation import parse_trigger
 
 #: Fields of `POST /api/v1/trade/create`: every field the rules let the app write
 #: on a trigger, except `details` (the API sets it to `{status: 'active'}`).
@@ -182,7 +183,7 @@ def trigger_document(body: object, market: bool) -> dict[str, Any]:
                            "POST /api/v1/trade/order", "condition")
     numbers = {name: _number(name, data[name]) for name in NUMERIC_FIELDS if name in data}
     trailing = _trailing_stop(data["trailingStop"]) if "trailingStop" in data else None
-    candidate = {**data, **numbers, "details": {"status": "active"}}
+    candidate = triggers.trigger_document({**data, **numbers})
     if trailing is not None:
         candidate["trailingStop"] = trailing
     try:
@@ -210,9 +211,9 @@ def trigger_document(body: object, market: bool) -> dict[str, Any]:
             document[name] = to_firestore_price(numbers[name])
         else:
             document[name] = data[name]
-    document["details"] = {"status": "active"}
+    document = triggers.trigger_document(document)
     if parse_trigger(document) != order:  # what is written is exactly what was checked
-        raise AssertionError(f"trigger document {document} differs from {order}")
+        raise ContractViolation(f"trigger document {document} differs from {order}")
     return document
 
 

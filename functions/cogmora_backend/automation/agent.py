@@ -35,9 +35,10 @@ from cogmora_backend.automation.plan import (
     ModelPlan,
     Proposal,
 )
+from cogmora_core.contract import triggers
+from cogmora_core.contract.triggers import parse_trigger
 from cogmora_core.errors import Reason, Rejected
 from cogmora_core.risk import check_proposal
-from cogmora_core.validation import parse_trigger
 
 PROMPT = (Path(__file__).parent / "prompt.md").read_text()
 GEMINI_MODEL = "googleai/gemini-2.5-flash"
@@ -162,8 +163,7 @@ def trigger_document(proposal: Proposal) -> dict[str, Any]:
     }
     if proposal.symbolType == "spot" and proposal.leverage == 1:
         document.pop("leverage")
-    document["details"] = {"status": "active"}
-    return document
+    return triggers.trigger_document(document)
 
 
 async def builtin_model(request: ModelRequest, context: ActionRunContext) -> ModelResponse:

@@ -20,6 +20,7 @@ import httpx
 from bs4 import BeautifulSoup
 
 from cogmora_backend.retry import backoff
+from cogmora_core.errors import InvalidInput
 
 USER_AGENT = "CogmoraWatchlistBot/1.0 (paper-trading watchlist; contact: ops@cogmora.app)"
 FIELDS = ("price", "change24h", "high24h", "low24h", "volume24h", "marketCap")
@@ -70,7 +71,7 @@ class Scraped:
     error: str | None = None
 
 
-class ScrapeError(Exception):
+class ScrapeError(InvalidInput):
     """A per-symbol failure with a stable reason."""
 
 
