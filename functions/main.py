@@ -6,9 +6,15 @@ imports this module without network or credentials.
 
 from __future__ import annotations
 
+from typing import Any
+from zoneinfo import ZoneInfo
+
 import firebase_admin
 import functions_framework
 from firebase_functions import firestore_fn, https_fn, options, params, scheduler_fn
+from firebase_functions.core import Change
+from flask import Request, Response
+from google.cloud.firestore_v1 import DocumentSnapshot
 
 from cogmora_backend import handlers
 from cogmora_backend.logs import configure_logging
@@ -24,20 +30,21 @@ options.set_global_options(region="us-central1")
 functions_framework.errorhandler(404)(handlers.on_unrouted_request)
 #: Gemini for the AI agent; without it the built-in model runs.
 GEMINI_API_KEY = params.SecretParam("GEMINI_API_KEY")
+UTC = ZoneInfo("Etc/UTC")
 
 
-def _data(snapshot: firestore_fn.DocumentSnapshot | None) -> dict | None:
+def _data(snapshot: DocumentSnapshot[Any] | None) -> dict[str, Any] | None:
     return snapshot.to_dict() if snapshot is not None and snapshot.exists else None
 
 
 @firestore_fn.on_document_created(document="users/{uid}")
-def initializeAccount(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:
+def initializeAccount(event: firestore_fn.Event[DocumentSnapshot[Any] | None]) -> None:
     """Give a new user the starting balance, exactly once."""
     handlers.on_user_created(event.params["uid"])
 
 
 @firestore_fn.on_document_created(document="users/{uid}/executedTriggers/{executionId}")
-def openPositionHandler(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:
+def openPositionHandler(event: firestore_fn.Event[DocumentSnapshot[Any] | None]) -> None:
     """Open the position of a pending execution, or reject it with a reason."""
     handlers.on_execution_created(
         event.params["uid"], event.params["executionId"], _data(event.data)
@@ -46,7 +53,7 @@ def openPositionHandler(event: firestore_fn.Event[firestore_fn.DocumentSnapshot 
 
 @firestore_fn.on_document_written(document="users/{uid}/openPositions/{positionId}")
 def closePositionHandler(
-    event: firestore_fn.Event[firestore_fn.Change[firestore_fn.DocumentSnapshot | None]],
+    event: firestore_fn.Event[Change[DocumentSnapshot[Any] | None]],
 ) -> None:
     """Settle a position marked `closing` with a price."""
     after = _data(event.data.after) if event.data is not None else None
@@ -54,19 +61,19 @@ def closePositionHandler(
 
 
 @firestore_fn.on_document_created(document="fundingEvents/{eventId}", timeout_sec=300)
-def applyFunding(event: firestore_fn.Event[firestore_fn.DocumentSnapshot | None]) -> None:
+def applyFunding(event: firestore_fn.Event[DocumentSnapshot[Any] | None]) -> None:
     """Apply a perpetual funding settlement the worker marked to every position it concerns."""
     handlers.on_funding_event(event.params["eventId"])
 
 
-@scheduler_fn.on_schedule(schedule="every 1 minutes", timezone="Etc/UTC")
+@scheduler_fn.on_schedule(schedule="every 1 minutes", timezone=UTC)
 def reconcileMarks(event: scheduler_fn.ScheduledEvent) -> None:
     """Settle marks left unsettled by a handler that failed or never ran."""
     handlers.on_reconcile_tick()
 
 
 @scheduler_fn.on_schedule(
-    schedule="every 1 minutes", timezone="Etc/UTC", secrets=[GEMINI_API_KEY],
+    schedule="every 1 minutes", timezone=UTC, secrets=[GEMINI_API_KEY],
     timeout_sec=540, memory=options.MemoryOption.GB_1,
 )
 def mainScheduler(event: scheduler_fn.ScheduledEvent) -> None:
@@ -76,7 +83,7 @@ def mainScheduler(event: scheduler_fn.ScheduledEvent) -> None:
 
 @firestore_fn.on_document_written(document="users/{uid}")
 def scheduleAutomation(
-    event: firestore_fn.Event[firestore_fn.Change[firestore_fn.DocumentSnapshot | None]],
+    event: firestore_fn.Event[Change[DocumentSnapshot[Any] | None]],
 ) -> None:
     """Make a newly enabled automation task due at once."""
     after = _data(event.data.after) if event.data is not None else None
@@ -84,9 +91,9 @@ def scheduleAutomation(
 
 
 @https_fn.on_call(secrets=[GEMINI_API_KEY], timeout_sec=120, memory=options.MemoryOption.GB_1)
-def proposePlan(request: https_fn.CallableRequest) -> dict:
+def proposePlan(request: https_fn.CallableRequest[Any]) -> dict[str, Any]:
     """Ask the signed-in user's AI agent for a plan now."""
-    if request.auth is None:
+    if request.auth is None or not request.auth.uid:
         raise https_fn.HttpsError(https_fn.FunctionsErrorCode.UNAUTHENTICATED, "sign in first")
     answer = handlers.on_propose_plan(request.auth.uid)
     if "refused" in answer:  # past a per-user limit (config/limits)
@@ -96,6 +103,7 @@ def proposePlan(request: https_fn.CallableRequest) -> dict:
 
 
 @https_fn.on_request(timeout_sec=30)
-def api(request: https_fn.Request) -> https_fn.Response:
+def api(request: Request) -> Response:
     """Serve the HTTP API for bots and scripts (docs/openapi.yaml)."""
-    return handlers.on_api_request(request)
+    response: Response = handlers.on_api_request(request)
+    return response
