@@ -22,12 +22,12 @@ from cogmora_core.errors import Rejected
 from cogmora_core.model import CloseReason, OrderRequest, PositionState, Tick
 from cogmora_core.money import to_firestore, to_firestore_price
 from cogmora_core.trading import (
+    CloseDetail,
     better_peak,
+    close_detail,
     close_fill,
     close_reason,
     open_fill,
-    stop_loss_hit,
-    trailing_hit,
     trailing_stop_price,
     trigger_fires,
 )
@@ -180,15 +180,12 @@ def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
         if state.trailing_stop is not None:
             state = dataclasses.replace(
                 state, peak=better_peak(state.position_type, state.peak, peak))
-        detail = None
+        detail: CloseDetail | None = None
         if state.status == "open":
             reason = close_reason(state, tick.price)
             if reason is None:
                 return Outcome("skipped", "not crossed")
-            if reason is CloseReason.STOP_LOSS and trailing_hit(state, tick.price) and not (
-                    state.stop_loss is not None
-                    and stop_loss_hit(state.position_type, state.stop_loss, tick.price)):
-                detail = "trailing_stop"
+            detail = close_detail(state, tick.price)
         elif state.close_request is None or state.close_request.price is None:
             reason = CloseReason.MANUAL
         else:
@@ -198,14 +195,14 @@ def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
                                    "at": SERVER_TIME, "source": source,
                                    "tickAt": tick.time_ms}
         if detail is not None:
-            request["detail"] = detail
+            request["detail"] = str(detail)
         if origin is not None:
             request["origin"] = origin
         fields: dict[str, Any] = {"details.status": "closing", "details.closeRequest": request}
         if detail is not None and state.peak is not None:
             fields["trailing"] = _trailing_state(state, state.peak, source)
         tx.update(path, fields)
-        return Outcome("marked", detail or str(reason))
+        return Outcome("marked", str(detail or reason))
 
     return database.run(work, done)
 
