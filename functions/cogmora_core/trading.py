@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from functools import wraps
@@ -378,6 +379,18 @@ def trailing_hit(position: PositionState | PositionLevels, price: Decimal) -> bo
         return False
     stop = trailing_stop_price(position.position_type, position.trailing_stop, position.peak)
     return stop_loss_hit(position.position_type, stop, price)
+
+
+def held_at(opened: datetime | None, close_requested: datetime | None,
+            funding_time: datetime) -> bool:
+    """Return whether a position was open at `funding_time`, so that it pays or receives.
+
+    Opened at or before it, and no close requested (None) or one requested
+    after it. A position whose opening time is unknown (None) was not open.
+    """
+    if opened is None or opened > funding_time:
+        return False
+    return close_requested is None or close_requested > funding_time
 
 
 @rejects_arithmetic
