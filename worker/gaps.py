@@ -37,6 +37,8 @@ from cogmora_core.candles import MINUTE_MS, Candle, first_fill
 from cogmora_core.model import PositionLevels, Tick, TriggerLevel
 from worker.book import Armed, Hit
 
+# Candle and MINUTE_MS are the core's, named here too for the venues' candle parsers.
+__all__ = ["MINUTE_MS", "ORIGIN", "Candle", "CandleError", "recover"]
 log = logging.getLogger(__name__)
 ORIGIN = "gap_recovery"
 
