@@ -3,9 +3,10 @@
 Per symbol, levels sit in two price-ordered lists: those that fire when the
 price falls to them (long stop-loss and liquidation, short take-profit,
 `below` triggers) and those that fire when it rises to them (the mirror
-images). A tick looks only at the ends of the lists, so it costs
-O(log n + hits) whatever the number of resting orders. A tick touches no
-database. Hits are confirmed with the core's own condition functions.
+images), as the core's `trading.resting_levels` says. A tick looks only at
+the ends of the lists, so it costs O(log n + hits) whatever the number of
+resting orders. A tick touches no database. Hits are confirmed with the
+core's own condition functions.
 
 Market orders and manual closes wait in a per-symbol list for the next tick
 (or fire at once on a fresh price, see `PriceIndex.fresh_tick`).
@@ -25,8 +26,15 @@ from decimal import Decimal
 
 from sortedcontainers import SortedList
 
-from cogmora_core.model import Condition, PositionLevels, PositionType, Tick, TriggerLevel
-from cogmora_core.trading import advance_peak, better_peak, close_reason, trigger_fires
+from cogmora_core.model import PositionLevels, Tick, TriggerLevel
+from cogmora_core.trading import (
+    Crossing,
+    advance_peak,
+    better_peak,
+    close_reason,
+    resting_levels,
+    trigger_fires,
+)
 
 TRIGGER = "trigger"
 #: (venue, symbolType, symbol): one market of one venue (symbols repeat across them).
@@ -138,8 +146,10 @@ class PriceIndex:
                     self._peaks[armed.path] = peak
             else:
                 self._peaks.pop(armed.path, None)
-            for falling, level in _levels(armed):
-                target = book.falling if falling else book.rising
+            levels = armed.trigger if armed.trigger is not None else armed.position
+            assert levels is not None
+            for crossing, level in resting_levels(levels):
+                target = book.falling if crossing is Crossing.FALLING else book.rising
                 entry = (level, armed.path)
                 target.add(entry)
                 entries.append((target, entry))
@@ -281,22 +291,3 @@ def fires(armed: Armed, price: Decimal, peak: Decimal | None = None) -> bool:
         position = replace(position,
                            peak=better_peak(position.position_type, position.peak, peak))
     return close_reason(position, price) is not None
-
-
-def _levels(armed: Armed) -> list[tuple[bool, Decimal]]:
-    """Return (fires when falling?, level) for each level of a trigger or position."""
-    if armed.trigger is not None:
-        order = armed.trigger
-        assert order.target_price is not None and order.condition is not Condition.MARKET
-        return [(order.condition is Condition.BELOW, order.target_price)]
-    position = armed.position
-    assert position is not None
-    long = position.position_type is PositionType.LONG
-    levels: list[tuple[bool, Decimal]] = []
-    if position.stop_loss is not None:
-        levels.append((long, position.stop_loss))
-    if position.liquidation_price is not None:
-        levels.append((long, position.liquidation_price))
-    if position.take_profit is not None:
-        levels.append((not long, position.take_profit))
-    return levels

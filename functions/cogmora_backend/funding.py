@@ -95,16 +95,18 @@ from cogmora_core.model import (
 )
 from cogmora_core.money import PERCENT_PLACES, ZERO, to_firestore, to_firestore_price
 from cogmora_core.trading import (
+    CloseDetail,
     charge_funding,
     funding_liquidation,
     funding_payment,
+    held_at,
     liquidation_after_margin_call,
     pnl_percent,
 )
 
 log = logging.getLogger(__name__)
 #: `closeDetail` of a position liquidated because funding used up its margin.
-LIQUIDATED_BY_FUNDING = "funding"
+LIQUIDATED_BY_FUNDING = CloseDetail.FUNDING.value
 
 
 #: What applying one event to one position does.
@@ -123,18 +125,12 @@ def _instant(value: Any) -> datetime | None:
 
 
 def held_through(opened_at: Any, close_requested_at: Any, funding_time: datetime) -> bool:
-    """Return whether a position was open at `funding_time`.
+    """Return whether a position was open at `funding_time` (`trading.held_at`).
 
-    Opened at or before it, and no close requested (None) or one requested
-    after it. A position whose opening time is unknown was not open.
+    A time that is not a datetime counts as unknown: an unknown opening was
+    not open, an unknown close request was not made.
     """
-    opened = _instant(opened_at)
-    if opened is None or opened > funding_time:
-        return False
-    if close_requested_at is None:
-        return True
-    requested = _instant(close_requested_at)
-    return requested is None or requested > funding_time
+    return held_at(_instant(opened_at), _instant(close_requested_at), funding_time)
 
 
 def _paid(identifier: str, position: Mapping[str, Any] | None,

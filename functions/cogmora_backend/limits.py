@@ -68,4 +68,4 @@ def take(database: Database, uid: str, uses: dict[str, int], now: datetime) -> R
     return database.run(work)
 
 
-_REASONS = {AI_RUNS: Reason.TOO_MANY_AI_RUNS, PROPOSE_PLAN: "too_many_requests"}
+_REASONS = {AI_RUNS: Reason.TOO_MANY_AI_RUNS, PROPOSE_PLAN: Reason.TOO_MANY_REQUESTS}

@@ -39,12 +39,12 @@ from cogmora_core.events import (
 )
 from cogmora_core.model import CloseReason, CloseRequest, PositionState, Tick
 from cogmora_core.trading import (
+    CloseDetail,
     better_peak,
+    close_detail,
     close_fill,
     close_reason,
     open_fill,
-    stop_loss_hit,
-    trailing_hit,
     trigger_fires,
 )
 
@@ -156,15 +156,12 @@ def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
         if state.trailing_stop is not None:
             state = dataclasses.replace(
                 state, peak=better_peak(state.position_type, state.peak, peak))
-        detail = None
+        detail: CloseDetail | None = None
         if state.status == PositionStatus.OPEN:
             reason = close_reason(state, tick.price)
             if reason is None:
                 return Skipped(Skip.NOT_CROSSED)
-            if reason is CloseReason.STOP_LOSS and trailing_hit(state, tick.price) and not (
-                    state.stop_loss is not None
-                    and stop_loss_hit(state.position_type, state.stop_loss, tick.price)):
-                detail = "trailing_stop"
+            detail = close_detail(state, tick.price)
         elif state.close_request is None or state.close_request.price is None:
             reason = CloseReason.MANUAL
         else:

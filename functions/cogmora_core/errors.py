@@ -106,5 +106,7 @@ class Reason:
     TOO_MANY_SYMBOLS = "too_many_symbols"
     #: The AI agent ran `maxAiRunsPerDay` times today (UTC).
     TOO_MANY_AI_RUNS = "too_many_ai_runs"
+    #: `proposePlan` was called `maxProposePlanPerMinute` times this minute.
+    TOO_MANY_REQUESTS = "too_many_requests"
     #: The venue does not list the symbol (the worker asked it): never subscribed.
     UNLISTED_SYMBOL = "unlisted_symbol"

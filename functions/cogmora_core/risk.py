@@ -1,10 +1,11 @@
 """The AI agent's risk rule: a proposal is measured against the market it will meet.
 
 A proposal is an order the agent wants armed as a trigger. Before it is
-kept, it must be on a listed market, within the caps of `AutomationConfig`
-(leverage, amount, distance of the target from the market), checked against
-a fresh market price, and its loss at the stop-loss must fit the risk budget
-(`maxRiskPercent` of the balance).
+kept (`check_plan_proposal`), it must have a stop-loss, be on a listed
+market, within the caps of `AutomationConfig` (leverage, amount, distance of
+the target from the market), checked against a fresh market price; its loss
+at the stop-loss must fit the risk budget (`maxRiskPercent` of the balance),
+and the amounts of a plan's kept proposals together may not pass the balance.
 
 **The entry the loss is measured from.** The old rule measured at the
 target, as if every trigger filled there; a trigger the market has already
@@ -73,6 +74,21 @@ def worst_entry(order: OrderRequest, quote: Tick) -> tuple[Decimal, bool]:
     return min(target, fill_now), True
 
 
+def risk_budget(balance: Decimal, max_risk_percent: Decimal) -> Decimal:
+    """Return the most one proposal may lose at its stop: `max_risk_percent` of `balance`."""
+    return balance * max_risk_percent / HUNDRED
+
+
+def amount_for_budget(budget: Decimal, entry: Decimal, stop_loss: Decimal,
+                      leverage: int) -> Decimal:
+    """Return the amount whose loss at `stop_loss` from `entry` is exactly `budget`.
+
+    The inverse of `loss_at_stop`: budget × entry / (leverage × |entry − stop|),
+    unrounded (the caller rounds down and caps it).
+    """
+    return budget * entry / (leverage * abs(entry - stop_loss))
+
+
 def loss_at_stop(order: OrderRequest, entry: Decimal) -> Decimal:
     """Return what the order loses at its stop-loss from `entry`, at most its amount."""
     if order.stop_loss is None:
@@ -125,7 +141,7 @@ def check_proposal(order: OrderRequest, balance: Decimal, max_risk_percent: Deci
             raise Rejected(wrong_side.reason, f"{wrong_side.detail} (the market: the trigger "
                            "fires at once)") from None
     loss = loss_at_stop(order, entry)
-    budget = balance * max_risk_percent / HUNDRED
+    budget = risk_budget(balance, max_risk_percent)
     if loss > budget:
         source = ("the trigger fires at once: the worse of target and market" if at_once
                   else "the target: the market has not reached it")
@@ -155,3 +171,23 @@ def _check_fresh(order: OrderRequest, quote: Tick | None, now_ms: int,
 def _plain(value: Decimal) -> str:
     """Return `value` without exponent or trailing zeros, for a detail (25.0 → 25)."""
     return format(value.normalize(), "f")
+
+
+@rejects_arithmetic
+def check_plan_proposal(order: OrderRequest, committed: Decimal, balance: Decimal,
+                        max_risk_percent: Decimal, quote: Tick | None, now_ms: int,
+                        config: AutomationConfig) -> ProposalAccepted:
+    """Return one proposal of a plan accepted, or raise `Rejected` with the first rule it breaks.
+
+    The agent's whole rule, whichever model wrote the plan: a stop-loss is
+    required (`missing_stop_loss`), then `check_proposal`, then the amounts of
+    the plan's proposals kept so far (`committed`) and this one together may
+    not pass the balance (`insufficient_balance`).
+    """
+    if order.stop_loss is None:
+        raise Rejected(Reason.MISSING_STOP_LOSS, "every proposal needs a stop-loss")
+    accepted = check_proposal(order, balance, max_risk_percent, quote, now_ms, config)
+    if committed + order.amount > balance:
+        raise Rejected(Reason.INSUFFICIENT_BALANCE,
+                       f"{committed + order.amount} > balance {balance}")
+    return accepted

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
+from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from functools import wraps
 from typing import ParamSpec, TypeVar
 
@@ -23,6 +25,7 @@ from cogmora_core.model import (
     SymbolType,
     Tick,
     TrailingStop,
+    TriggerLevel,
 )
 from cogmora_core.money import HUNDRED, ONE, PERCENT_PLACES, PRICE_PLACES, ZERO, quantize
 
@@ -185,28 +188,81 @@ def pnl_percent(pnl: Decimal, opening_cost: Decimal) -> Decimal:
     return quantize(pnl / opening_cost * HUNDRED, PERCENT_PLACES)
 
 
+class Crossing(StrEnum):
+    """Which way the price must move to reach a level for it to fire."""
+
+    #: Fires when the price falls to it: price <= level (long stop-loss and
+    #: liquidation, short take-profit, `below` triggers).
+    FALLING = "falling"
+    #: Fires when the price rises to it: price >= level (the mirror images).
+    RISING = "rising"
+
+    def crossed(self, level: Decimal, price: Decimal) -> bool:
+        """Return whether `price` has reached `level` from this side."""
+        return price <= level if self is Crossing.FALLING else price >= level
+
+    def first_met(self, levels: Iterable[Decimal]) -> Decimal:
+        """Return the level a price moving this way meets first (falling: the highest)."""
+        return max(levels) if self is Crossing.FALLING else min(levels)
+
+
+def trigger_crossing(condition: Condition) -> Crossing | None:
+    """Return the way a trigger's target fires: `below` falling, `above` rising (`market`: None)."""
+    if condition is Condition.MARKET:
+        return None
+    return Crossing.FALLING if condition is Condition.BELOW else Crossing.RISING
+
+
+def adverse_crossing(position_type: PositionType) -> Crossing:
+    """Return the way a stop-loss, trailing stop or liquidation fires: long falling."""
+    return Crossing.FALLING if position_type is PositionType.LONG else Crossing.RISING
+
+
+def favourable_crossing(position_type: PositionType) -> Crossing:
+    """Return the way a take-profit fires: long rising."""
+    return Crossing.RISING if position_type is PositionType.LONG else Crossing.FALLING
+
+
+def resting_levels(levels: TriggerLevel | PositionLevels) -> list[tuple[Crossing, Decimal]]:
+    """Return (way it fires, level) for each fixed level of a trigger or a position.
+
+    A trigger has its target (none for `market`); a position its stop-loss,
+    liquidation price and take-profit, those it has. A trailing stop moves
+    with the price, so it is no fixed level (see `trailing_hit`).
+    """
+    if isinstance(levels, TriggerLevel):
+        crossing = trigger_crossing(levels.condition)
+        if crossing is None or levels.target_price is None:
+            return []
+        return [(crossing, levels.target_price)]
+    adverse = adverse_crossing(levels.position_type)
+    found: list[tuple[Crossing, Decimal]] = []
+    if levels.stop_loss is not None:
+        found.append((adverse, levels.stop_loss))
+    if levels.liquidation_price is not None:
+        found.append((adverse, levels.liquidation_price))
+    if levels.take_profit is not None:
+        found.append((favourable_crossing(levels.position_type), levels.take_profit))
+    return found
+
+
 def trigger_fires(condition: Condition, target: Decimal | None, price: Decimal) -> bool:
     """Return whether a trigger fires at the last price (`market` always does)."""
-    if condition is Condition.MARKET:
+    crossing = trigger_crossing(condition)
+    if crossing is None:
         return True
     assert target is not None
-    if condition is Condition.ABOVE:
-        return price >= target
-    return price <= target
+    return crossing.crossed(target, price)
 
 
 def stop_loss_hit(position_type: PositionType, stop_loss: Decimal, price: Decimal) -> bool:
     """Return whether the stop-loss is crossed: long at price <= stop, short at >=."""
-    if position_type is PositionType.LONG:
-        return price <= stop_loss
-    return price >= stop_loss
+    return adverse_crossing(position_type).crossed(stop_loss, price)
 
 
 def take_profit_hit(position_type: PositionType, take_profit: Decimal, price: Decimal) -> bool:
     """Return whether the take-profit is crossed: long at price >= level, short at <=."""
-    if position_type is PositionType.LONG:
-        return price >= take_profit
-    return price <= take_profit
+    return favourable_crossing(position_type).crossed(take_profit, price)
 
 
 def liquidation_hit(position_type: PositionType, liquidation: Decimal, price: Decimal) -> bool:
@@ -235,6 +291,32 @@ def close_reason(position: PositionState | PositionLevels, price: Decimal) -> Cl
     if position.take_profit is not None and take_profit_hit(side, position.take_profit, price):
         return CloseReason.TAKE_PROFIT
     return None
+
+
+class CloseDetail(StrEnum):
+    """What fired within a close reason (`closeRequest.detail`, history `closeDetail`)."""
+
+    #: A stop-loss close fired by the trailing stop alone (the fixed stop not crossed).
+    TRAILING_STOP = "trailing_stop"
+    #: A liquidation because a funding payment used up the margin.
+    FUNDING = "funding"
+
+
+def close_detail(position: PositionState | PositionLevels, price: Decimal) -> CloseDetail | None:
+    """Return what fired within `close_reason(position, price)`, when it says more.
+
+    A `stop_loss` close whose fixed stop-loss is not crossed was fired by the
+    trailing stop: `trailing_stop`. When both are crossed the fixed stop is
+    named (no detail). Anything else has no detail.
+    """
+    if close_reason(position, price) is not CloseReason.STOP_LOSS:
+        return None
+    if not trailing_hit(position, price):
+        return None
+    if position.stop_loss is not None and stop_loss_hit(position.position_type,
+                                                        position.stop_loss, price):
+        return None
+    return CloseDetail.TRAILING_STOP
 
 
 def close_fill(position_type: PositionType, tick: Tick) -> Decimal:
@@ -297,6 +379,18 @@ def trailing_hit(position: PositionState | PositionLevels, price: Decimal) -> bo
         return False
     stop = trailing_stop_price(position.position_type, position.trailing_stop, position.peak)
     return stop_loss_hit(position.position_type, stop, price)
+
+
+def held_at(opened: datetime | None, close_requested: datetime | None,
+            funding_time: datetime) -> bool:
+    """Return whether a position was open at `funding_time`, so that it pays or receives.
+
+    Opened at or before it, and no close requested (None) or one requested
+    after it. A position whose opening time is unknown (None) was not open.
+    """
+    if opened is None or opened > funding_time:
+        return False
+    return close_requested is None or close_requested > funding_time
 
 
 @rejects_arithmetic

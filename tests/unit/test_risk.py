@@ -14,7 +14,14 @@ from cogmora_core.config import AutomationConfig
 from cogmora_core.contract.triggers import parse_trigger
 from cogmora_core.errors import Reason, Rejected
 from cogmora_core.model import OrderRequest, Tick
-from cogmora_core.risk import ProposalAccepted, check_proposal
+from cogmora_core.risk import (
+    ProposalAccepted,
+    amount_for_budget,
+    check_plan_proposal,
+    check_proposal,
+    loss_at_stop,
+    risk_budget,
+)
 from tests.support.builders import DROP, trigger_doc
 
 NOW_MS = 1_772_000_000_000
@@ -228,3 +235,47 @@ def test_automation_config_ignores_bad_fields_and_says_why() -> None:
     assert AutomationConfig.from_document({"maxLeverage": 101}).max_leverage == 10
     assert AutomationConfig.from_document({"maxAmountPercent": float("nan")}).problems == (
         "maxAmountPercent: invalid value nan, default used",)
+
+
+# The whole rule for one proposal of a plan, and the budget's arithmetic.
+
+def plan_check(proposal: OrderRequest, committed: D = D(0)) -> ProposalAccepted:
+    return check_plan_proposal(proposal, committed, BALANCE, RISK, XBT, NOW_MS, DEFAULTS)
+
+
+def test_a_plan_proposal_needs_a_stop_loss_before_anything_else() -> None:
+    # Unlisted and without a stop: the missing stop is named first.
+    no_stop = order(symbol="AIXUSDTM", condition="above", targetPrice=90, amount=10)
+    with pytest.raises(Rejected) as raised:
+        plan_check(no_stop)
+    assert (raised.value.reason, raised.value.detail) == (
+        Reason.MISSING_STOP_LOSS, "every proposal needs a stop-loss")
+
+
+def test_a_plan_proposal_passes_the_caps_and_budget_then_the_balance_left() -> None:
+    # 900 × 10 × 1000 / 90000 = 100: exactly the budget.
+    proposal = order(condition="above", targetPrice=90000, amount=900, stopLoss=89000)
+    assert plan_check(proposal, D(9100)) == ProposalAccepted(proposal, D(90000), False, D(100),
+                                                             D(100))
+    with pytest.raises(Rejected) as raised:
+        plan_check(proposal, D("9100.01"))
+    assert (raised.value.reason, raised.value.detail) == (
+        Reason.INSUFFICIENT_BALANCE, "10000.01 > balance 10000")
+    # The caps and budget are judged before the balance left.
+    over = order(condition="above", targetPrice=90000, amount=901, stopLoss=89000)
+    with pytest.raises(Rejected) as raised:
+        plan_check(over, D(9500))
+    assert raised.value.reason == Reason.OVER_RISK_BUDGET
+
+
+def test_the_risk_budget_and_the_amount_it_allows_are_exact() -> None:
+    assert risk_budget(D(10000), D(1)) == D(100)
+    assert risk_budget(D("1234.56"), D("2.5")) == D("30.864")
+    # The inverse of the loss at the stop: 100 × 90000 / (10 × 1000) = 900.
+    assert amount_for_budget(D(100), D(90000), D(89000), 10) == D(900)
+    # Short (stop above): 100 × 87999.9 / (10 × 2000.1) = 439.9775...
+    amount = amount_for_budget(D(100), D("87999.9"), D(90000), 10)
+    assert amount == D(100) * D("87999.9") / (10 * D("2000.1"))
+    assert str(amount) == "439.9775011249437528123593820"
+    short = order(condition="below", targetPrice=89000, action="short", amount=439, stopLoss=90000)
+    assert loss_at_stop(short, D("87999.9")) == D(439) * 10 * D("2000.1") / D("87999.9")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -10,15 +11,28 @@ from cogmora_core import TradingConfig
 from cogmora_core.contract.executions import parse_execution
 from cogmora_core.contract.positions import parse_position
 from cogmora_core.errors import Rejected
-from cogmora_core.model import CloseReason, PositionType, Tick
+from cogmora_core.model import (
+    CloseReason,
+    Condition,
+    PositionLevels,
+    PositionType,
+    Tick,
+    TrailingStop,
+    TriggerLevel,
+)
 from cogmora_core.trading import (
+    CloseDetail,
+    Crossing,
     check_balance,
+    close_detail,
     close_fill,
     close_position,
     close_reason,
+    held_at,
     liquidation_price,
     open_fill,
     open_position,
+    resting_levels,
     trigger_fires,
 )
 from tests.support.builders import execution_doc, position_doc, spot_execution_doc
@@ -229,3 +243,101 @@ def test_config_takes_document_values_and_ignores_bad_ones_with_a_reason() -> No
     assert config.futures_taker_fee == D("0.0006")
     assert config.starting_balance == D("5000")
     assert config.problems == ("futuresTakerFee: invalid value '0.5', default used",)
+
+
+# Level directions: the one place that says which way each level fires.
+
+def test_a_crossing_is_reached_from_its_side_and_meets_the_nearest_level_first() -> None:
+    assert Crossing.FALLING.crossed(D("95"), D("95")) and Crossing.FALLING.crossed(D(95), D(94))
+    assert not Crossing.FALLING.crossed(D("95"), D("95.00000001"))
+    assert Crossing.RISING.crossed(D("110"), D("110")) and Crossing.RISING.crossed(D(110), D(111))
+    assert not Crossing.RISING.crossed(D("110"), D("109.99999999"))
+    assert Crossing.FALLING.first_met([D("90.5"), D("95")]) == D("95")
+    assert Crossing.RISING.first_met([D("109.5"), D("105")]) == D("105")
+
+
+def test_resting_levels_of_triggers_say_which_way_they_fire() -> None:
+    assert resting_levels(TriggerLevel(Condition.BELOW, D("60000"))) == [
+        (Crossing.FALLING, D("60000"))]
+    assert resting_levels(TriggerLevel(Condition.ABOVE, D("61000"))) == [
+        (Crossing.RISING, D("61000"))]
+    assert resting_levels(TriggerLevel(Condition.MARKET, None)) == []
+
+
+def test_resting_levels_of_positions_are_adverse_or_favourable_by_side() -> None:
+    trailing = TrailingStop(distance=D(2))
+    long = PositionLevels(PositionType.LONG, D("90.5"), D("95"), D("110"), trailing, D("108"))
+    assert resting_levels(long) == [(Crossing.FALLING, D("95")), (Crossing.FALLING, D("90.5")),
+                                    (Crossing.RISING, D("110"))]
+    short = PositionLevels(PositionType.SHORT, D("109.5"), D("105"), D("90"))
+    assert resting_levels(short) == [(Crossing.RISING, D("105")), (Crossing.RISING, D("109.5")),
+                                     (Crossing.FALLING, D("90"))]
+    assert resting_levels(PositionLevels(PositionType.LONG, None, None, None, trailing)) == []
+
+
+@pytest.mark.parametrize("side", [PositionType.LONG, PositionType.SHORT])
+def test_every_resting_level_fires_exactly_where_close_reason_says(side: PositionType) -> None:
+    if side is PositionType.LONG:
+        levels = PositionLevels(side, D("90.5"), D("95"), D("110"))
+    else:
+        levels = PositionLevels(side, D("109.5"), D("105"), D("90"))
+    step = D("0.01")
+    for crossing, level in resting_levels(levels):
+        beyond = level - step if crossing is Crossing.FALLING else level + step
+        short_of = level + step if crossing is Crossing.FALLING else level - step
+        assert close_reason(levels, level) is not None
+        assert close_reason(levels, beyond) is not None
+        assert crossing.crossed(level, short_of) is False
+
+
+# Close detail: a stop-loss fired by the trailing stop says so.
+
+def trailing_long(stop: str | None = None) -> PositionLevels:
+    """A long with a 2-point trailing stop at peak 108 (stop 106), liquidation 90.5."""
+    return PositionLevels(PositionType.LONG, D("90.5"), D(stop) if stop else None, D("120"),
+                          TrailingStop(distance=D(2)), D("108"))
+
+
+@pytest.mark.parametrize(("levels", "price", "reason", "detail"), [
+    (trailing_long(), "106", CloseReason.STOP_LOSS, CloseDetail.TRAILING_STOP),
+    (trailing_long(), "106.01", None, None),
+    (trailing_long(stop="100"), "105", CloseReason.STOP_LOSS, CloseDetail.TRAILING_STOP),
+    (trailing_long(stop="100"), "100", CloseReason.STOP_LOSS, None),  # the fixed stop too
+    (trailing_long(stop="107"), "106.5", CloseReason.STOP_LOSS, None),  # the fixed stop alone
+    (trailing_long(), "90", CloseReason.LIQUIDATION, None),
+    (trailing_long(), "120", CloseReason.TAKE_PROFIT, None),
+    (PositionLevels(PositionType.LONG, None, D("95"), None), "95", CloseReason.STOP_LOSS, None),
+    (PositionLevels(PositionType.SHORT, None, None, None, TrailingStop(percent=D(1)), D(100)),
+     "101", CloseReason.STOP_LOSS, CloseDetail.TRAILING_STOP),
+    (PositionLevels(PositionType.SHORT, None, None, None, TrailingStop(percent=D(1)), D(100)),
+     "100.99", None, None),
+])
+def test_close_detail_names_a_trailing_stop_only_when_it_alone_fired(
+        levels: PositionLevels, price: str, reason: CloseReason | None,
+        detail: CloseDetail | None) -> None:
+    assert close_reason(levels, D(price)) == reason
+    assert close_detail(levels, D(price)) == detail
+
+
+def test_close_details_are_the_contracts_strings() -> None:
+    assert (str(CloseDetail.TRAILING_STOP), str(CloseDetail.FUNDING)) == ("trailing_stop",
+                                                                          "funding")
+
+
+# Funding: a position pays when it was open at the funding time.
+
+FUNDING_TIME = datetime(2025, 11, 16, 8, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("opened", "requested", "held"), [
+    (FUNDING_TIME - timedelta(hours=1), None, True),
+    (FUNDING_TIME, None, True),
+    (FUNDING_TIME + timedelta(microseconds=1), None, False),
+    (None, None, False),
+    (FUNDING_TIME - timedelta(hours=1), FUNDING_TIME, False),
+    (FUNDING_TIME - timedelta(hours=1), FUNDING_TIME + timedelta(microseconds=1), True),
+    (FUNDING_TIME - timedelta(hours=1), FUNDING_TIME - timedelta(minutes=1), False),
+])
+def test_a_position_is_held_at_funding_when_opened_by_then_and_not_asked_to_close(
+        opened: datetime | None, requested: datetime | None, held: bool) -> None:
+    assert held_at(opened, requested, FUNDING_TIME) is held

@@ -31,6 +31,7 @@ import orjson
 import websockets
 
 from cogmora_backend.retry import backoff as retry_backoff
+from cogmora_core.candles import MINUTE_MS, Candle
 from cogmora_core.errors import InvalidInput, RetryableError
 from cogmora_core.model import SymbolType, Tick
 from cogmora_core.money import (
@@ -41,7 +42,7 @@ from cogmora_core.money import (
     writable_price,
 )
 from cogmora_core.venues import Venue
-from worker.gaps import MINUTE_MS, Candle, CandleError
+from worker.gaps import CandleError
 from worker.metrics import Metrics
 
 log = logging.getLogger(__name__)

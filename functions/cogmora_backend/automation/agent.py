@@ -37,8 +37,8 @@ from cogmora_backend.automation.plan import (
 )
 from cogmora_core.contract import triggers
 from cogmora_core.contract.triggers import parse_trigger
-from cogmora_core.errors import Reason, Rejected
-from cogmora_core.risk import check_proposal
+from cogmora_core.errors import Rejected
+from cogmora_core.risk import check_plan_proposal
 
 PROMPT = (Path(__file__).parent / "prompt.md").read_text()
 GEMINI_MODEL = "googleai/gemini-2.5-flash"
@@ -119,13 +119,13 @@ def read_prompt_input(prompt: str) -> AgentInput:
 def validate(plan: ModelPlan, data: AgentInput, model: str) -> AgentPlan:
     """Keep the proposals the core accepts within the caps and the budget; drop the rest.
 
-    Every proposal, whichever model wrote it, must be a valid trigger with a
-    stop-loss, then pass `cogmora_core.risk.check_proposal` against the
-    fresh market price in `data.quotes` (listed market, leverage and amount
+    Every proposal, whichever model wrote it, must be a valid trigger and
+    pass `cogmora_core.risk.check_plan_proposal` against the fresh market
+    price in `data.quotes` (a stop-loss, listed market, leverage and amount
     caps, target near the market, loss at the stop from the entry the market
-    allows within maxRiskPercent of the balance); the amounts of the kept
-    proposals together may not pass the balance. A dropped proposal keeps its
-    reason (`errors.Reason`) and detail. A quote's age is judged now, after
+    allows within maxRiskPercent of the balance, the kept proposals' amounts
+    together within the balance). A dropped proposal keeps its reason
+    (`errors.Reason`) and detail. A quote's age is judged now, after
     the model has answered.
     """
     balance = Decimal(repr(data.balance))
@@ -139,13 +139,8 @@ def validate(plan: ModelPlan, data: AgentInput, model: str) -> AgentPlan:
     for proposal in plan.proposals:
         try:
             order = parse_trigger(trigger_document(proposal))
-            if order.stop_loss is None:
-                raise Rejected(Reason.MISSING_STOP_LOSS, "every proposal needs a stop-loss")
-            check_proposal(order, balance, max_risk, quotes.get((order.venue, order.symbol)),
-                           now, config)
-            if committed + order.amount > balance:
-                raise Rejected(Reason.INSUFFICIENT_BALANCE,
-                               f"{committed + order.amount} > balance {balance}")
+            check_plan_proposal(order, committed, balance, max_risk,
+                                quotes.get((order.venue, order.symbol)), now, config)
         except Rejected as rejection:
             dropped.append(DroppedProposal(proposal=proposal, reason=rejection.reason,
                                            detail=rejection.detail))

@@ -25,6 +25,7 @@ from decimal import ROUND_DOWN, Decimal
 
 from cogmora_backend.automation.plan import AgentInput, ModelPlan, Proposal
 from cogmora_core.money import quantize
+from cogmora_core.risk import amount_for_budget, risk_budget
 from cogmora_core.venues import DEFAULT_VENUE, VENUES, SymbolType
 
 FUTURES_LEVERAGE = 3
@@ -42,7 +43,7 @@ def _d(value: float) -> Decimal:
 def propose(data: AgentInput) -> ModelPlan:
     """Return the strategy's proposals for `data`, with a one-line summary."""
     balance = _d(data.balance)
-    risk = balance * _d(data.maxRiskPercent) / 100
+    risk = risk_budget(balance, _d(data.maxRiskPercent))
     share = min(MAX_SHARE_OF_BALANCE, _d(data.limits.maxAmountPercent) / 100)
     held = {position.symbol for position in data.positions}
     proposals: list[Proposal] = []
@@ -78,7 +79,7 @@ def propose(data: AgentInput) -> ModelPlan:
         condition, action, stop, take, reason = plan
         if stop <= 0 or take <= 0:
             continue
-        amount = min(risk * entry / (leverage * abs(entry - stop)),
+        amount = min(amount_for_budget(risk, entry, stop, leverage),
                      balance * share).quantize(CENTS, rounding=ROUND_DOWN)
         if amount <= 0:
             continue

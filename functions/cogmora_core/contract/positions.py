@@ -193,7 +193,7 @@ def closing_fields(request: CloseRequest, at: Any, tick_at: int | None) -> dict[
                               "price": to_firestore_price(request.price),
                               "at": at, "source": request.source, "tickAt": tick_at}
     if request.detail is not None:
-        fields["detail"] = request.detail
+        fields["detail"] = str(request.detail)
     if request.origin is not None:
         fields["origin"] = request.origin
     return {"details.status": PositionStatus.CLOSING.value, "details.closeRequest": fields}

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import httpx
 
+from cogmora_core.candles import Candle
 from cogmora_core.venues import SymbolType, Venue
-from worker.gaps import Candle
 from worker.metrics import Metrics
 from worker.venues.backpack import candles, listings
 from worker.venues.backpack.feed import BackpackFeed

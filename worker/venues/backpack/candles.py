@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 
 import httpx
 
-from worker.gaps import MINUTE_MS, Candle, CandleError
+from cogmora_core.candles import MINUTE_MS, Candle
+from worker.gaps import CandleError
 from worker.venues.base import candle, candle_number, first_minute, response_json
 
 #: Minutes asked of Backpack per request; a shorter answer is paged past.

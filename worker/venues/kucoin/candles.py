@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import httpx
 
+from cogmora_core.candles import MINUTE_MS, Candle
 from cogmora_core.venues import SymbolType
-from worker.gaps import MINUTE_MS, Candle, CandleError
+from worker.gaps import CandleError
 from worker.venues.base import candle, candle_number, first_minute, response_json
 
 #: Rows per request, as KuCoin documents them.
