@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -61,13 +62,13 @@ def seed(db: Any) -> None:
         user = db.document(f"users/{uid}")
         if not user.get().exists:
             user.set({"displayName": uid.removeprefix("demo-").title(), "demo": True})
-        wait_for(lambda user=user: "balance" in (user.get().to_dict() or {}))
+        wait_for(partial(_has_balance, user))
         for index, execution in enumerate(executions):
             ref = db.document(f"users/{uid}/executedTriggers/demo-{index}")
             if not ref.get().exists:
                 ref.set({**execution, "triggerId": f"demo-{index}", "status": "pending",
                          "executedAt": firestore.SERVER_TIMESTAMP})
-            wait_for(lambda ref=ref: ref.get().get("status") != "pending")
+            wait_for(partial(_settled, ref))
         for index, trigger in enumerate(DEMO_TRIGGERS.get(uid, [])):
             trigger_ref = db.document(f"users/{uid}/tradeTriggers/demo-t{index}")
             executed = db.document(f"users/{uid}/executedTriggers/demo-t{index}")
@@ -116,7 +117,7 @@ def _worker_line(url: str) -> str:
     return f"healthy={health.get('ok')}  ticks={ticks:.0f}  marks={marks:.0f}"
 
 
-def start(args: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen:
+def start(args: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen[bytes]:
     log = open(ROOT / ".cache" / log_name, "ab")  # noqa: SIM115
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=log,
                             stderr=subprocess.STDOUT)
@@ -135,7 +136,7 @@ def main() -> int:
     (ROOT / ".cache").mkdir(exist_ok=True)
     env = {**os.environ, "PORT": str(args.worker_port), "RESYNC_SECONDS": "60",
            "GOOGLE_CLOUD_PROJECT": os.environ.get("GCLOUD_PROJECT", "demo-cogmora")}
-    children: list[subprocess.Popen] = []
+    children: list[subprocess.Popen[bytes]] = []
     control = None
     try:
         if not args.live:
@@ -184,3 +185,11 @@ def _prices(control: str | None) -> dict[str, str]:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _has_balance(user: Any) -> bool:
+    return "balance" in (user.get().to_dict() or {})
+
+
+def _settled(ref: Any) -> bool:
+    return bool(ref.get().get("status") != "pending")

@@ -21,7 +21,7 @@ def id_token(uid: str, issued_at: int | None = None) -> str:
     `issued_at` (seconds since the epoch, default now) makes older, expired tokens.
     """
 
-    def part(value: dict) -> str:
+    def part(value: dict[str, Any]) -> str:
         return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
 
     now = int(time.time()) if issued_at is None else issued_at
@@ -83,7 +83,8 @@ class AppClient:
             for name in parents:
                 target = target.setdefault(name, {})
             target[leaf] = value
-        params = [("updateMask.fieldPaths", dotted) for dotted in fields]
+        params: list[tuple[str, str | int | float | bool | None]] = [
+            ("updateMask.fieldPaths", dotted) for dotted in fields]
         params.append(("currentDocument.exists", "true"))
         return self.http.patch(f"{self.base}/{path}", params=params,
                                json={"fields": {k: encode(v) for k, v in nested.items()}},

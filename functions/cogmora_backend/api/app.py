@@ -14,7 +14,7 @@ import string
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -379,15 +379,18 @@ def _check_times(claims: dict[str, Any]) -> None:
     The Admin SDK checks times only with a token's signature, which the Auth
     emulator does not have: check them here too, so both refuse the same tokens.
     """
-    expires, issued, now = claims.get("exp"), claims.get("iat"), time.time()
-    if not _is_number(expires) or not _is_number(issued) or issued > now + CLOCK_SKEW_SECONDS:
+    expires, issued, now = _number(claims.get("exp")), _number(claims.get("iat")), time.time()
+    if expires is None or issued is None or issued > now + CLOCK_SKEW_SECONDS:
         raise ApiError(401, Code.INVALID_TOKEN, "the ID token has no valid exp/iat claims")
     if expires <= now:
         raise ApiError(401, Code.TOKEN_EXPIRED, "the ID token has expired")
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+def _number(value: object) -> float | None:
+    """Return a claim that is a JSON number (never a bool), else None."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return None
 
 
 @functools.cache
@@ -400,4 +403,5 @@ def production_app() -> Flask:
 
 def serve(incoming: Any) -> Response:
     """Answer one request of the `api` function (a Flask request) with the API's app."""
-    return Response.from_app(production_app(), incoming.environ)
+    # `from_app` builds an instance of the class it is called on: a Flask response.
+    return cast(Response, Response.from_app(production_app(), incoming.environ))

@@ -25,7 +25,8 @@ from typing import Any
 from genkit import ActionRunContext, Genkit, Message, ModelRequest, ModelResponse, Part
 
 # The types of Genkit's public `define_format` (the version is pinned).
-from genkit._ai._formats import Formatter, JsonFormat
+from genkit._ai._formats._json import JsonFormat
+from genkit._ai._formats._types import Formatter
 
 from cogmora_backend.automation import strategy
 from cogmora_backend.automation.plan import (
@@ -161,7 +162,8 @@ def trigger_document(proposal: Proposal) -> dict[str, Any]:
     return triggers.trigger_document(document)
 
 
-async def builtin_model(request: ModelRequest, context: ActionRunContext) -> ModelResponse:
+async def builtin_model(request: ModelRequest[Any],
+                        context: ActionRunContext) -> ModelResponse:
     """Answer a prompt with the strategy's plan: the built-in, offline, deterministic model."""
     prompt = "".join(part.text or "" for message in request.messages
                      for part in message.content)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -225,7 +225,7 @@ async def run_due_tasks(
                     for claim, result in zip(claims, results, strict=True)]
         await asyncio.to_thread(record_many, database, outcomes, finished_at())
 
-    work = []
+    work: list[Coroutine[Any, Any, None]] = []
     for task in TASKS:
         if task not in runners:
             continue
