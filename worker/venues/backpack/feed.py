@@ -29,13 +29,12 @@ from worker.venues.backpack.protocol import (
     BOOK_TICKER,
     ErrorFrame,
     FrameError,
-    FundingClock,
     MarkPrice,
     parse_frame,
     streams_for,
     subscription_messages,
 )
-from worker.venues.base import BackgroundLoop, FeedDead, Funding, serve_together
+from worker.venues.base import BackgroundLoop, FeedDead, Funding, FundingClock, serve_together
 
 log = logging.getLogger(__name__)
 TickHandler = Callable[[Tick], None]
