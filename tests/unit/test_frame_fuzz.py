@@ -20,8 +20,7 @@ from hypothesis import strategies as st
 from cogmora_core.model import Tick
 from worker.metrics import Metrics
 from worker.venues.backpack import protocol as backpack_protocol
-from worker.venues.backpack.protocol import FundingClock, MarkPrice
-from worker.venues.base import FrameError, connection_ended
+from worker.venues.base import FrameError, FundingClock, MarkPrice, connection_ended
 from worker.venues.kucoin import protocol as kucoin_protocol
 from worker.venues.kucoin.feed import KucoinConnection, TokenRejected
 from worker.venues.kucoin.protocol import FUTURES, SPOT, Control
