@@ -290,7 +290,7 @@ INVALID_BODIES = [
      "invalid_leverage"),
     ("sell on spot", "/api/v1/trade/order", {**SPOT_MARKET, "action": "sell"},
      "invalid_action"),
-    ("another venue", "/api/v1/trade/create", {**FUTURES, "venue": "binance"},
+    ("another venue", "/api/v1/trade/create", {**FUTURES, "venue": "bybit"},
      "invalid_venue"),
     ("market on create", "/api/v1/trade/create", {**FUTURES, "condition": "market"},
      "invalid_condition"),
