@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from cogmora_core.venues import SymbolType, Venue
 from localkucoin.backpack import LocalBackpack
+from localkucoin.binance import LocalBinance
 from localkucoin.server import LocalKucoin
 from localkucoin.serving import LocalServer
 
@@ -94,8 +95,35 @@ class BackpackVenue(LocalVenue):
         return {"BACKPACK_WS_URL": self.backpack.ws_url, "BACKPACK_API": self.backpack.base_url}
 
 
+class BinanceVenue(LocalVenue):
+    """Binance: one server per market (spot and USDⓈ-M futures are different hosts)."""
+
+    venue = Venue.BINANCE
+
+    def __init__(self, spot_port: int = 0, futures_port: int = 0, fast: bool = False) -> None:
+        pings = 2.0 if fast else None
+        self.spot = LocalBinance("spot", port=spot_port, ping_interval=pings)
+        self.futures = LocalBinance("futures", port=futures_port, ping_interval=pings)
+
+    def servers(self) -> list[LocalServer]:
+        """Return the spot and the futures server."""
+        return [self.spot, self.futures]
+
+    def server(self, market: SymbolType) -> LocalServer:
+        """Return the server of `market`."""
+        return self.spot if market is SymbolType.SPOT else self.futures
+
+    def environ(self) -> dict[str, str]:
+        """Return `BINANCE_SPOT_WS`, `BINANCE_SPOT_API`, `BINANCE_FUTURES_WS` and
+        `BINANCE_FUTURES_API`."""
+        return {"BINANCE_SPOT_WS": self.spot.ws_url, "BINANCE_SPOT_API": self.spot.base_url,
+                "BINANCE_FUTURES_WS": self.futures.ws_url,
+                "BINANCE_FUTURES_API": self.futures.base_url}
+
+
 #: Every venue's local stand-in, by venue (keyword options: ports, `fast` pings for tests).
 LOCAL_VENUES: dict[Venue, Callable[..., LocalVenue]] = {
     Venue.KUCOIN: KucoinVenue,
     Venue.BACKPACK: BackpackVenue,
+    Venue.BINANCE: BinanceVenue,
 }

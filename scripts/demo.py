@@ -146,6 +146,10 @@ def main() -> int:
             env["KUCOIN_FUTURES_API"] = "http://127.0.0.1:9502"
             env["BACKPACK_WS_URL"] = "ws://127.0.0.1:9503"
             env["BACKPACK_API"] = "http://127.0.0.1:9503"
+            env["BINANCE_SPOT_WS"] = "ws://127.0.0.1:9504"
+            env["BINANCE_SPOT_API"] = "http://127.0.0.1:9504"
+            env["BINANCE_FUTURES_WS"] = "ws://127.0.0.1:9505"
+            env["BINANCE_FUTURES_API"] = "http://127.0.0.1:9505"
             control = "http://127.0.0.1:9502/_control/state"
         children.append(start(["-m", "worker"], env, "worker.log"))
         worker_url = f"http://127.0.0.1:{args.worker_port}"

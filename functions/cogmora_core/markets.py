@@ -35,12 +35,10 @@ MARKETS: tuple[Market, ...] = tuple(
     for base in spec.listed
 )
 
-_BY_SYMBOL = {(market.venue, market.symbol): market for market in MARKETS}
+#: By (venue, market, symbol): a venue may write a spot and a perpetual symbol alike.
+_BY_MARKET = {(market.venue, market.symbol_type, market.symbol): market for market in MARKETS}
 
 
 def listed_market(symbol: str, symbol_type: SymbolType, venue: str) -> Market | None:
     """Return the listed market of `symbol` of that type on `venue`, or None."""
-    market = _BY_SYMBOL.get((venue, symbol))
-    if market is None or market.symbol_type is not symbol_type:
-        return None
-    return market
+    return _BY_MARKET.get((venue, symbol_type, symbol))

@@ -29,6 +29,7 @@ class Venue(StrEnum):
 
     KUCOIN = "kucoin"
     BACKPACK = "backpack"
+    BINANCE = "binance"
 
 
 #: The venue of a document that names none (the app's first venue).
@@ -90,6 +91,15 @@ VENUES: dict[Venue, VenueSpec] = {
         {SymbolType.SPOT: SymbolForm(re.compile(rf"^{_BASE}_USDC$"), "BASE_USDC"),
          SymbolType.FUTURES: SymbolForm(re.compile(rf"^{_BASE}_USDC_PERP$"), "BASE_USDC_PERP")},
         "{base}_USDC", "{base}_USDC_PERP",
+        ("BTC", "ETH", "SOL"), {}),
+    # Binance writes its spot and USDⓈ-M perpetual symbols alike (BTCUSDT): the
+    # form cannot tell the markets apart (`market_of` answers spot), so every
+    # Binance document and tick names its market.
+    Venue.BINANCE: VenueSpec(
+        Venue.BINANCE, "USDT",
+        {SymbolType.SPOT: SymbolForm(re.compile(rf"^{_BASE}USDT$"), "BASEUSDT"),
+         SymbolType.FUTURES: SymbolForm(re.compile(rf"^{_BASE}USDT$"), "BASEUSDT")},
+        "{base}USDT", "{base}USDT",
         ("BTC", "ETH", "SOL"), {}),
 }
 

@@ -33,7 +33,7 @@ def worker(exchange: Exchange) -> Any:
 BAD_EXECUTIONS = {
     "unknown_symbol_type": {"symbolType": "options"},
     "invalid_symbol": {"symbol": "BTC/USDT"},
-    "invalid_venue": {"venue": "binance"},
+    "invalid_venue": {"venue": "bybit"},
     "invalid_action": {"action": "hodl"},
     "invalid_amount": {"amount": "100"},
     "invalid_amount-zero": {"amount": 0},

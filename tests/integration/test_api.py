@@ -290,7 +290,7 @@ INVALID_BODIES = [
      "invalid_leverage"),
     ("sell on spot", "/api/v1/trade/order", {**SPOT_MARKET, "action": "sell"},
      "invalid_action"),
-    ("another venue", "/api/v1/trade/create", {**FUTURES, "venue": "binance"},
+    ("another venue", "/api/v1/trade/create", {**FUTURES, "venue": "bybit"},
      "invalid_venue"),
     ("market on create", "/api/v1/trade/create", {**FUTURES, "condition": "market"},
      "invalid_condition"),
@@ -565,7 +565,10 @@ def test_assets_list_the_markets_the_api_accepts(api: Api, db: Any) -> None:
     body = api.call("GET", "/api/v1/account/assets", token).body
     markets = {(m["symbol"], m["symbolType"]) for m in body["markets"]}
     assert {("BTC-USDT", "spot"), ("XBTUSDTM", "futures"), ("SOLUSDTM", "futures")} <= markets
-    assert body["venues"] == ["backpack", "kucoin"]
+    assert body["venues"] == ["backpack", "binance", "kucoin"]
+    assert {(m["symbol"], m["symbolType"]) for m in body["markets"]
+            if m["venue"] == "binance"} == {
+        (f"{base}USDT", kind) for base in ("BTC", "ETH", "SOL") for kind in ("spot", "futures")}
     assert {(m["symbol"], m["venue"], m["quote"]) for m in body["markets"]
             if m["venue"] == "backpack"} == {
         (f"{base}_USDC{perp}", "backpack", "USDC") for base in ("BTC", "ETH", "SOL")

@@ -1,4 +1,4 @@
-"""Gap candles fetched over real HTTP from the local KuCoin and Backpack, paged, exact."""
+"""Gap candles fetched over real HTTP from the local KuCoin, Backpack and Binance, paged, exact."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ import pytest
 from cogmora_core.venues import SymbolType
 from localkucoin import backpack as local_backpack
 from localkucoin.backpack import LocalBackpack
+from localkucoin.binance import LocalBinance
 from localkucoin.server import LocalKucoin
 from localkucoin.serving import LocalServer
 from worker.gaps import MINUTE_MS, Candle, CandleError
-from worker.venues import backpack, kucoin
+from worker.venues import backpack, binance, kucoin
 from worker.venues.base import VenueAdapter
+from worker.venues.binance import candles as binance_candles
 
 T0 = 1_763_251_200_000  # 2025-11-16 00:00:00 UTC
 #: Prices at seconds after T0: minutes 0, 1, 3 (2 is quiet), and 700 (past one page).
@@ -39,6 +41,8 @@ def adapter_at(venue: str, url: str) -> VenueAdapter:
     """Return the venue's adapter with every REST API of it at `url`."""
     if venue == "backpack":
         return backpack.Adapter({"BACKPACK_API": url})
+    if venue == "binance":
+        return binance.Adapter({"BINANCE_SPOT_API": url, "BINANCE_FUTURES_API": url})
     return kucoin.Adapter({"KUCOIN_SPOT_API": url, "KUCOIN_FUTURES_API": url})
 
 
@@ -79,3 +83,20 @@ def test_an_error_answer_is_a_candle_error_not_an_empty_gap() -> None:
         asyncio.run(fetched(LocalKucoin("spot"), "kucoin", "futures", "SOLUSDTM"))
     with pytest.raises(CandleError, match="HTTP 400"):
         asyncio.run(fetched(LocalBackpack(), "backpack", "spot", ""))
+
+
+@pytest.mark.parametrize("market", ["spot", "futures"])
+def test_binance_klines_across_pages_come_back_exact_and_oldest_first(
+        market: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 300 minutes a request: the 800-minute window takes three, minute 700 on the last.
+    monkeypatch.setitem(binance_candles.ROWS, SymbolType(market), 300)
+    server = recorded(LocalBinance(market), "BTCUSDT")
+    server.perpetuals.add("BTCUSDT")
+    assert asyncio.run(fetched(server, "binance", market, "BTCUSDT")) == EXPECTED
+
+
+def test_a_binance_symbol_it_does_not_list_is_a_candle_error() -> None:
+    server = LocalBinance("futures")
+    server.unlisted.add("GONEUSDT")
+    with pytest.raises(CandleError, match="-1121"):
+        asyncio.run(fetched(server, "binance", "futures", "GONEUSDT"))

@@ -360,7 +360,7 @@ HOSTILE = [
     Case("create with an error", lambda c, u: c.create(f"users/{u}/tradeTriggers/n", trig(
         details={"status": "active", "error": "none"}))),
     Case("other venue", lambda c, u: c.create(f"users/{u}/tradeTriggers/n",
-                                              trig(venue="binance"))),
+                                              trig(venue="bybit"))),
     Case("backpack venue, kucoin futures symbol", lambda c, u: c.create(
         f"users/{u}/tradeTriggers/n", trig(venue="backpack"))),
     Case("backpack venue, kucoin spot symbol", lambda c, u: c.create(

@@ -358,7 +358,7 @@ const DENIED = [
     (db, u) => setDoc(t(db, u), trig({ details: { status: 'active', error: 'none' } }))],
   ['create cancelled', (db, u) => setDoc(t(db, u), trig({ details: { status: 'cancelled' } }))],
   // venues
-  ['other venue', (db, u) => setDoc(t(db, u), trig({ venue: 'binance' }))],
+  ['other venue', (db, u) => setDoc(t(db, u), trig({ venue: 'bybit' }))],
   ['venue capitalised', (db, u) => setDoc(t(db, u),
     trig({ venue: 'Backpack', symbol: 'SOL_USDC_PERP' }))],
   ['venue empty', (db, u) => setDoc(t(db, u), trig({ venue: '' }))],

@@ -84,7 +84,8 @@ def test_every_operation_documents_its_auth_and_errors() -> None:
 
 
 def test_every_listed_market_is_one_the_rules_accept() -> None:
-    assert len({m.symbol for m in MARKETS}) == len(MARKETS)
+    # One entry per market: Binance writes a spot and a perpetual symbol alike (BTCUSDT).
+    assert len({(m.venue, m.symbol_type, m.symbol) for m in MARKETS}) == len(MARKETS)
     for market in MARKETS:
         data = {"symbol": market.symbol, "symbolType": str(market.symbol_type),
                 "venue": market.venue}
@@ -96,6 +97,12 @@ def test_a_listed_symbol_counts_only_with_its_type_and_venue() -> None:
     assert listed_market("XBTUSDTM", SymbolType.SPOT, "kucoin") is None
     assert listed_market("XBTUSDTM", SymbolType.FUTURES, "binance") is None
     assert listed_market("BTCUSDTM", SymbolType.FUTURES, "kucoin") is None
+    spot = listed_market("BTCUSDT", SymbolType.SPOT, "binance")
+    perpetual = listed_market("BTCUSDT", SymbolType.FUTURES, "binance")
+    assert spot is not None and perpetual is not None
+    assert (spot.symbol_type, perpetual.symbol_type, spot.quote) == (
+        SymbolType.SPOT, SymbolType.FUTURES, "USDT")
+    assert listed_market("BTCUSDT", SymbolType.SPOT, "kucoin") is None
 
 
 # ---- bodies into documents -------------------------------------------------------------

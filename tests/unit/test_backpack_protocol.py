@@ -14,13 +14,12 @@ from localkucoin.replay import SHARED_DATA
 from worker.venues.backpack.protocol import (
     ErrorFrame,
     FrameError,
-    FundingClock,
     MarkPrice,
     parse_frame,
     streams_for,
     subscription_messages,
 )
-from worker.venues.base import Funding
+from worker.venues.base import Funding, FundingClock
 
 FRAMES = SHARED_DATA / "kucoin_frames.jsonl"
 

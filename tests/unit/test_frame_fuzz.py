@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cogmora_core.model import Tick
+from cogmora_core.venues import SymbolType
 from worker.metrics import Metrics
 from worker.venues.backpack import protocol as backpack_protocol
-from worker.venues.backpack.protocol import FundingClock, MarkPrice
-from worker.venues.base import FrameError, connection_ended
+from worker.venues.base import FrameError, FundingClock, MarkPrice, connection_ended
+from worker.venues.binance import protocol as binance_protocol
 from worker.venues.kucoin import protocol as kucoin_protocol
 from worker.venues.kucoin.feed import KucoinConnection, TokenRejected
 from worker.venues.kucoin.protocol import FUTURES, SPOT, Control
@@ -44,6 +45,8 @@ KUCOIN_FIELDS = ["type", "topic", "subject", "id", "code", "data", "price", "bes
                  "fundingTime", "fundingRate", "sequence"]
 BACKPACK_FIELDS = ["stream", "data", "e", "s", "a", "b", "E", "T", "u", "p", "f", "n", "i",
                    "error", "code", "message", "id"]
+BINANCE_FIELDS = ["e", "E", "T", "s", "u", "b", "B", "a", "A", "p", "i", "P", "r"]
+BINANCE_MARKETS = (SymbolType.SPOT, SymbolType.FUTURES)
 
 
 def kucoin_frames() -> st.SearchStrategy[dict[str, Any]]:
@@ -68,6 +71,16 @@ def backpack_frames() -> st.SearchStrategy[dict[str, Any]]:
         optional={"error": VALUE, "id": VALUE, "result": VALUE})
 
 
+def binance_frames() -> st.SearchStrategy[dict[str, Any]]:
+    data = st.dictionaries(st.sampled_from(BINANCE_FIELDS), VALUE, max_size=10)
+    return st.fixed_dictionaries(
+        {"stream": st.sampled_from(["btcusdt@bookTicker", "btcusdt@markPrice@1s",
+                                    "btcusdt@markPrice", "!serverShutdown", "@bookTicker",
+                                    "BTCUSDT@bookTicker", "btcusdt@depth"]) | VALUE,
+         "data": data | VALUE},
+        optional={"error": VALUE, "id": VALUE, "result": VALUE, "code": VALUE, "msg": VALUE})
+
+
 def parses_or_refuses(parse: Any, raw: str | bytes) -> object:
     try:
         return parse(raw)
@@ -81,6 +94,8 @@ def test_any_bytes_or_text_is_a_frame_or_a_frame_error(raw: str | bytes) -> None
     for market in (SPOT, FUTURES):
         parses_or_refuses(lambda r, m=market: kucoin_protocol.parse_frame(r, m), raw)
     parses_or_refuses(backpack_protocol.parse_frame, raw)
+    for kind in BINANCE_MARKETS:
+        parses_or_refuses(lambda r, k=kind: binance_protocol.parse_frame(r, k), raw)
 
 
 @settings(max_examples=400, deadline=None)
@@ -90,6 +105,8 @@ def test_any_json_value_is_a_frame_or_a_frame_error(value: object) -> None:
     for market in (SPOT, FUTURES):
         parses_or_refuses(lambda r, m=market: kucoin_protocol.parse_frame(r, m), raw)
     parses_or_refuses(backpack_protocol.parse_frame, raw)
+    for kind in BINANCE_MARKETS:
+        parses_or_refuses(lambda r, k=kind: binance_protocol.parse_frame(r, k), raw)
 
 
 @settings(max_examples=1500, deadline=None)
@@ -114,6 +131,24 @@ def test_backpack_frames_of_the_right_shape_with_any_values(frame: dict[str, Any
         assert 0 < parsed.best_bid <= parsed.price <= parsed.best_ask
     if isinstance(parsed, MarkPrice):
         clock.observe(parsed)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(frame=binance_frames())
+def test_binance_frames_of_the_right_shape_with_any_values(frame: dict[str, Any]) -> None:
+    clock = FundingClock()
+    for kind in BINANCE_MARKETS:
+        parsed = parses_or_refuses(lambda r, k=kind: binance_protocol.parse_frame(r, k),
+                                   json.dumps(frame))
+        if isinstance(parsed, Tick):
+            assert parsed.best_bid is not None and parsed.best_ask is not None
+            assert 0 < parsed.best_bid <= parsed.price <= parsed.best_ask
+            assert parsed.symbol_type is kind
+        if isinstance(parsed, MarkPrice):
+            assert kind is SymbolType.FUTURES
+            clock.observe(parsed)
+        if isinstance(parsed, binance_protocol.Ack | binance_protocol.ErrorFrame):
+            assert parsed.id is None or (isinstance(parsed.id, int) and parsed.id > 0)
 
 
 def test_an_error_code_of_a_non_ascii_digit_is_no_code() -> None:

@@ -26,7 +26,7 @@ def reason_of(parse, doc) -> str:
         ({"symbolType": "margin"}, "unknown_symbol_type"),
         ({"symbolType": DROP}, "unknown_symbol_type"),
         ({"symbolType": ["futures"]}, "unknown_symbol_type"),
-        ({"venue": "binance"}, "invalid_venue"),
+        ({"venue": "bybit"}, "invalid_venue"),
         ({"symbol": "BTC-USDT"}, "invalid_symbol"),
         ({"symbol": "XBTUSDM"}, "invalid_symbol"),
         ({"symbol": 7}, "invalid_symbol"),
@@ -172,7 +172,7 @@ def test_a_symbol_of_another_venue_is_rejected_with_a_clear_reason(
     assert caught.value.detail == f"{symbol!r} is not a {detail}"
 
 
-@pytest.mark.parametrize("venue", ["binance", "Backpack", "", 7, ["backpack"]])
+@pytest.mark.parametrize("venue", ["bybit", "Backpack", "", 7, ["backpack"]])
 def test_an_unknown_venue_is_rejected(venue: object) -> None:
     doc = execution_doc(venue=venue, symbol="SOL_USDC_PERP")
     assert reason_of(parse_execution, doc) == "invalid_venue"

@@ -57,3 +57,12 @@ def test_each_venue_tells_its_markets_apart_by_symbol_form() -> None:
     assert VENUES[Venue.BACKPACK].market_of("SOL_USDC_PERP") is SymbolType.FUTURES
     assert VENUES[Venue.KUCOIN].market_of("SOL_USDC") is None
     assert VENUES[Venue.KUCOIN].symbol(SymbolType.FUTURES, "BTC") == "XBTUSDTM"
+
+
+def test_binance_writes_both_markets_alike_so_its_ticks_name_their_market() -> None:
+    spec = VENUES[Venue.BINANCE]
+    assert spec.symbol(SymbolType.SPOT, "BTC") == spec.symbol(SymbolType.FUTURES, "BTC") == (
+        "BTCUSDT")
+    for symbol_type in SymbolType:
+        assert spec.symbols[symbol_type].pattern.match("BTCUSDT")
+        assert not spec.symbols[symbol_type].pattern.match("XBTUSDTM")

@@ -104,6 +104,50 @@ class Funding:
     mark_price: Decimal | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class MarkPrice:
+    """A perpetual's mark price and its running funding, from a venue's mark price stream."""
+
+    symbol: str
+    mark_price: Decimal
+    #: Funding rate of the current interval (a fraction: 0.0000125 = 0.00125 %); may be negative.
+    funding_rate: Decimal
+    #: Next funding time, milliseconds since the epoch.
+    next_funding_ms: int
+    #: Event time, milliseconds since the epoch.
+    time_ms: int
+
+
+class FundingClock:
+    """Funding settlements read off a perpetual's mark price stream.
+
+    For venues that publish no settlement frame (Backpack, Binance): their mark
+    price stream carries the rate of the running interval and the next funding
+    time. When a frame's next funding time has moved on and its event time is
+    at or past the previous one, funding was settled at the previous one, at
+    the last rate and mark price seen before it. A frame older than the last
+    one seen is ignored; a schedule moved before its time came settles nothing.
+    Settlements that fell while the worker was down are not seen (no history
+    is fetched for funding).
+    """
+
+    def __init__(self) -> None:
+        self._last: dict[str, MarkPrice] = {}
+
+    def observe(self, mark: MarkPrice) -> Funding | None:
+        """Take one markPrice; return the funding settled since the previous one, if any."""
+        previous = self._last.get(mark.symbol)
+        if previous is not None and mark.next_funding_ms < previous.next_funding_ms:
+            return None  # out of order
+        self._last[mark.symbol] = mark
+        if (previous is None or mark.next_funding_ms == previous.next_funding_ms
+                or mark.time_ms < previous.next_funding_ms):
+            return None
+        return Funding(symbol=mark.symbol, rate=previous.funding_rate,
+                       funding_time_ms=previous.next_funding_ms,
+                       mark_price=previous.mark_price)
+
+
 class FeedDead(RetryableError):
     """The connection must be dropped and opened again."""
 

@@ -7,7 +7,7 @@ exactly the contract's venues (`cogmora_core.venues.Venue`).
 
 from __future__ import annotations
 
-from worker.venues import backpack, kucoin
+from worker.venues import backpack, binance, kucoin
 from worker.venues.base import VenueAdapter
 
-ADAPTERS: tuple[type[VenueAdapter], ...] = (kucoin.Adapter, backpack.Adapter)
+ADAPTERS: tuple[type[VenueAdapter], ...] = (kucoin.Adapter, backpack.Adapter, binance.Adapter)

@@ -28,13 +28,19 @@ from worker.metrics import Metrics
 from worker.venues.backpack.protocol import (
     BOOK_TICKER,
     ErrorFrame,
-    FundingClock,
-    MarkPrice,
     parse_frame,
     streams_for,
     subscription_messages,
 )
-from worker.venues.base import BackgroundLoop, FeedDead, FrameError, Funding, serve_together
+from worker.venues.base import (
+    BackgroundLoop,
+    FeedDead,
+    FrameError,
+    Funding,
+    FundingClock,
+    MarkPrice,
+    serve_together,
+)
 
 log = logging.getLogger(__name__)
 TickHandler = Callable[[Tick], None]

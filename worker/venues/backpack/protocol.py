@@ -21,7 +21,7 @@ from typing import Any
 from cogmora_core.model import Tick
 from cogmora_core.money import PRICE_PLACES, parse_decimal_string, quantize
 from cogmora_core.venues import SymbolType, Venue
-from worker.venues.base import FrameError, Funding, exchange_price, json_object
+from worker.venues.base import FrameError, MarkPrice, exchange_price, json_object
 
 BOOK_TICKER = "bookTicker"
 MARK_PRICE = "markPrice"
@@ -29,20 +29,6 @@ PERP_SUFFIX = "_PERP"
 #: Streams per SUBSCRIBE/UNSUBSCRIBE message: Backpack documents no limit; keep messages small.
 MAX_STREAMS_PER_MESSAGE = 50
 TWO = Decimal(2)
-
-
-@dataclass(frozen=True, slots=True)
-class MarkPrice:
-    """A perpetual's mark price and funding, from a `markPrice.<symbol>` frame."""
-
-    symbol: str
-    mark_price: Decimal
-    #: Funding rate of the current interval (a fraction: 0.0000125 = 0.00125 %); may be negative.
-    funding_rate: Decimal
-    #: Next funding time, milliseconds since the epoch.
-    next_funding_ms: int
-    #: Event time, milliseconds since the epoch.
-    time_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,35 +111,6 @@ def _mark_price(symbol: str, data: dict[str, Any]) -> MarkPrice:
     assert isinstance(next_funding, int)
     return MarkPrice(symbol=symbol, mark_price=mark, funding_rate=funding,
                      next_funding_ms=next_funding, time_ms=event)
-
-
-class FundingClock:
-    """Funding settlements read off a perpetual's markPrice stream.
-
-    Backpack publishes no settlement frame: `markPrice` carries the rate of the
-    running interval (`f`) and the next funding time (`n`). When a frame's `n`
-    has moved on and its event time is at or past the previous `n`, funding
-    was settled at the previous `n`, at the last rate and mark price seen
-    before it. A frame older than the last one seen is ignored; a schedule
-    moved before its time came settles nothing. Settlements that fell while
-    the worker was down are not seen (no history is fetched for funding).
-    """
-
-    def __init__(self) -> None:
-        self._last: dict[str, MarkPrice] = {}
-
-    def observe(self, mark: MarkPrice) -> Funding | None:
-        """Take one markPrice; return the funding settled since the previous one, if any."""
-        previous = self._last.get(mark.symbol)
-        if previous is not None and mark.next_funding_ms < previous.next_funding_ms:
-            return None  # out of order
-        self._last[mark.symbol] = mark
-        if (previous is None or mark.next_funding_ms == previous.next_funding_ms
-                or mark.time_ms < previous.next_funding_ms):
-            return None
-        return Funding(symbol=mark.symbol, rate=previous.funding_rate,
-                       funding_time_ms=previous.next_funding_ms,
-                       mark_price=previous.mark_price)
 
 
 def _whole(raw: object) -> bool:
