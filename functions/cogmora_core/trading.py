@@ -53,6 +53,16 @@ def rejects_arithmetic(rule: Callable[P, R]) -> Callable[P, R]:
     return guarded
 
 
+def mid_price(bid: Decimal, ask: Decimal) -> Decimal:
+    """Return the condition price of a book quote without a last trade: (bid + ask) / 2.
+
+    Exact to the 12 decimal places prices are written with. Used by venues
+    whose stream carries only the best bid and ask (Backpack's and Binance's
+    bookTicker); fills still take the executable side (`fill_price`).
+    """
+    return quantize((bid + ask) / 2, PRICE_PLACES)
+
+
 def fill_price(tick: Tick, buying: bool) -> Decimal:
     """Return the executable price: best ask to buy, best bid to sell, else the last price."""
     side = tick.best_ask if buying else tick.best_bid

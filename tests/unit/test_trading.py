@@ -30,6 +30,7 @@ from cogmora_core.trading import (
     close_reason,
     held_at,
     liquidation_price,
+    mid_price,
     open_fill,
     open_position,
     resting_levels,
@@ -341,3 +342,9 @@ FUNDING_TIME = datetime(2025, 11, 16, 8, tzinfo=UTC)
 def test_a_position_is_held_at_funding_when_opened_by_then_and_not_asked_to_close(
         opened: datetime | None, requested: datetime | None, held: bool) -> None:
     assert held_at(opened, requested, FUNDING_TIME) is held
+
+
+def test_the_mid_price_of_a_quote_is_exact_to_twelve_places() -> None:
+    assert mid_price(D("84826.9"), D("84827.0")) == D("84826.95")
+    assert mid_price(D("0.000009867"), D("0.000009868")) == D("0.0000098675")
+    assert mid_price(D("1E-12"), D("2E-12")) == D("0.000000000002")  # half up

@@ -303,6 +303,14 @@ def first_minute(start_ms: int) -> int:
     return start_ms - start_ms % MINUTE_MS
 
 
+#: What a feed hands downstream.
+TickHandler = Callable[[Tick], None]
+FundingHandler = Callable[["Funding"], None]
+MarkPriceHandler = Callable[["MarkPrice"], None]
+#: Called with the symbols whose live data is about to flow (gap recovery).
+SubscribedHandler = Callable[[list[str]], None]
+
+
 class Feed(Protocol):
     """A venue's connection manager for one or more of its markets."""
 

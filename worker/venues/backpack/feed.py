@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 
 import orjson
 import websockets
@@ -36,18 +35,16 @@ from worker.venues.base import (
     BackgroundLoop,
     FeedDead,
     FrameError,
-    Funding,
     FundingClock,
+    FundingHandler,
     MarkPrice,
+    MarkPriceHandler,
+    SubscribedHandler,
+    TickHandler,
     serve_together,
 )
 
 log = logging.getLogger(__name__)
-TickHandler = Callable[[Tick], None]
-MarkPriceHandler = Callable[[MarkPrice], None]
-FundingHandler = Callable[[Funding], None]
-#: Called with the symbols whose bookTicker is about to be subscribed (gap recovery).
-SubscribedHandler = Callable[[list[str]], None]
 
 
 class BackpackFeed(BackgroundLoop):

@@ -15,11 +15,11 @@ is a string in the docs and an integer on the wire: both are accepted.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from cogmora_core.model import Tick
-from cogmora_core.money import PRICE_PLACES, parse_decimal_string, quantize
+from cogmora_core.money import parse_decimal_string
+from cogmora_core.trading import mid_price
 from cogmora_core.venues import SymbolType, Venue
 from worker.venues.base import FrameError, MarkPrice, exchange_price, json_object
 
@@ -28,7 +28,6 @@ MARK_PRICE = "markPrice"
 PERP_SUFFIX = "_PERP"
 #: Streams per SUBSCRIBE/UNSUBSCRIBE message: Backpack documents no limit; keep messages small.
 MAX_STREAMS_PER_MESSAGE = 50
-TWO = Decimal(2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +91,7 @@ def _book_ticker(symbol: str, data: dict[str, Any]) -> Tick:
         raise FrameError("bad_price", f"bid {bid} above ask {ask}")
     if "u" in data and not _update_id(data["u"]):  # not used, but a wrong one is a bad frame
         raise FrameError("missing_fields", f"u {data['u']!r}"[:80])
-    mid = quantize((bid + ask) / TWO, PRICE_PLACES)
+    mid = mid_price(bid, ask)
     return Tick(symbol=symbol, price=mid, best_bid=bid, best_ask=ask,
                 time_ms=_micros_to_ms(data.get("E")), venue=Venue.BACKPACK,
                 symbol_type=market_of(symbol))

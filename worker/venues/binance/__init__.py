@@ -41,8 +41,8 @@ from functools import partial
 
 import httpx
 
+from cogmora_core.candles import Candle
 from cogmora_core.venues import SymbolType, Venue
-from worker.gaps import Candle
 from worker.metrics import Metrics
 from worker.venues.base import Feed, FeedHandlers, VenueAdapter
 from worker.venues.binance import candles

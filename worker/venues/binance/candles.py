@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import httpx
 
+from cogmora_core.candles import MINUTE_MS, Candle
 from cogmora_core.venues import SymbolType
-from worker.gaps import MINUTE_MS, Candle, CandleError
+from worker.gaps import CandleError
 from worker.venues.base import candle, candle_number, first_minute, response_json
 
 #: Klines per request at most, as Binance documents them (spot 1000, futures 1500).

@@ -37,9 +37,12 @@ from worker.venues.base import (
     BackgroundLoop,
     FeedDead,
     FrameError,
-    Funding,
     FundingClock,
+    FundingHandler,
     MarkPrice,
+    MarkPriceHandler,
+    SubscribedHandler,
+    TickHandler,
     serve_together,
 )
 from worker.venues.binance.protocol import (
@@ -54,11 +57,6 @@ from worker.venues.binance.protocol import (
 )
 
 log = logging.getLogger(__name__)
-TickHandler = Callable[[Tick], None]
-MarkPriceHandler = Callable[[MarkPrice], None]
-FundingHandler = Callable[[Funding], None]
-#: Called with the symbols whose bookTicker is about to be subscribed (gap recovery).
-SubscribedHandler = Callable[[list[str]], None]
 
 #: Streams per connection, as Binance documents them.
 STREAM_LIMITS = {SymbolType.SPOT: 1024, SymbolType.FUTURES: 200}

@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, TypeAlias
 
 from cogmora_core.model import Tick
-from cogmora_core.money import PRICE_PLACES, parse_decimal_string, quantize
+from cogmora_core.money import parse_decimal_string
+from cogmora_core.trading import mid_price
 from cogmora_core.venues import SymbolType, Venue
 from worker.venues.base import FrameError, MarkPrice, exchange_price, json_object
 
@@ -46,7 +46,6 @@ MARK_PRICE = "markPrice@1s"
 SHUTDOWN_STREAM = "!serverShutdown"
 #: Streams per SUBSCRIBE/UNSUBSCRIBE message: Binance names no limit; keep messages small.
 MAX_STREAMS_PER_MESSAGE = 100
-TWO = Decimal(2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,7 +211,7 @@ def _book_ticker(symbol: str, data: dict[str, Any], market: SymbolType) -> Tick:
         if data.get("e") != BOOK_TICKER or not _whole(data.get("E")):
             raise FrameError("missing_fields", "e or E")
         time_ms = data["E"]
-    mid = quantize((bid + ask) / TWO, PRICE_PLACES)
+    mid = mid_price(bid, ask)
     return Tick(symbol=symbol, price=mid, best_bid=bid, best_ask=ask, time_ms=time_ms,
                 venue=Venue.BINANCE, symbol_type=market)
 

@@ -15,7 +15,6 @@ import itertools
 import logging
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -32,6 +31,9 @@ from worker.venues.base import (
     FeedDead,
     FrameError,
     Funding,
+    FundingHandler,
+    SubscribedHandler,
+    TickHandler,
     backoff,
     serve_together,
 )
@@ -44,10 +46,6 @@ from worker.venues.kucoin.protocol import (
 )
 
 log = logging.getLogger(__name__)
-TickHandler = Callable[[Tick], None]
-FundingHandler = Callable[[Funding], None]
-#: Called with the symbols a (re)subscription was acknowledged for (gap recovery).
-SubscribedHandler = Callable[[list[str]], None]
 
 
 class TokenRejected(FeedDead):
