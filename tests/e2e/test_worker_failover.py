@@ -79,8 +79,10 @@ def test_worker_killed_and_restarted_mid_run_loses_and_doubles_nothing(
 
     second = WorkerProcess(exchange, "worker-restarted")
     try:
+        # The killed worker's transactions keep their locks in the emulator until
+        # they time out (30 s): a mark of a document it was marking waits for that.
         keep_publishing(lambda: exchange.publish("KILUSDTM", "90", "89.9", "90.1"),
-                        lambda: all_executed(db, buyer, holder, 10, 4), timeout=30)
+                        lambda: all_executed(db, buyer, holder, 10, 4), timeout=75)
         time.sleep(1)  # let any late duplicate show itself
         assert_exactly_once(db, buyer, holder, triggers=10, positions=4)
     finally:
