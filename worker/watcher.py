@@ -235,7 +235,10 @@ class Watcher:
                 if not ranking:
                     del self._active[uid]
         if active:
-            key = (self._created_ms.get(path, int(time.time() * 1000)), path)
+            # Without a known creation time, the time it was first ranked stands
+            # (ranking it again must not move it behind the user's later triggers).
+            first = key[0] if key is not None else int(time.time() * 1000)
+            key = (self._created_ms.get(path, first), path)
             self._active_key[path] = key
             self._active.setdefault(uid, SortedList()).add(key)
         else:

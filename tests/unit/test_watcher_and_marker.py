@@ -7,6 +7,8 @@ import time
 from decimal import Decimal as D
 from typing import Any
 
+import pytest
+
 from cogmora_core.model import Tick
 from tests.support.builders import position_doc, trigger_doc
 from tests.support.memory import MemoryDatabase
@@ -196,3 +198,19 @@ def test_limits_take_defaults_for_bad_fields() -> None:
     assert (limits.max_active_triggers, limits.max_open_positions,
             limits.max_watchlist_symbols, limits.api_requests_per_minute) == (5, 200, 50, 120)
     assert len(limits.problems) == 3
+
+
+def test_ranking_a_batch_twice_keeps_each_triggers_place_as_the_clock_moves(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from cogmora_core.config import LimitsConfig
+    from worker import watcher as watcher_module
+
+    clock = iter(range(1_000_000, 2_000_000, 1000))  # a second later at every look
+    monkeypatch.setattr(watcher_module.time, "time", lambda: next(clock))
+    w, index, marker, _ = watcher()
+    w.limits = LimitsConfig(max_active_triggers=2)
+    mine = [f"users/u1/tradeTriggers/t{n}" for n in range(3)]
+    w.apply_from_listener([(path, trigger_doc()) for path in mine])
+
+    assert [path in index for path in mine] == [True, True, False]
+    assert marker.rejected == [(mine[2], "too_many_triggers")]
