@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Awaitable
 from functools import partial
+from typing import Any
 
 import httpx
 from aiohttp import web
@@ -20,17 +21,42 @@ from cogmora_backend.logs import configure_logging
 from cogmora_core.errors import Reason
 from cogmora_core.model import SymbolType, Tick
 from worker import gaps
-from worker.book import TRIGGER, Market, PriceIndex
+from worker.book import TRIGGER, Hit, Market, PriceIndex
 from worker.endpoints import make_app
 from worker.listings import Listings
 from worker.marker import Marker
 from worker.metrics import Metrics
 from worker.settings import Settings
+from worker.subscriptions import Subscriptions
 from worker.venues.base import Feed, FeedHandlers, Funding, VenueAdapter
 from worker.venues.registry import ADAPTERS
 from worker.watcher import Watcher
 
 log = logging.getLogger(__name__)
+
+
+class TrackedMarker(Marker):
+    """The marker, remembering the market of each mark in flight: it keeps the market wanted.
+
+    A hit leaves the index when it fires; until its mark is done the market
+    still matters (a failed mark is armed again and waits for the next tick).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._markets: dict[str, Market] = {}
+
+    def submit(self, hit: Hit, received_at: float) -> None:
+        """Start marking `hit` (see `Marker.submit`) and remember its market meanwhile."""
+        super().submit(hit, received_at)
+        if hit.armed.path in self._in_flight:
+            self._markets[hit.armed.path] = hit.armed.market
+
+    def marking(self) -> set[Market]:
+        """Return the markets with a mark in flight."""
+        for path in [p for p in self._markets if p not in self._in_flight]:
+            del self._markets[path]
+        return set(self._markets.values())
 
 
 class Worker:
@@ -41,19 +67,23 @@ class Worker:
         self.metrics = Metrics()
         self.index = PriceIndex()
         self.database = firestore_client.database()
-        self.marker = Marker(self.database, self.index, self.metrics, settings.worker_id,
-                             settings.mark_concurrency)
+        self.marker = TrackedMarker(self.database, self.index, self.metrics, settings.worker_id,
+                                    settings.mark_concurrency)
         #: Every registered venue (worker/venues/registry.py), configured from the environment.
         self.venues: dict[str, VenueAdapter] = {
             adapter.venue: adapter(settings.environ) for adapter in ADAPTERS}
         #: The feed of each (venue, market); one feed may serve several markets.
         self.feeds: dict[tuple[str, str], Feed] = {}
+        #: What each feed carries: held, lingering, paced by its venue's limits.
+        self.subscriptions = Subscriptions(settings.subscription_linger_seconds, self.metrics,
+                                           self.update_subscriptions)
         for venue, adapter in self.venues.items():
             handlers = FeedHandlers(on_tick=self.on_tick,
                                     on_funding=partial(self.on_funding, venue),
                                     on_subscribed=partial(self.on_subscribed, venue))
             for market, feed in adapter.feeds(handlers, self.metrics).items():
                 self.feeds[(venue, market)] = feed
+                self.subscriptions.add_feed(feed, adapter.subscription_limits(market))
         #: Wall-clock ms of the last tick of each wanted market (gap recovery,
         #: heartbeats). A market no longer wanted is forgotten: when it is wanted
         #: again, nothing was armed on it in between, so it has no gap.
@@ -193,14 +223,26 @@ class Worker:
         """Return each feed once (one feed may serve several markets)."""
         return list({id(feed): feed for feed in self.feeds.values()}.values())
 
+    def held_markets(self) -> set[Market]:
+        """Return the markets something needs the prices of now.
+
+        Whatever is armed in the index (levels, every open perpetual at its
+        liquidation price: funding; market orders and manual closes waiting for
+        a price; trailing stops), marks in flight, and gaps being recovered.
+        """
+        return self.index.markets() | self.marker.marking() | self.recovering.keys()
+
     def update_subscriptions(self) -> None:
-        """Subscribe each feed to the listed symbols something is armed on.
+        """Subscribe each feed to the listed symbols held now or lingering after.
 
         A symbol the venue has not answered about yet waits for its answer
-        (which calls this again); one it does not list is refused.
+        (which calls this again); one it does not list is refused. The feeds are
+        told at the pace their venues allow (`worker/subscriptions.py`).
         """
-        wanted: dict[int, set[str]] = {id(feed): set() for feed in self.feeds.values()}
-        for venue, symbol_type, symbol in self.index.markets():
+        held = self.held_markets()
+        wanted = self.subscriptions.wanted(held)
+        carried: dict[str, set[str]] = {}
+        for venue, symbol_type, symbol in wanted:
             feed = self.feeds.get((venue, symbol_type))
             if feed is None:
                 continue
@@ -208,12 +250,10 @@ class Worker:
             if listed is False:
                 self.refuse_unlisted(venue, symbol_type, symbol)
             elif listed:
-                wanted[id(feed)].add(symbol)
-        every = self.index.markets()
-        for market in [m for m in self.last_seen if m not in every]:
+                carried.setdefault(feed.name, set()).add(symbol)
+        for market in [m for m in self.last_seen if m not in wanted]:
             del self.last_seen[market]
-        for feed in self.unique_feeds():
-            feed.update_desired(wanted[id(feed)])
+        self.subscriptions.push(carried, polling=bool(self.marker.marking()))
 
     def refuse_unlisted(self, venue: str, symbol_type: str, symbol: str) -> None:
         """Reject the armed triggers on a symbol the venue does not list (never subscribed)."""
@@ -269,6 +309,7 @@ class Worker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.watcher.stop()
+        self.subscriptions.stop()
         # Each step gets a share of the grace period; Firestore or the exchange being
         # slow costs the step, never the deadline.
         await _within(self.marker.persist_peaks(), deadline, 0.25, "persist peaks")

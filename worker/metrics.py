@@ -40,6 +40,21 @@ class Metrics:
         self.resyncs = Counter(
             "cogmora_resyncs", "Full re-reads of the watched documents, by cause", ["cause"],
             registry=r)
+        self.subscription_changes = Counter(
+            "cogmora_subscription_changes",
+            "Symbols a feed was told to subscribe or unsubscribe, by symbol (one each time)",
+            ["feed", "symbol", "op"], registry=r)
+        self.subscription_messages = Counter(
+            "cogmora_subscription_messages",
+            "Control messages those changes cost at the venue (its declared limits)", ["feed"],
+            registry=r)
+        self.subscriptions_waiting = Gauge(
+            "cogmora_subscriptions_waiting",
+            "Wanted symbols not yet passed to the feed (held back by the venue's limits)",
+            ["feed"], registry=r)
+        self.lingering = Gauge(
+            "cogmora_lingering_markets",
+            "Markets kept subscribed only by the linger (nothing on them any more)", registry=r)
         self.armed = Gauge("cogmora_armed_documents", "Documents armed in the index", registry=r)
 
     def render(self) -> bytes:

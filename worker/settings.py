@@ -32,6 +32,9 @@ class Settings:
     heartbeat_seconds: float = 2.0
     #: The longest gap recovered from candles after a restart or reconnect.
     gap_max_seconds: float = 6 * 3600.0
+    #: Seconds a symbol stays subscribed after the last thing on it (a level, an order or
+    #: close waiting for a price, a trailing stop, a position, a mark in flight) is gone.
+    subscription_linger_seconds: float = 60.0
     #: Marks written at once.
     mark_concurrency: int = 16
     #: Seconds from SIGTERM to exit, whatever Firestore does: Cloud Run kills the
@@ -57,6 +60,8 @@ class Settings:
                                         defaults.peak_persist_seconds),
             heartbeat_seconds=_float("HEARTBEAT_SECONDS", defaults.heartbeat_seconds),
             gap_max_seconds=_float("GAP_MAX_SECONDS", defaults.gap_max_seconds),
+            subscription_linger_seconds=_float("SUBSCRIPTION_LINGER_SECONDS",
+                                               defaults.subscription_linger_seconds),
             stop_grace_seconds=_float("STOP_GRACE_SECONDS", defaults.stop_grace_seconds),
             mark_concurrency=int(os.environ.get("MARK_CONCURRENCY")
                                  or defaults.mark_concurrency),

@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 
 from tests.support.builders import position_doc, trigger_doc
-from worker.app import Worker
+from tests.support.memory import MemoryDatabase
+from worker.app import TrackedMarker, Worker
 from worker.book import PriceIndex
 from worker.documents import armed_position, armed_trigger
 from worker.listings import Listings
 from worker.metrics import Metrics
 from worker.settings import Settings
+from worker.subscriptions import Subscriptions
 from worker.venues import backpack, kucoin
 from worker.venues.backpack.feed import BackpackFeed
 from worker.venues.base import FeedHandlers
@@ -26,13 +28,18 @@ def wired_worker() -> Worker:
     worker.metrics = Metrics()
     worker.index = PriceIndex()
     worker.last_seen = {}
+    worker.recovering = {}
+    worker.marker = TrackedMarker(MemoryDatabase(), worker.index, worker.metrics, "wiring")
+    worker.subscriptions = Subscriptions(worker.settings.subscription_linger_seconds,
+                                         worker.metrics, worker.update_subscriptions)
     worker.listings = Listings({}, lambda: None)  # no venue to ask: every symbol listed
     worker.feeds = {}
     handlers = FeedHandlers(worker.on_tick, lambda funding: None, lambda market, symbols: None)
     for adapter in (kucoin.Adapter, backpack.Adapter):
-        for market, feed in adapter(worker.settings.environ).feeds(handlers,
-                                                                   worker.metrics).items():
+        venue = adapter(worker.settings.environ)
+        for market, feed in venue.feeds(handlers, worker.metrics).items():
             worker.feeds[(adapter.venue, market)] = feed
+            worker.subscriptions.add_feed(feed, venue.subscription_limits(market))
     return worker
 
 

@@ -11,7 +11,10 @@ The venues differ in their protocols; they share how a frame is refused
 (`Funding`), how a connection is declared dead (`FeedDead`), the jittered
 reconnect delays, the reconnect loop itself (`BackgroundLoop.run`), the tasks
 that serve one socket together, handing data downstream without letting a
-handler's bug take the feed down, and how a candle answer is read.
+handler's bug take the feed down, and how a candle answer is read. Each
+adapter declares what the venue allows for subscription changes
+(`SubscriptionLimits`); the worker paces every venue's changes by it in one
+place (`worker/subscriptions.py`).
 """
 
 from __future__ import annotations
@@ -334,6 +337,48 @@ class Feed(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriptionLimits:
+    """What a venue allows for subscription changes, per connection (each adapter declares it).
+
+    The worker sends a feed's changes no faster than this
+    (`worker/subscriptions.py`): a token bucket of `burst` messages refilled at
+    `messages_per_second`, times the connections the feed needs for its symbols
+    (`symbols_per_connection`, 0 when one connection carries them all).
+    """
+
+    #: Control messages per second, sustained, on one connection.
+    messages_per_second: float = 2.0
+    #: Control messages that may go at once after a quiet spell.
+    burst: int = 10
+    #: Topics (streams) one symbol takes: e.g. a ticker and a funding topic.
+    topics_per_symbol: int = 1
+    #: Topics one (un)subscribe message may carry.
+    topics_per_message: int = 1
+    #: Symbols one connection carries (0: one connection carries every symbol).
+    symbols_per_connection: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.messages_per_second <= 0 or self.burst < 1 or self.topics_per_symbol < 1
+                or self.topics_per_message < 1 or self.symbols_per_connection < 0
+                or self.messages(1) > self.burst):
+            raise ValueError(f"{self} are no limits")
+
+    def messages(self, symbols: int) -> int:
+        """Return the control messages that (un)subscribe `symbols` symbols."""
+        return -(-symbols * self.topics_per_symbol // self.topics_per_message)
+
+    def symbols_within(self, messages: float) -> int:
+        """Return how many symbols whole `messages` messages can (un)subscribe."""
+        return int(messages) * self.topics_per_message // self.topics_per_symbol
+
+    def connections(self, symbols: int) -> int:
+        """Return the connections `symbols` symbols need (at least one)."""
+        if self.symbols_per_connection == 0:
+            return 1
+        return max(1, -(-symbols // self.symbols_per_connection))
+
+
+@dataclass(frozen=True, slots=True)
 class FeedHandlers:
     """Where a venue's feeds hand what they read (bound to the venue by the worker).
 
@@ -356,6 +401,8 @@ class VenueAdapter(ABC):
     venue: ClassVar[Venue]
     #: The markets the venue serves.
     markets: ClassVar[tuple[SymbolType, ...]] = (SymbolType.SPOT, SymbolType.FUTURES)
+    #: What the venue allows for subscription changes (see `subscription_limits`).
+    limits: ClassVar[SubscriptionLimits] = SubscriptionLimits()
 
     def __init__(self, environ: Mapping[str, str]) -> None:
         self.environ = environ
@@ -363,6 +410,13 @@ class VenueAdapter(ABC):
     def setting(self, name: str, default: str) -> str:
         """Return the environment variable `name`, or `default` when unset or empty."""
         return self.environ.get(name) or default
+
+    def subscription_limits(self, market: SymbolType) -> SubscriptionLimits:
+        """Return what the venue allows for subscription changes in `market` (default: `limits`).
+
+        A feed serving several markets is paced by the limits of the first.
+        """
+        return self.limits
 
     @abstractmethod
     def feeds(self, handlers: FeedHandlers, metrics: Metrics) -> dict[SymbolType, Feed]:

@@ -4,6 +4,8 @@ Conditions are detected on the mid price of `bookTicker` (it carries no last
 trade); fills use the executable side of the book (`protocol.py`). Funding
 settlements are read off the `markPrice` stream. Environment:
 `BACKPACK_WS_URL` (the WebSocket) and `BACKPACK_API` (REST: klines, markets).
+Backpack publishes no message limit for its WebSocket: subscription changes
+are paced as for KuCoin, 50 streams a message (a perpetual takes two).
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from cogmora_core.venues import SymbolType, Venue
 from worker.metrics import Metrics
 from worker.venues.backpack import candles, listings
 from worker.venues.backpack.feed import BackpackFeed
-from worker.venues.backpack.protocol import market_of
-from worker.venues.base import Feed, FeedHandlers, VenueAdapter
+from worker.venues.backpack.protocol import MAX_STREAMS_PER_MESSAGE, market_of
+from worker.venues.base import Feed, FeedHandlers, SubscriptionLimits, VenueAdapter
 
 WS_URL = "wss://ws.backpack.exchange"
 API = "https://api.backpack.exchange"
@@ -26,6 +28,8 @@ class Adapter(VenueAdapter):
     """Backpack's two markets, carried by one connection manager."""
 
     venue = Venue.BACKPACK
+    limits = SubscriptionLimits(messages_per_second=5.0, burst=40, topics_per_symbol=2,
+                                topics_per_message=MAX_STREAMS_PER_MESSAGE)
 
     @property
     def api(self) -> str:
