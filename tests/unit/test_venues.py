@@ -66,3 +66,11 @@ def test_binance_writes_both_markets_alike_so_its_ticks_name_their_market() -> N
     for symbol_type in SymbolType:
         assert spec.symbols[symbol_type].pattern.match("BTCUSDT")
         assert not spec.symbols[symbol_type].pattern.match("XBTUSDTM")
+
+
+def test_every_venue_declares_subscription_limits_a_burst_can_honour() -> None:
+    for adapter in ADAPTERS:
+        for market in adapter.markets:
+            limits = adapter({}).subscription_limits(market)
+            assert limits.messages(1) <= limits.burst, (adapter.venue, market)
+            assert limits.symbols_within(limits.burst) >= 1, (adapter.venue, market)

@@ -44,10 +44,11 @@ import httpx
 from cogmora_core.candles import Candle
 from cogmora_core.venues import SymbolType, Venue
 from worker.metrics import Metrics
-from worker.venues.base import Feed, FeedHandlers, VenueAdapter
+from worker.venues.base import Feed, FeedHandlers, SubscriptionLimits, VenueAdapter
 from worker.venues.binance import candles
-from worker.venues.binance.feed import BinanceFeed
+from worker.venues.binance.feed import STREAM_LIMITS, BinanceFeed
 from worker.venues.binance.listings import ExchangeInfo
+from worker.venues.binance.protocol import MAX_STREAMS_PER_MESSAGE
 
 SPOT_WS = "wss://stream.binance.com:9443"
 SPOT_API = "https://api.binance.com"
@@ -75,6 +76,18 @@ class Adapter(VenueAdapter):
         """Return the WebSocket host of each market."""
         return {SymbolType.SPOT: self.setting("BINANCE_SPOT_WS", SPOT_WS),
                 SymbolType.FUTURES: self.setting("BINANCE_FUTURES_WS", FUTURES_WS)}
+
+    def subscription_limits(self, market: SymbolType) -> SubscriptionLimits:
+        """Return Binance's limits: 5 (spot) or 10 (futures) messages a second per
+        connection, under which the feed paces too; 1024 or 200 streams a connection."""
+        if market is SymbolType.SPOT:
+            return SubscriptionLimits(4.0, 8, topics_per_symbol=1,
+                                      topics_per_message=MAX_STREAMS_PER_MESSAGE,
+                                      symbols_per_connection=STREAM_LIMITS[market])
+        # Futures: bookTicker and markPrice, each on its own route's connections.
+        return SubscriptionLimits(8.0, 16, topics_per_symbol=2,
+                                  topics_per_message=MAX_STREAMS_PER_MESSAGE,
+                                  symbols_per_connection=STREAM_LIMITS[market])
 
     def feeds(self, handlers: FeedHandlers, metrics: Metrics) -> dict[SymbolType, Feed]:
         """Return one `BinanceFeed` per market; perpetuals also follow funding."""
