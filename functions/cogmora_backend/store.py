@@ -140,9 +140,10 @@ class Database(Protocol):
     def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
         """Write one document outside any transaction (a plain write, not retried)."""
 
-    def list(self, collection: str, limit: int | None = None) -> Listing:
-        """Return (id, data) of the documents of a collection by id (at most `limit`),
-        outside any transaction."""
+    def list(self, collection: str, limit: int | None = None,
+             after_id: str | None = None) -> Listing:
+        """Return (id, data) of the documents of a collection by id (at most `limit`,
+        those after the id `after_id` when given), outside any transaction."""
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
               limit: int | None = None,

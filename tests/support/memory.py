@@ -92,13 +92,17 @@ class MemoryDatabase:
         """Write one document outside any transaction."""
         self.write(lambda batch: batch.set(path, data, merge=merge))
 
-    def list(self, collection: str, limit: int | None = None) -> Listing:
-        """Return (id, data) of the documents directly in `collection`, by id, at most `limit`."""
+    def list(self, collection: str, limit: int | None = None,
+             after_id: str | None = None) -> Listing:
+        """Return (id, data) of the documents directly in `collection`, by id, at most `limit`
+        (after the id `after_id`)."""
         depth = collection.count("/") + 1
         with self._lock:
             found = [(path.rsplit("/", 1)[1], copy.deepcopy(doc))
                      for path, doc in sorted(self.documents.items())
                      if path.startswith(collection + "/") and path.count("/") == depth]
+        if after_id is not None:
+            found = [(doc_id, doc) for doc_id, doc in found if doc_id > after_id]
         return found if limit is None else found[:limit]
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,

@@ -97,9 +97,11 @@ class FirestoreDatabase:
         """Write one document outside any transaction (a plain write, not retried)."""
         self._client.document(path).set(_to_firestore(data), merge=merge)
 
-    def list(self, collection: str, limit: int | None = None) -> Listing:
-        """Return (id, data) of the documents of a collection, by id, at most `limit`."""
-        query = self._client.collection(collection)
+    def list(self, collection: str, limit: int | None = None,
+             after_id: str | None = None) -> Listing:
+        """Return (id, data) of the documents of a collection, by id, at most `limit`
+        (after the id `after_id`, which need not exist)."""
+        query = queries.listing(self._client, collection, after_id)
         if limit is not None:
             query = query.limit(limit)  # ordered by document id
         return [(s.id, s.to_dict()) for s in query.stream()]

@@ -54,6 +54,15 @@ def page(client: Any, spec: QuerySpec, collection: str, limit: int, after: Any =
     return query.limit(limit)
 
 
+def listing(client: Any, collection: str, after_id: str | None = None) -> Any:
+    """Return the documents of `collection` by id, those after the id `after_id` when given."""
+    query = client.collection(collection)
+    if after_id is None:
+        return query
+    return query.order_by("__name__").start_after(
+        {"__name__": client.document(f"{collection}/{after_id}")})
+
+
 def cursor(client: Any, after: Snapshot) -> DocumentSnapshot[Any]:
     """Return a Google snapshot of `after` as read, to start a query after it."""
     return DocumentSnapshot(client.document(after.path), after.data, True, None, None, None)
