@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from functools import partial
 
 from cogmora_backend import paths
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.contract import ledger
-from cogmora_core.contract.ledger import JournalEntry
+from cogmora_core.contract.ledger import Entry, JournalEntry
 from cogmora_core.contract.users import account_balance
 from cogmora_core.errors import RetryableError
 
@@ -49,26 +50,27 @@ def migrate_account(database: Database, uid: str) -> Decimal | None:
         listed = database.list(paths.ledger_collection(uid))
         if any(entry_id in (ledger.FUNDED_ID, ledger.OPENING_ID) for entry_id, _ in listed):
             return None
-        entries = ledger.chain_order(ledger.parse_entry(i, d) for i, d in listed)
-
-        def work(tx: Transaction) -> Decimal | None:
-            user, opening = tx.get_many([paths.user(uid), paths.ledger(uid, ledger.OPENING_ID)])
-            if opening is not None or user is None or "balance" not in user:
-                return None
-            balance = account_balance(user)
-            if entries and entries[-1].balance_after != balance:
-                raise _JournalMoved
-            amount = balance - ledger.total(entries)
-            first = entries[0].at if entries else None
-            at = first - timedelta(milliseconds=1) if first is not None else SERVER_TIME
-            record(tx, uid, ledger.opening_entry(amount, at, SERVER_TIME))
-            return amount
-
         try:
-            return database.run(work)
+            return database.run(partial(_open_journal, uid, ledger.chain_order(
+                ledger.parse_entry(i, d) for i, d in listed)))
         except _JournalMoved:
             continue
     raise _JournalMoved(f"the journal of {uid} kept moving during its migration")
+
+
+def _open_journal(uid: str, entries: list[Entry], tx: Transaction) -> Decimal | None:
+    """Write the opening entry that makes Σ amount = balance, given the entries listed."""
+    user, opening = tx.get_many([paths.user(uid), paths.ledger(uid, ledger.OPENING_ID)])
+    if opening is not None or user is None or "balance" not in user:
+        return None
+    balance = account_balance(user)
+    if entries and entries[-1].balance_after != balance:
+        raise _JournalMoved
+    amount = balance - ledger.total(entries)
+    first = entries[0].at if entries else None
+    at = first - timedelta(milliseconds=1) if first is not None else SERVER_TIME
+    record(tx, uid, ledger.opening_entry(amount, at, SERVER_TIME))
+    return amount
 
 
 @dataclass

@@ -93,9 +93,10 @@ def settle_execution(
 
     In one transaction: debit margin (or cost) plus fee (journal entry
     `open_{id}`), create the position and its history record (both with the
-    execution's id), mark the execution `filled` with `positionId`. A rejection debits nothing. An execution that
-    is no longer `pending` is left alone. Raises `RetryableError` while the
-    account has no balance yet (the reconciler tries again later). An
+    execution's id), mark the execution `filled` with `positionId`. A
+    rejection debits nothing. An execution that is no longer `pending` is
+    left alone. Raises `RetryableError` while the account has no balance
+    yet (the reconciler tries again later). An
     execution that would take the user past `maxOpenPositions` is rejected
     with `too_many_positions`; the user document counts open positions
     (`openPositionCount`), started from a listing the first time.

@@ -6,13 +6,18 @@ symbol, at}`, money rounded once here. The ids are deterministic, so a
 retried or duplicated event writes the same document again, never a second
 one:
 
-| kind | id | amount | ref | also |
-|---|---|---|---|---|
-| `funded` | `funded` | + starting balance | `initializeAccount` | |
-| `open` | `open_{executionId}` | −(margin or cost + fee) | executionId | `margin`, `fee` |
-| `close` | `close_{positionId}` | + credit (≥ 0) | positionId | `grossPnl`, `fee`, `funding`, `closeReason` |
-| `funding` | `funding_{eventId}_{positionId}` | paid (−) / received (+) by the free balance | fundingEventId | `positionId`, `fromMargin`, `shortfall` |
-| `adjustment` | `opening` (the migration) | + balance when the journal began | `migration` | `recordedAt` |
+- `funded` (id `funded`, ref `initializeAccount`): + the starting balance.
+- `open` (id `open_{executionId}`, ref the execution): −(margin or cost +
+  fee), with `margin` and `fee`.
+- `close` (id `close_{positionId}`, ref the position): + the credit (zero or
+  more), with `grossPnl`, `fee` (the close fee), `funding` (the position's
+  funding total, paid through its own entries) and `closeReason`.
+- `funding` (id `funding_{eventId}_{positionId}`, ref the funding event):
+  what the free balance paid (−) or received (+), with `positionId`,
+  `fromMargin` and `shortfall` (neither moves the balance).
+- `adjustment` (the migration's id `opening`, ref `migration`): + the
+  balance the journal of an account older than it begins at, with
+  `recordedAt`.
 
 For every account, `balance` = Σ `amount`, and each entry's `balanceAfter`
 is the previous one's plus its `amount` (`chain_order`, `check_chain`).
@@ -164,9 +169,10 @@ _EARLIEST = datetime.min.replace(tzinfo=UTC)
 def chain_order(entries: Iterable[Entry]) -> list[Entry]:
     """Return the entries in the order they moved the balance.
 
-    By `at` (the commit time); entries of one transaction share it, and
-    among them each follows the one whose `balanceAfter` it starts from
-    (ties, such as zero amounts, by id).
+    By `at` (the commit time). Entries of one transaction share it: among
+    them, each follows the one whose `balanceAfter` it starts from, the
+    first from the previous transaction's (or, when none fits, from
+    wherever a whole chain of them starts); ties by id.
     """
     ordered = sorted(entries, key=lambda e: (e.at or _EARLIEST, e.id))
     result: list[Entry] = []
@@ -176,14 +182,38 @@ def chain_order(entries: Iterable[Entry]) -> list[Entry]:
         while end < len(ordered) and ordered[end].at == ordered[index].at:
             end += 1
         group = ordered[index:end]
-        current = result[-1].balance_after if result else ZERO
-        while group:
-            found = next((e for e in group if e.balance_before == current), group[0])
-            group.remove(found)
-            result.append(found)
-            current = found.balance_after
+        current = result[-1].balance_after if result else None
+        result += _chained(group, current) if len(group) > 1 else group
         index = end
     return result
+
+
+#: Entries of one transaction put in chain order by search (more: greedily).
+_SEARCHED = 8
+
+
+def _chained(group: list[Entry], current: Decimal | None) -> list[Entry]:
+    """Return `group` in an order whose `balanceAfter` chain holds, if there is one."""
+    if len(group) > _SEARCHED:
+        return group
+    starts = [current] if current is not None else []
+    starts += [e.balance_before for e in group]
+    for start in starts:
+        found = _chain_from(group, start)
+        if found is not None:
+            return found
+    return group
+
+
+def _chain_from(group: list[Entry], before: Decimal) -> list[Entry] | None:
+    if not group:
+        return []
+    for entry in group:
+        if entry.balance_before == before:
+            rest = _chain_from([e for e in group if e is not entry], entry.balance_after)
+            if rest is not None:
+                return [entry, *rest]
+    return None
 
 
 def total(entries: Iterable[Entry]) -> Decimal:
