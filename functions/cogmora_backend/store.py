@@ -168,9 +168,12 @@ class Database(Protocol):
         """
 
     def page(self, spec: QuerySpec, collection: str, limit: int,
-             after_id: str | None = None) -> Listing:
+             after_id: str | None = None, *, equals: tuple[Any, ...] = (),
+             since: Any = None, before: Any = None) -> Listing:
         """Return (id, data) of at most `limit` documents of `collection` in `spec`'s order.
 
         The page starts after the document `after_id` of the same collection;
-        raises `CursorMissing` when that document does not exist.
+        raises `CursorMissing` when that document does not exist. `equals`
+        are the values of the spec's equality fields; `since` (inclusive)
+        and `before` (exclusive) bound its order field when given.
         """

@@ -132,14 +132,16 @@ class FirestoreDatabase:
         return _Watch(watch)
 
     def page(self, spec: QuerySpec, collection: str, limit: int,
-             after_id: str | None = None) -> Listing:
+             after_id: str | None = None, *, equals: tuple[Any, ...] = (),
+             since: Any = None, before: Any = None) -> Listing:
         """Return one page of `collection` in `spec`'s order (one query, plus the cursor read)."""
         after = None
         if after_id is not None:
             after = self._client.document(f"{collection}/{after_id}").get()
             if not after.exists:
                 raise CursorMissing(after_id)
-        query = queries.page(self._client, spec, collection, limit, after)
+        query = queries.page(self._client, spec, collection, limit, after, equals=equals,
+                             since=since, before=before)
         return [(s.id, s.to_dict()) for s in query.stream()]
 
 
