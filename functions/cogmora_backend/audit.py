@@ -29,7 +29,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -201,6 +201,8 @@ class AuditReport:
     drifted: list[AccountAudit] = field(default_factory=list)
     complete: bool = False
     out_of_time: bool = False
+    #: Another run held the day's audit: this one did nothing.
+    busy: bool = False
     seconds: float = 0.0
 
 
@@ -219,20 +221,34 @@ def run_audit(database: Database, day: date, *, restart: bool = False,
     if state is not None and state.get("status") == AuditStatus.COMPLETE and not restart:
         report.complete = True
         return report
-    if state is None or restart:
-        database.set(path, {"date": day.isoformat(), "status": AuditStatus.RUNNING.value,
-                            "startedAt": SERVER_TIME, "cursor": None, "accounts": 0,
-                            "drifted": 0, "totalDifference": 0, "drift": {}})
-        cursor = None
-    else:
-        raw = state.get("cursor")
-        cursor = raw if isinstance(raw, str) else None
+    taken = _take_lease(database, path, restart, budget_seconds)
+    if taken is None:  # another run of the day is paging now
+        report.busy = True
+        return report
+    cursor = taken
+    try:
+        _audit_pages(database, report, path, cursor, started, budget_seconds, page, workers)
+    finally:  # the next run may go on at once
+        database.write(lambda batch: batch.update(path, {"leaseUntil": None}))
+    report.seconds = time.monotonic() - started
+    summary = log.error if report.drifted else log.info
+    summary("ledger audit", extra={
+        "date": day.isoformat(), "accounts": report.accounts, "drifted": len(report.drifted),
+        "complete": report.complete, "outOfTime": report.out_of_time,
+        "seconds": round(report.seconds, 3)})
+    return report
+
+
+def _audit_pages(database: Database, report: AuditReport, path: str, cursor: str,
+                 started: float, budget_seconds: float, page: int, workers: int) -> None:
+    """Audit page after page from `cursor` until the last account or the budget."""
+    day = report.day
     with ThreadPoolExecutor(max_workers=workers) as pool:
         while True:
             if time.monotonic() - started >= budget_seconds:
                 report.out_of_time = True
                 break
-            rows = database.list("users", limit=page, after_id=cursor)
+            rows = database.list("users", limit=page, after_id=cursor or None)
             audits = [found for found in pool.map(
                 lambda row: audit_account(database, row[0], row[1]), rows) if found is not None]
             drifted = [found for found in audits if found.problems]
@@ -249,13 +265,38 @@ def run_audit(database: Database, day: date, *, restart: bool = False,
             if last:
                 report.complete = True
                 break
-    report.seconds = time.monotonic() - started
-    summary = log.error if report.drifted else log.info
-    summary("ledger audit", extra={
-        "date": day.isoformat(), "accounts": report.accounts, "drifted": len(report.drifted),
-        "complete": report.complete, "outOfTime": report.out_of_time,
-        "seconds": round(report.seconds, 3)})
-    return report
+
+
+#: A run holds the day's audit this long past its budget (a crashed run's lease lapses).
+LEASE_MARGIN = timedelta(seconds=60)
+
+
+def _take_lease(database: Database, path: str, restart: bool,
+                budget_seconds: float) -> str | None:
+    """Take the day's audit for one run; return its cursor ("" from the start), None if held.
+
+    The scheduled run and an on-demand one must not page at once: each would
+    count the same accounts. A lease (`leaseUntil`) bounds a crashed run's hold.
+    """
+    now = datetime.now(UTC)
+
+    def work(tx: Transaction) -> str | None:
+        state = tx.get(path)
+        until = _time(state.get("leaseUntil")) if state is not None else None
+        if until is not None and until > now:
+            return None
+        lease = now + timedelta(seconds=budget_seconds) + LEASE_MARGIN
+        if state is None or restart:
+            tx.set(path, {"date": path.rsplit("/", 1)[-1],
+                          "status": AuditStatus.RUNNING.value, "startedAt": SERVER_TIME,
+                          "cursor": None, "accounts": 0, "drifted": 0, "totalDifference": 0,
+                          "drift": {}, "leaseUntil": lease})
+            return ""
+        tx.update(path, {"leaseUntil": lease})
+        cursor = state.get("cursor")
+        return cursor if isinstance(cursor, str) else ""
+
+    return database.run(work)
 
 
 def _save_page(database: Database, path: str, cursor: str | None, accounts: int,
@@ -278,7 +319,8 @@ def _save_page(database: Database, path: str, cursor: str | None, accounts: int,
             "totalDifference": to_firestore(total + sum((d.difference for d in drifted), ZERO)),
         }
         if complete:
-            fields |= {"status": AuditStatus.COMPLETE.value, "finishedAt": SERVER_TIME}
+            fields |= {"status": AuditStatus.COMPLETE.value, "finishedAt": SERVER_TIME,
+                       "leaseUntil": None}
         tx.set(path, fields, merge=True)
         for found in drifted:
             tx.set(f"{path}/accounts/{found.uid}", {**found.document(), "at": SERVER_TIME})

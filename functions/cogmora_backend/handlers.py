@@ -73,7 +73,7 @@ def on_ledger_audit(restart: bool = False) -> dict[str, Any]:
     return {"date": report.day.isoformat(), "accounts": report.accounts,
             "drifted": [found.uid for found in report.drifted][:100],
             "complete": report.complete, "outOfTime": report.out_of_time,
-            "seconds": round(report.seconds, 3)}
+            "busy": report.busy, "seconds": round(report.seconds, 3)}
 
 
 def on_migrate_ledger() -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -118,3 +118,17 @@ def test_check_account_is_pure_and_exact() -> None:
                            "symbol": "X", "at": None})]
     assert check_account("u", D("9999.9"), entries, [], []).problems == []
     assert check_account("u", D("9999.90000001"), entries, [], []).difference == D("1E-8")
+
+
+def test_a_run_while_another_pages_the_day_does_nothing() -> None:
+    db = traded_accounts(2)
+    run_audit(db, DAY, budget_seconds=0)
+    db.documents[audit_path(DAY)]["leaseUntil"] = datetime.now(UTC) + timedelta(minutes=5)
+
+    held = run_audit(db, DAY)
+    assert (held.busy, held.accounts) == (True, 0)
+
+    db.documents[audit_path(DAY)]["leaseUntil"] = datetime.now(UTC) - timedelta(seconds=1)
+    done = run_audit(db, DAY)
+    assert (done.busy, done.accounts, done.complete) == (False, 2, True)
+    assert db.documents[audit_path(DAY)]["leaseUntil"] is None
