@@ -117,6 +117,9 @@ def test_bad_parameters_are_refused_with_their_codes() -> None:
         "/api/v1/account/ledger?kind=gift": "invalid_kind",
         "/api/v1/account/ledger?from=yesterday": "invalid_time",
         "/api/v1/account/ledger?from=2026-01-01T00:00:00": "invalid_time",
+        "/api/v1/account/ledger?to=": "invalid_time",
+        "/api/v1/account/ledger?kind=": "invalid_kind",
+        "/api/v1/account/statement?from=&to=2026-01-01T00:00:00Z": "invalid_time",
         "/api/v1/account/ledger?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z":
             "invalid_period",
         "/api/v1/account/ledger?cursor=nope": "invalid_cursor",

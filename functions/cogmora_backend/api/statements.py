@@ -37,12 +37,13 @@ CSV_COLUMNS = ("at", "kind", "amount", "balanceAfter", "currency", "ref", "symbo
 
 
 def parse_time(raw: str | None, name: str) -> datetime | None:
-    """Return an RFC 3339 date-time query parameter in UTC, None when absent or empty.
+    """Return an RFC 3339 date-time query parameter in UTC, None when absent.
 
     A time outside what a timestamp holds (year 1 to 9999 in UTC) is
-    clamped to its end; one without an offset is refused (400 `invalid_time`).
+    clamped to its end; one without an offset, or empty, is refused (400
+    `invalid_time`).
     """
-    if not raw:
+    if raw is None:
         return None
     try:
         moment = datetime.fromisoformat(raw.upper())
@@ -65,8 +66,8 @@ def check_period(since: datetime | None, before: datetime | None) -> None:
 
 
 def parse_kind(raw: str | None) -> EntryKind | None:
-    """Return the `kind` filter, None when absent or empty, or raise 400 `invalid_kind`."""
-    if not raw:
+    """Return the `kind` filter, None when absent, or raise 400 `invalid_kind`."""
+    if raw is None:
         return None
     if raw not in set(EntryKind):
         raise ApiError(400, Code.INVALID_KIND,
