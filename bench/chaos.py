@@ -22,7 +22,9 @@ fill is that plateau's price even when ticks are lost. Meanwhile:
 
 Afterwards: every level that was crossed executed exactly once, nothing that
 was not crossed executed, every balance equals the model's to the last
-decimal, and the ledger identity holds for every user.
+decimal, the ledger identity holds for every user, and every account's
+journal (opened by the migration) sums to its balance with one entry per open
+and close, as the audit checks it.
 
     scripts/bench.sh chaos [--symbols 20 --triggers 60]   (>= 2,000 executions)
 """
@@ -41,7 +43,9 @@ from typing import Any
 
 from bench.results import record, tee
 from cogmora_backend import handlers
+from cogmora_backend.audit import audit_account
 from cogmora_backend.firestore import FirestoreDatabase
+from cogmora_backend.journal import migrate_account
 from cogmora_backend.reconcile import reconcile
 from cogmora_core.money import parse_number
 from tests.support.emulator import firestore_client, new_uid, set_background_triggers
@@ -483,6 +487,11 @@ def verify(run: Run) -> dict[str, int]:
         balance = parse_number(user["balance"])
         assert balance == expected, (uid, balance, expected)
         assert ledger_total(balance, positions.values(), history.values()) == Decimal(10000), uid
+        # The journal: Σ amount = balance, the chain holds, one entry per open and close.
+        audited = audit_account(FirestoreDatabase(run.db), uid, user)
+        assert audited is not None and audited.problems == [], (uid, audited)
+        assert audited.journal == balance and audited.entries == 1 + sum(
+            (order.opened_at is not None) + (order.closed_at is not None) for order in orders)
     opens = sum(1 for o in run.orders if o.opened_at is not None)
     closes = sum(1 for o in run.orders if o.closed_at is not None)
     return {"orders": len(run.orders), "opens": opens, "closes": closes,
@@ -505,6 +514,8 @@ def chaos(db: Any, symbols: int, per_symbol: int, users: int = 12, seed: int = 5
     try:
         for uid in run.users:
             db.document(f"users/{uid}").set({"balance": 10000, "createdAt": datetime.now(UTC)})
+            # Accounts funded by hand, as before the journal: the migration opens theirs.
+            migrate_account(FirestoreDatabase(db), uid)
         run.orders = make_orders(run.users, run.symbols, per_symbol, rng)
         resting = [order for order in run.orders if order.condition != "market"]
         for start in range(0, len(resting), 450):

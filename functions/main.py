@@ -102,6 +102,36 @@ def proposePlan(request: https_fn.CallableRequest[Any]) -> dict[str, Any]:
     return answer
 
 
+@scheduler_fn.on_schedule(schedule="every 15 minutes", timezone=UTC, timeout_sec=540,
+                          memory=options.MemoryOption.GB_1)
+def auditLedger(event: scheduler_fn.ScheduledEvent) -> None:
+    """Audit every account's journal once a day (later runs of the day go on, or do nothing)."""
+    handlers.on_ledger_audit()
+
+
+def _require_admin(request: https_fn.CallableRequest[Any]) -> None:
+    """Refuse a callable to anyone without the `admin` custom claim."""
+    if request.auth is None or not request.auth.uid:
+        raise https_fn.HttpsError(https_fn.FunctionsErrorCode.UNAUTHENTICATED, "sign in first")
+    if request.auth.token.get("admin") is not True:
+        raise https_fn.HttpsError(https_fn.FunctionsErrorCode.PERMISSION_DENIED, "admins only")
+
+
+@https_fn.on_call(timeout_sec=540, memory=options.MemoryOption.GB_1)
+def runLedgerAudit(request: https_fn.CallableRequest[Any]) -> dict[str, Any]:
+    """Audit the journals now (admins): `{restart: true}` audits today again from the start."""
+    _require_admin(request)
+    data = request.data if isinstance(request.data, dict) else {}
+    return handlers.on_ledger_audit(restart=data.get("restart") is True)
+
+
+@https_fn.on_call(timeout_sec=540)
+def migrateLedger(request: https_fn.CallableRequest[Any]) -> dict[str, Any]:
+    """Write the opening journal entry of every account older than the journal (admins)."""
+    _require_admin(request)
+    return handlers.on_migrate_ledger()
+
+
 @https_fn.on_request(timeout_sec=30)
 def api(request: Request) -> Response:
     """Serve the HTTP API for bots and scripts (docs/openapi.yaml)."""

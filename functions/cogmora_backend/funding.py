@@ -52,11 +52,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from cogmora_backend import paths, queries
+from cogmora_backend import journal, paths, queries
 from cogmora_backend.settlement import load_config
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.config import TradingConfig
 from cogmora_core.contract import funding as contract
+from cogmora_core.contract import ledger
 from cogmora_core.contract.funding import (
     COLLECTION,
     FundingEvent,
@@ -229,6 +230,9 @@ def _charge_position(tx: Transaction, documents: _Documents, funding: FundingEve
             fields["liquidationPrice"] = to_firestore_price(moved)
     tx.update(documents.position_path, fields)
     tx.update(documents.user_path, balance_fields(balance + charge.balance_change))
+    journal.record(tx, documents.uid, ledger.funding_entry(
+        funding.identifier, documents.position_id, state.symbol, charge,
+        balance + charge.balance_change, SERVER_TIME))
     record = {"funding": to_firestore(total),
               "fundingPayments": [*payments_of(documents.history),
                                   payment_document(funding, charge)]}
@@ -266,6 +270,13 @@ def _liquidate(tx: Transaction, documents: _Documents, state: PositionState, bal
     tx.update(documents.user_path, {
         **balance_fields(balance + charge.balance_change + settlement.credit),
         **position_count_after_close(documents.user)})
+    # Two entries of one transaction: the payment, then the close's credit.
+    journal.record(tx, documents.uid, ledger.funding_entry(
+        funding.identifier, documents.position_id, state.symbol, charge,
+        balance + charge.balance_change, SERVER_TIME))
+    journal.record(tx, documents.uid, ledger.close_entry(
+        documents.position_id, state.symbol, settlement, state.funding + charge.amount,
+        str(request.reason), balance + charge.balance_change + settlement.credit, SERVER_TIME))
     tx.delete(documents.position_path)
     log.warning("funding used up a position's margin: liquidated",
                 extra={"uid": documents.uid, "positionId": documents.position_id,
@@ -300,6 +311,9 @@ def _charge_settled(tx: Transaction, documents: _Documents, funding: FundingEven
     charge = charge_funding(due, balance, None)
     pnl = record.pnl + charge.amount
     tx.update(documents.user_path, balance_fields(balance + charge.balance_change))
+    journal.record(tx, documents.uid, ledger.funding_entry(
+        funding.identifier, documents.position_id, str(history.get("symbol")), charge,
+        balance + charge.balance_change, SERVER_TIME))
     tx.update(documents.history_path, {
         "funding": to_firestore(record.funding + charge.amount),
         "fundingPayments": [*payments_of(history), payment_document(funding, charge)],

@@ -62,6 +62,29 @@ def on_reconcile_tick() -> ReconcileReport:
     return reconcile(firestore_client.database(), datetime.now(UTC))
 
 
+def on_ledger_audit(restart: bool = False) -> dict[str, Any]:
+    """Audit every account's journal for today (UTC), going on from the day's last run.
+
+    Returns the run's summary: accounts audited, drifted uids, whether the day is complete.
+    """
+    from cogmora_backend.audit import run_audit
+
+    report = run_audit(firestore_client.database(), datetime.now(UTC).date(), restart=restart)
+    return {"date": report.day.isoformat(), "accounts": report.accounts,
+            "drifted": [found.uid for found in report.drifted][:100],
+            "complete": report.complete, "outOfTime": report.out_of_time,
+            "busy": report.busy, "seconds": round(report.seconds, 3)}
+
+
+def on_migrate_ledger() -> dict[str, Any]:
+    """Give every account without a journal beginning its opening entry (idempotent)."""
+    from cogmora_backend.journal import migrate_all
+
+    report = migrate_all(firestore_client.database())
+    return {"accounts": report.accounts, "migrated": report.migrated,
+            "failures": report.failures[:50]}
+
+
 def on_user_written(uid: str, after: dict[str, Any] | None) -> list[str]:
     """Make a newly enabled automation task due at once (it has no `nextRun` yet)."""
     from cogmora_backend.automation.scheduler import schedule_new_automation, unscheduled_tasks

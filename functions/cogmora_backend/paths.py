@@ -39,3 +39,13 @@ def idempotency_key(uid: str, key_hash: str) -> str:
 def api_usage(uid: str) -> str:
     """Return the path of `users/{uid}/apiUsage/window` (the HTTP API's rate limit)."""
     return f"users/{uid}/apiUsage/window"
+
+
+def ledger(uid: str, entry_id: str) -> str:
+    """Return the path of `users/{uid}/ledger/{entryId}` (the account journal)."""
+    return f"users/{uid}/ledger/{entry_id}"
+
+
+def ledger_collection(uid: str) -> str:
+    """Return the path of a user's journal, `users/{uid}/ledger`."""
+    return f"users/{uid}/ledger"

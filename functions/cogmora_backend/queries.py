@@ -44,8 +44,12 @@ class QuerySpec:
             raise ValueError(f"{self.name} takes {len(self.equality)} equality values")
 
     def check_page(self, collection: str) -> str:
-        """Return the order field; raise ValueError unless this spec pages `collection`."""
-        if self.order_field is None or self.equality or self.range_field or self.group:
+        """Return the order field; raise ValueError unless this spec pages `collection`.
+
+        A page query may have equality filters (then its index lists them
+        first) and bounds on its order field.
+        """
+        if self.order_field is None or self.range_field or self.group:
             raise ValueError(f"{self.name} is not a page query")
         if collection.rstrip("/").rsplit("/", 1)[-1] != self.collection_group:
             raise ValueError(f"{self.name} lists {self.collection_group}, not {collection}")
@@ -94,6 +98,15 @@ DUE_WATCHLISTS = QuerySpec("due watchlists", "users", ("automation.watchlist.ena
 HISTORY_PAGE = QuerySpec("history page", "tradeHistory", (), group=False,
                          order_field="openedAt", descending=True)
 
+#: One user's journal, newest first by `at` (the HTTP API's ledger pages, the statements).
+LEDGER_PAGE = QuerySpec("ledger page", "ledger", (), group=False, order_field="at",
+                        descending=True)
+#: One user's journal entries of one kind, newest first (the ledger pages filtered by kind).
+LEDGER_KIND_PAGE = QuerySpec("ledger page of a kind", "ledger", ("kind",), group=False,
+                             order_field="at", descending=True)
+#: One user's journal, oldest first by `at` (a statement's entries).
+LEDGER_STATEMENT = QuerySpec("ledger statement", "ledger", (), group=False, order_field="at")
+
 ALL: tuple[QuerySpec, ...] = (
     DUE_AI,
     DUE_WATCHLISTS,
@@ -106,4 +119,7 @@ ALL: tuple[QuerySpec, ...] = (
     LIVE_POSITIONS,
     ACTIVE_TRIGGERS,
     HISTORY_PAGE,
+    LEDGER_PAGE,
+    LEDGER_KIND_PAGE,
+    LEDGER_STATEMENT,
 )

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import logging
 
-from cogmora_backend import paths
+from cogmora_backend import journal, paths
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
 from cogmora_core.config import LimitsConfig, TradingConfig
-from cogmora_core.contract import executions, users
+from cogmora_core.contract import executions, ledger, users
 from cogmora_core.contract.executions import is_pending, parse_execution
 from cogmora_core.contract.history import history_close_fields, history_open_document
 from cogmora_core.contract.positions import is_priced_close, parse_position, position_document
@@ -55,7 +55,7 @@ def load_config(database: Database) -> TradingConfig:
 
 def initialize_account(database: Database, uid: str, config: TradingConfig,
                        create: bool = False) -> AccountInitialized | Skipped:
-    """Give a new user the starting balance and `createdAt`, exactly once.
+    """Give a new user the starting balance and `createdAt`, exactly once (entry `funded`).
 
     An existing `balance` is never overwritten; a missing `createdAt` is set.
     With `create` (the reconciler, for an execution of a user who never wrote
@@ -66,6 +66,7 @@ def initialize_account(database: Database, uid: str, config: TradingConfig,
         user = tx.get(paths.user(uid))
         if user is None and create:
             tx.set(paths.user(uid), users.funded_account(config.starting_balance, SERVER_TIME))
+            journal.record(tx, uid, ledger.funded_entry(config.starting_balance, SERVER_TIME))
             return AccountInitialized(created=True)
         if user is None:
             return Skipped(Skip.NO_USER_DOCUMENT)
@@ -73,6 +74,8 @@ def initialize_account(database: Database, uid: str, config: TradingConfig,
         if not fields:
             return Skipped(Skip.ALREADY_INITIALIZED)
         tx.update(paths.user(uid), fields)
+        if "balance" in fields:
+            journal.record(tx, uid, ledger.funded_entry(config.starting_balance, SERVER_TIME))
         return AccountInitialized()
 
     return database.run(work)
@@ -88,11 +91,12 @@ def settle_execution(
 ) -> ExecutionFilled | ExecutionRejected | Skipped:
     """Open the position of a `pending` execution, or reject it with a reason.
 
-    In one transaction: debit margin (or cost) plus fee, create the position
-    and its history record (both with the execution's id), mark the execution
-    `filled` with `positionId`. A rejection debits nothing. An execution that
-    is no longer `pending` is left alone. Raises `RetryableError` while the
-    account has no balance yet (the reconciler tries again later). An
+    In one transaction: debit margin (or cost) plus fee (journal entry
+    `open_{id}`), create the position and its history record (both with the
+    execution's id), mark the execution `filled` with `positionId`. A
+    rejection debits nothing. An execution that is no longer `pending` is
+    left alone. Raises `RetryableError` while the account has no balance
+    yet (the reconciler tries again later). An
     execution that would take the user past `maxOpenPositions` is rejected
     with `too_many_positions`; the user document counts open positions
     (`openPositionCount`), started from a listing the first time.
@@ -138,6 +142,9 @@ def settle_execution(
         )
         tx.update(paths.user(uid), {**users.balance_fields(balance - opened.debit),
                                     POSITION_COUNT: count + 1})
+        journal.record(tx, uid, ledger.open_entry(execution_id, opened.symbol, opened.margin,
+                                                  opened.open_fee, balance - opened.debit,
+                                                  SERVER_TIME))
         tx.update(execution_path, executions.filled_fields(execution_id, SERVER_TIME))
         return ExecutionFilled(execution_id)
 
@@ -164,11 +171,11 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
                  ) -> PositionSettled | CloseRejected | Skipped:
     """Settle a `closing` position that the worker priced.
 
-    In one transaction: credit the balance, complete the history record
-    (with `closeRequestedAt`, the close request's time) and delete the
-    position. A position already settled (deleted), not `closing`, or
-    without a price is left alone. A position that cannot be
-    evaluated keeps its mark and gets `details.settlementError`.
+    In one transaction: credit the balance (journal entry `close_{id}`),
+    complete the history record (with `closeRequestedAt`, the close
+    request's time) and delete the position. A position already settled
+    (deleted), not `closing`, or without a price is left alone. A position
+    that cannot be evaluated keeps its mark and gets `details.settlementError`.
     """
     position_path = paths.position(uid, position_id)
     history_path = paths.history(uid, position_id)
@@ -211,6 +218,9 @@ def settle_close(database: Database, uid: str, position_id: str, config: Trading
         tx.set(history_path, record, merge=True)
         tx.update(paths.user(uid), {**users.balance_fields(balance + settlement.credit),
                                     **position_count_after_close(user)})
+        journal.record(tx, uid, ledger.close_entry(
+            position_id, state.symbol, settlement, state.funding,
+            str(state.close_request.reason), balance + settlement.credit, SERVER_TIME))
         tx.delete(position_path)
         return PositionSettled(settlement.credit)
 

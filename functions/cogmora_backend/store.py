@@ -140,9 +140,10 @@ class Database(Protocol):
     def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
         """Write one document outside any transaction (a plain write, not retried)."""
 
-    def list(self, collection: str, limit: int | None = None) -> Listing:
-        """Return (id, data) of the documents of a collection by id (at most `limit`),
-        outside any transaction."""
+    def list(self, collection: str, limit: int | None = None,
+             after_id: str | None = None) -> Listing:
+        """Return (id, data) of the documents of a collection by id (at most `limit`,
+        those after the id `after_id` when given), outside any transaction."""
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
               limit: int | None = None,
@@ -167,9 +168,12 @@ class Database(Protocol):
         """
 
     def page(self, spec: QuerySpec, collection: str, limit: int,
-             after_id: str | None = None) -> Listing:
+             after_id: str | None = None, *, equals: tuple[Any, ...] = (),
+             since: Any = None, before: Any = None) -> Listing:
         """Return (id, data) of at most `limit` documents of `collection` in `spec`'s order.
 
         The page starts after the document `after_id` of the same collection;
-        raises `CursorMissing` when that document does not exist.
+        raises `CursorMissing` when that document does not exist. `equals`
+        are the values of the spec's equality fields; `since` (inclusive)
+        and `before` (exclusive) bound its order field when given.
         """

@@ -68,6 +68,9 @@ def world(db: Any, uid: str) -> None:
     batch.set(db.document(f"users/{uid}/tradeHistory/h1"),
               {"positionId": "h1", "status": "open", "margin": 200})
     batch.set(db.document(f"users/{uid}/aiPlans/a1"), {"planId": "a1", "proposals": []})
+    batch.set(db.document(f"users/{uid}/ledger/funded"), {
+        "kind": "funded", "amount": 10000, "balanceAfter": 10000, "currency": "USDT",
+        "ref": "initializeAccount", "symbol": None, "at": T0})
     batch.set(db.document(f"users/{uid}/watchlist/BTC-USDT"),
               {"symbol": "BTC-USDT", "price": 87956.1})
     batch.set(db.document(f"users/{uid}/idempotencyKeys/k1"), {
@@ -101,6 +104,7 @@ LEGITIMATE = [
     Case("read own execution", lambda c, u: c.get(f"users/{u}/executedTriggers/e0")),
     Case("read own history", lambda c, u: c.get(f"users/{u}/tradeHistory/h1")),
     Case("read own ai plan", lambda c, u: c.get(f"users/{u}/aiPlans/a1")),
+    Case("read own journal entry", lambda c, u: c.get(f"users/{u}/ledger/funded")),
     Case("read own watchlist", lambda c, u: c.get(f"users/{u}/watchlist/BTC-USDT")),
     Case("read config", lambda c, u: c.get("config/trading")),
     Case("read the limits", lambda c, u: c.get("config/limits")),
@@ -285,6 +289,15 @@ HOSTILE = [
     Case("edit history pnl", lambda c, u: c.update(f"users/{u}/tradeHistory/h1",
                                                    {"pnl": 1e6})),
     Case("forge a plan", lambda c, u: c.create(f"users/{u}/aiPlans/n", {"proposals": []})),
+    # the account journal: the backend's alone
+    Case("forge a journal entry", lambda c, u: c.create(f"users/{u}/ledger/gift", {
+        "kind": "adjustment", "amount": 1e6, "balanceAfter": 1e6, "currency": "USDT",
+        "ref": "me", "symbol": None})),
+    Case("edit a journal entry", lambda c, u: c.update(f"users/{u}/ledger/funded",
+                                                       {"amount": 1e6})),
+    Case("delete a journal entry", lambda c, u: c.delete(f"users/{u}/ledger/funded")),
+    Case("read another's journal", lambda c, u: c.get(f"users/{u}/ledger/funded"), "other"),
+    Case("read the audits", lambda c, u: c.get("audits/2026-01-01")),
     Case("write config", lambda c, u: c.update("config/trading", {"spotTakerFee": 0})),
     Case("raise the api rate limit", lambda c, u: c.update("config/limits", {
         "apiRequestsPerMinute": 1000000})),

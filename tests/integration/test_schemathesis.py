@@ -16,6 +16,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -93,6 +94,13 @@ def documented_refusal(case: Case) -> set[str] | None:
     if path == "/api/v1/account/history":
         cursor = (case.query or {}).get("cursor")
         return {"invalid_cursor"} if cursor else None
+    if path in ("/api/v1/account/ledger", "/api/v1/account/statement"):
+        query = case.query or {}
+        codes = {"invalid_cursor"} if query.get("cursor") else set()
+        since, before = _time(query.get("from")), _time(query.get("to"))
+        if since is not None and before is not None and since >= before:
+            codes.add("invalid_period")
+        return codes or None
     if not isinstance(body, Mapping):
         return None
     if path == "/api/v1/trade/create":
@@ -128,6 +136,18 @@ def _level_refusals(trigger: Mapping[str, Any], market: bool) -> set[str]:
         if distance is not None and distance >= target:
             codes.add("invalid_trailing_stop")
     return codes
+
+
+def _time(value: object) -> datetime | None:
+    """Return an RFC 3339 query value as an instant (clamped as the API does), or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    moment = datetime.fromisoformat(value.upper())
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=UTC) if moment.year == 1 else \
+            datetime.max.replace(tzinfo=UTC)
 
 
 def _decimal(value: object) -> Decimal | None:

@@ -129,6 +129,9 @@ async function world(uid) {
     batch.set(doc(db, `users/${uid}/tradeHistory/h1`),
       { positionId: 'h1', status: 'open', margin: 200 });
     batch.set(doc(db, `users/${uid}/aiPlans/a1`), { planId: 'a1', proposals: [] });
+    batch.set(doc(db, `users/${uid}/ledger/funded`), {
+      kind: 'funded', amount: 10000, balanceAfter: 10000, currency: 'USDT',
+      ref: 'initializeAccount', symbol: null });
     batch.set(doc(db, `users/${uid}/watchlist/BTC-USDT`), { symbol: 'BTC-USDT', price: 87956.1 });
     await batch.commit();
   });
@@ -166,6 +169,7 @@ const ALLOWED = [
   ['read own position', (db, u) => getDoc(p(db, u))],
   ['read own execution', (db, u) => getDoc(doc(db, `users/${u}/executedTriggers/e0`))],
   ['read own history', (db, u) => getDoc(doc(db, `users/${u}/tradeHistory/h1`))],
+  ['read own journal entry', (db, u) => getDoc(doc(db, `users/${u}/ledger/funded`))],
   ['read own ai plan', (db, u) => getDoc(doc(db, `users/${u}/aiPlans/a1`))],
   ['read own watchlist', (db, u) => getDoc(doc(db, `users/${u}/watchlist/BTC-USDT`))],
   ['read config', (db) => getDoc(doc(db, 'config/trading'))],
@@ -321,6 +325,11 @@ const DENIED = [
   ['edit history pnl', (db, u) => updateDoc(doc(db, `users/${u}/tradeHistory/h1`),
     { pnl: 1e6 })],
   ['forge a plan', (db, u) => setDoc(doc(db, `users/${u}/aiPlans/n`), { proposals: [] })],
+  ['forge a journal entry', (db, u) => setDoc(doc(db, `users/${u}/ledger/gift`),
+    { kind: 'adjustment', amount: 1e6, balanceAfter: 1e6, currency: 'USDT', ref: 'me' })],
+  ['edit a journal entry', (db, u) => updateDoc(doc(db, `users/${u}/ledger/funded`),
+    { amount: 1e6 })],
+  ['read another\'s journal', (db, u) => getDoc(doc(db, `users/${u}/ledger/funded`)), 'other'],
   ['write config', (db) => updateDoc(doc(db, 'config/trading'), { spotTakerFee: 0 })],
   // trigger values
   ['amount 0', (db, u) => setDoc(t(db, u), trig({ amount: 0 }))],

@@ -92,13 +92,17 @@ class MemoryDatabase:
         """Write one document outside any transaction."""
         self.write(lambda batch: batch.set(path, data, merge=merge))
 
-    def list(self, collection: str, limit: int | None = None) -> Listing:
-        """Return (id, data) of the documents directly in `collection`, by id, at most `limit`."""
+    def list(self, collection: str, limit: int | None = None,
+             after_id: str | None = None) -> Listing:
+        """Return (id, data) of the documents directly in `collection`, by id, at most `limit`
+        (after the id `after_id`)."""
         depth = collection.count("/") + 1
         with self._lock:
             found = [(path.rsplit("/", 1)[1], copy.deepcopy(doc))
                      for path, doc in sorted(self.documents.items())
                      if path.startswith(collection + "/") and path.count("/") == depth]
+        if after_id is not None:
+            found = [(doc_id, doc) for doc_id, doc in found if doc_id > after_id]
         return found if limit is None else found[:limit]
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
@@ -146,13 +150,19 @@ class MemoryDatabase:
         return listener
 
     def page(self, spec: QuerySpec, collection: str, limit: int,
-             after_id: str | None = None) -> Listing:
+             after_id: str | None = None, *, equals: tuple[Any, ...] = (),
+             since: Any = None, before: Any = None) -> Listing:
         """Return one page of `collection` in `spec`'s order, as Firestore would.
 
         Documents without the order field are left out, as Firestore does.
         """
         field = spec.check_page(collection)
-        rows = [(doc_id, doc) for doc_id, doc in self.list(collection) if field in doc]
+        spec.check(equals)
+        rows = [(doc_id, doc) for doc_id, doc in self.list(collection) if field in doc
+                and all(_matches(_field(doc, name), wanted)
+                        for name, wanted in zip(spec.equality, equals, strict=True))
+                and (since is None or doc[field] >= since)
+                and (before is None or doc[field] < before)]
         rows.sort(key=lambda row: (row[1][field], row[0]), reverse=spec.descending)
         if after_id is not None:
             ids = [doc_id for doc_id, _ in rows]

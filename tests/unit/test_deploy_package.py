@@ -74,15 +74,16 @@ def test_deploy_directory_imports_main_in_isolation(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["functions"] == [
-        "api", "applyFunding", "closePositionHandler", "initializeAccount", "mainScheduler",
-        "openPositionHandler", "proposePlan", "reconcileMarks", "scheduleAutomation",
+        "api", "applyFunding", "auditLedger", "closePositionHandler", "initializeAccount",
+        "mainScheduler", "migrateLedger", "openPositionHandler", "proposePlan",
+        "reconcileMarks", "runLedgerAudit", "scheduleAutomation",
     ]
     assert found["events"]["scheduleAutomation"] == "google.cloud.firestore.document.v1.written"
     assert found["events"]["openPositionHandler"] == "google.cloud.firestore.document.v1.created"
     assert found["events"]["closePositionHandler"] == "google.cloud.firestore.document.v1.written"
     assert found["events"]["initializeAccount"] == "google.cloud.firestore.document.v1.created"
     assert found["events"]["applyFunding"] == "google.cloud.firestore.document.v1.created"
-    assert found["scheduled"] == ["mainScheduler", "reconcileMarks"]
+    assert found["scheduled"] == ["auditLedger", "mainScheduler", "reconcileMarks"]
     assert found["core_from"].startswith(str(deploy))
     assert found["backend_from"].startswith(str(deploy))
     assert found["api_from"].startswith(str(deploy))

@@ -21,7 +21,7 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.routing import BaseConverter
 
 from cogmora_backend import paths
-from cogmora_backend.api import API_VERSION
+from cogmora_backend.api import API_VERSION, statements
 from cogmora_backend.api.errors import ApiError, Code
 from cogmora_backend.api.guards import (
     IDEMPOTENCY_HEADER,
@@ -219,19 +219,9 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier,
     @app.get("/api/v1/account/history")
     def history() -> Any:
         uid = g.uid
-        unknown = sorted(set(request.args) - {"limit", "cursor"})
-        if unknown:
-            raise ApiError(400, Code.UNKNOWN_PARAMETERS,
-                           f"unknown query parameters: {', '.join(unknown)}; allowed: limit, "
-                           "cursor", unknown[0])
+        _check_parameters("limit", "cursor")
         limit = _limit(request.args.get("limit"))
-        raw_cursor = request.args.get("cursor")
-        cursor = None
-        if raw_cursor:  # absent or empty: the first page
-            cursor = check_document_id(raw_cursor)
-            if cursor is None:
-                raise ApiError(400, Code.INVALID_CURSOR, "cursor is not one this API gave",
-                               "cursor")
+        cursor = _cursor(request.args.get("cursor"))
         try:
             rows = database().page(HISTORY_PAGE, f"{paths.user(uid)}/tradeHistory",
                                    limit + 1, cursor)
@@ -242,6 +232,33 @@ def create_app(database: Callable[[], Database], verify_token: TokenVerifier,
         next_cursor = page[-1][0] if len(rows) > limit else None
         return {"items": [document_view(doc_id, doc) for doc_id, doc in page],
                 "nextCursor": next_cursor}
+
+    @app.get("/api/v1/account/ledger")
+    def ledger_page() -> Any:
+        _check_parameters("limit", "cursor", "kind", "from", "to")
+        limit = _limit(request.args.get("limit"))
+        cursor = _cursor(request.args.get("cursor"))
+        kind = statements.parse_kind(request.args.get("kind"))
+        since = statements.parse_time(request.args.get("from"), "from")
+        before = statements.parse_time(request.args.get("to"), "to")
+        statements.check_period(since, before)
+        return statements.ledger_page(database(), g.uid, limit, cursor, kind, since, before)
+
+    @app.get("/api/v1/account/statement")
+    def statement() -> Any:
+        _check_parameters("from", "to")
+        since = statements.parse_time(request.args.get("from"), "from")
+        before = statements.parse_time(request.args.get("to"), "to")
+        for name, value in (("from", since), ("to", before)):
+            if value is None:
+                raise ApiError(400, Code.MISSING_PARAMETER, f"{name} is required", name)
+        assert since is not None and before is not None
+        statements.check_period(since, before)
+        opening, rows, closing = statements.statement(database(), g.uid, since, before)
+        if request.accept_mimetypes.best_match(["application/json", "text/csv"]) == "text/csv":
+            return Response(statements.statement_csv(since, before, opening, rows, closing),
+                            200, mimetype="text/csv")
+        return statements.statement_json(since, before, opening, rows, closing)
 
     @app.get("/api/v1/account/assets")
     def assets() -> Any:
@@ -320,6 +337,25 @@ def _opened_at(row: tuple[str, dict[str, Any]]) -> tuple[datetime, str]:
     if not isinstance(opened, datetime):
         return (_EPOCH, row[0])
     return (opened if opened.tzinfo else opened.replace(tzinfo=UTC), row[0])
+
+
+def _check_parameters(*allowed: str) -> None:
+    """Raise 400 `unknown_parameters` when the query names a parameter not `allowed`."""
+    unknown = sorted(set(request.args) - set(allowed))
+    if unknown:
+        raise ApiError(400, Code.UNKNOWN_PARAMETERS,
+                       f"unknown query parameters: {', '.join(unknown)}; allowed: "
+                       f"{', '.join(allowed)}", unknown[0])
+
+
+def _cursor(raw: str | None) -> str | None:
+    """Return a page cursor (a document id), None for the first page, or raise 400."""
+    if not raw:  # absent or empty: the first page
+        return None
+    cursor = check_document_id(raw)
+    if cursor is None:
+        raise ApiError(400, Code.INVALID_CURSOR, "cursor is not one this API gave", "cursor")
+    return cursor
 
 
 def _limit(raw: str | None) -> int:

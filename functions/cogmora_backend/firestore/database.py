@@ -97,9 +97,11 @@ class FirestoreDatabase:
         """Write one document outside any transaction (a plain write, not retried)."""
         self._client.document(path).set(_to_firestore(data), merge=merge)
 
-    def list(self, collection: str, limit: int | None = None) -> Listing:
-        """Return (id, data) of the documents of a collection, by id, at most `limit`."""
-        query = self._client.collection(collection)
+    def list(self, collection: str, limit: int | None = None,
+             after_id: str | None = None) -> Listing:
+        """Return (id, data) of the documents of a collection, by id, at most `limit`
+        (after the id `after_id`, which need not exist)."""
+        query = queries.listing(self._client, collection, after_id)
         if limit is not None:
             query = query.limit(limit)  # ordered by document id
         return [(s.id, s.to_dict()) for s in query.stream()]
@@ -130,14 +132,16 @@ class FirestoreDatabase:
         return _Watch(watch)
 
     def page(self, spec: QuerySpec, collection: str, limit: int,
-             after_id: str | None = None) -> Listing:
+             after_id: str | None = None, *, equals: tuple[Any, ...] = (),
+             since: Any = None, before: Any = None) -> Listing:
         """Return one page of `collection` in `spec`'s order (one query, plus the cursor read)."""
         after = None
         if after_id is not None:
             after = self._client.document(f"{collection}/{after_id}").get()
             if not after.exists:
                 raise CursorMissing(after_id)
-        query = queries.page(self._client, spec, collection, limit, after)
+        query = queries.page(self._client, spec, collection, limit, after, equals=equals,
+                             since=since, before=before)
         return [(s.id, s.to_dict()) for s in query.stream()]
 
 

@@ -39,19 +39,39 @@ def build(client: Any, spec: QuerySpec, equals: tuple[Any, ...], bound: Any = No
     return query
 
 
-def page(client: Any, spec: QuerySpec, collection: str, limit: int, after: Any = None) -> Any:
+def page(client: Any, spec: QuerySpec, collection: str, limit: int, after: Any = None, *,
+         equals: tuple[Any, ...] = (), since: Any = None, before: Any = None) -> Any:
     """Return at most `limit` documents of `collection` (a path) after snapshot `after`.
 
-    Ordered by the spec's `order_field`, then by document id in the same
-    direction, so that equal values still page in a stable order.
+    Filtered by `equals` on the spec's equality fields and to [`since`,
+    `before`) on its order field (either bound optional); ordered by the
+    order field, then by document id in the same direction, so that equal
+    values still page in a stable order.
     """
     field = spec.check_page(collection)
+    spec.check(equals)
     direction = Query.DESCENDING if spec.descending else Query.ASCENDING
-    query = client.collection(collection).order_by(field, direction=direction)
+    query: Any = client.collection(collection)
+    for name, value in zip(spec.equality, equals, strict=True):
+        query = query.where(filter=FieldFilter(name, "==", value))
+    if since is not None:
+        query = query.where(filter=FieldFilter(field, ">=", since))
+    if before is not None:
+        query = query.where(filter=FieldFilter(field, "<", before))
+    query = query.order_by(field, direction=direction)
     query = query.order_by("__name__", direction=direction)
     if after is not None:
         query = query.start_after(after)
     return query.limit(limit)
+
+
+def listing(client: Any, collection: str, after_id: str | None = None) -> Any:
+    """Return the documents of `collection` by id, those after the id `after_id` when given."""
+    query = client.collection(collection)
+    if after_id is None:
+        return query
+    return query.order_by("__name__").start_after(
+        {"__name__": client.document(f"{collection}/{after_id}")})
 
 
 def cursor(client: Any, after: Snapshot) -> DocumentSnapshot[Any]:

@@ -15,6 +15,7 @@ strings DESIGN.md names and the web app reads: never rename one.
 | `positions` | `users/{uid}/openPositions` | `PositionStatus`: open, closing |
 | `history` | `users/{uid}/tradeHistory` | `HistoryStatus`: open, closed |
 | `funding` | `fundingEvents` | `FundingStatus`: pending, applied |
+| `ledger` | `users/{uid}/ledger` | `EntryKind`: funded, open, close, funding, adjustment |
 
 Pure and standard-library only, like the rest of the core: a field the
 server stamps (`createdAt`, `executedAt`, `closedAt`…) is passed in by the
