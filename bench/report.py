@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.results import load
+from bench.storm_report import section as storm_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -130,8 +131,8 @@ flat (O(log n) to arm, O(1 + hits) per tick) while the scan's grows as O(n).
 recorded frame's exact shape, as bytes) through `parse_frame` (orjson) and
 `PriceIndex.on_tick` on one core. Memory is the RSS growth while arming,
 divided by the orders armed: the index keeps only levels (`TriggerLevel`,
-`PositionLevels`, slotted) and `(level, path)` entries; the mark's
-transaction reads the whole document again.
+`PositionLevels`, slotted) and `(level, path)` entries (with, in the worker,
+the update time each was read at); a trigger's mark reads the document again.
 
 {block("throughput")}
 ## 4. Firestore cost (`bench/firestore_cost.py`)
@@ -166,6 +167,22 @@ listener stream (reads scale with instances); marks are transactional, so a
 shard change during a deploy can overlap safely. Two instances, measured:
 
 {block("scaleout")}
+## 7. Flash crash (`bench/storm.py`, `bench/storm_report.py`)
+
+One tick crosses every level at once: triggers, stop-losses and
+liquidations over many users plus one whale whose levels are all
+liquidations, on the emulators with the local exchange and the worker. A
+listener times the first mark, every mark and every settlement; the run
+fails if any level executed twice or not at all or any balance differs from
+an independent Decimal model. "before" is the code before the storm-proof
+mark path and per-account settlement, "after" this commit's.
+
+    scripts/bench.sh storm --levels 1200 --label after
+    scripts/bench.sh storm --levels 10000 --label after
+    python -m bench.storm_report
+
+![flash crash](benchmarks/storm.png)
+{storm_section()}
 ## mainScheduler at scale (`bench/scheduler_scale.py`)
 
 {block("scheduler_scale")}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run an emulator benchmark (set-up included):
 #   scripts/bench.sh [settlement_latency|worker_latency] [--rounds N]
+#   scripts/bench.sh storm [--levels 1200|10000] [--label before|after]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)

@@ -11,7 +11,6 @@ import sys
 import time
 from collections.abc import Awaitable
 from functools import partial
-from typing import Any
 
 import httpx
 from aiohttp import web
@@ -21,7 +20,7 @@ from cogmora_backend.logs import configure_logging
 from cogmora_core.errors import Reason
 from cogmora_core.model import SymbolType, Tick
 from worker import gaps
-from worker.book import TRIGGER, Hit, Market, PriceIndex
+from worker.book import TRIGGER, Market, PriceIndex
 from worker.endpoints import make_app
 from worker.listings import Listings
 from worker.marker import Marker
@@ -35,30 +34,6 @@ from worker.watcher import Watcher
 log = logging.getLogger(__name__)
 
 
-class TrackedMarker(Marker):
-    """The marker, remembering the market of each mark in flight: it keeps the market wanted.
-
-    A hit leaves the index when it fires; until its mark is done the market
-    still matters (a failed mark is armed again and waits for the next tick).
-    """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._markets: dict[str, Market] = {}
-
-    def submit(self, hit: Hit, received_at: float) -> None:
-        """Start marking `hit` (see `Marker.submit`) and remember its market meanwhile."""
-        super().submit(hit, received_at)
-        if hit.armed.path in self._in_flight:
-            self._markets[hit.armed.path] = hit.armed.market
-
-    def marking(self) -> set[Market]:
-        """Return the markets with a mark in flight."""
-        for path in [p for p in self._markets if p not in self._in_flight]:
-            del self._markets[path]
-        return set(self._markets.values())
-
-
 class Worker:
     """The running worker: feeds → index → marks, with Firestore kept in the index."""
 
@@ -67,8 +42,8 @@ class Worker:
         self.metrics = Metrics()
         self.index = PriceIndex()
         self.database = firestore_client.database()
-        self.marker = TrackedMarker(self.database, self.index, self.metrics, settings.worker_id,
-                                    settings.mark_concurrency)
+        self.marker = Marker(self.database, self.index, self.metrics, settings.worker_id,
+                             settings.mark_concurrency, batch_size=settings.mark_batch)
         #: Every registered venue (worker/venues/registry.py), configured from the environment.
         self.venues: dict[str, VenueAdapter] = {
             adapter.venue: adapter(settings.environ) for adapter in ADAPTERS}

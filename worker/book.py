@@ -22,17 +22,20 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import Decimal
 
 from sortedcontainers import SortedList
 
-from cogmora_core.model import PositionLevels, Tick, TriggerLevel
+from cogmora_core.model import CloseReason, PositionLevels, Tick, TriggerLevel
 from cogmora_core.trading import (
     Crossing,
     advance_peak,
     better_peak,
     close_reason,
     resting_levels,
+    stop_loss_hit,
+    trailing_stop_price,
     trigger_fires,
 )
 
@@ -46,8 +49,11 @@ POSITION = "position"
 class Armed:
     """One watched document, reduced to what decides when it fires.
 
-    The index keeps only levels: the mark's transaction reads the whole
-    document again, so nothing else needs to stay in memory.
+    The index keeps only levels, with the update time of the version they
+    were read from (`seen`): a position's mark is written blind from them, on
+    condition that this version still stands
+    (`cogmora_backend.marks.plan_position_mark`). A trigger's execution needs
+    the whole order: its mark reads the document again (many in one read).
     """
 
     path: str
@@ -62,6 +68,8 @@ class Armed:
     #: When the index armed it (monotonic; set by `PriceIndex.arm`): a tick
     #: received before that never fires it (DESIGN.md §3, "No hindsight").
     armed_at: float = field(default=0.0, compare=False)
+    #: The server's update time of the version read (None: unknown).
+    seen: datetime | None = field(default=None, compare=False)
 
     @property
     def market(self) -> Market:
@@ -89,6 +97,54 @@ class Hit:
     peak: Decimal | None = None
     #: Where the price came from when not a live tick (`gap_recovery`).
     origin: str | None = None
+
+
+#: Classes of urgency, most urgent first (`urgency`).
+LIQUIDATION, STOP, IMMEDIATE, OTHER = range(4)
+
+
+def urgency(hit: Hit) -> tuple[int, Decimal]:
+    """Return where `hit` goes in a storm's marking order: smaller first.
+
+    First by class: liquidations (the exchange's own forced close, and the
+    loss the user can least afford to have delayed), then stop-losses and
+    trailing stops (risk the user asked to cut), then market orders and manual
+    closes (the user asked for the next price), then triggers and
+    take-profits. Within a class, the deepest crossed first: the level
+    farthest from the price, relative to the level (the one the price passed
+    first on its way, and the fill that is furthest already). A level the tick
+    no longer crosses (it cannot happen from the index) sorts last.
+    """
+    armed, price = hit.armed, hit.tick.price
+    if armed.immediate:
+        return IMMEDIATE, Decimal(0)
+    if armed.trigger is not None:
+        return OTHER, -_depth(armed.trigger.target_price, price)
+    position = armed.position
+    assert position is not None
+    if position.trailing_stop is not None:
+        position = replace(position,
+                           peak=better_peak(position.position_type, position.peak, hit.peak))
+    reason = close_reason(position, price)
+    if reason is CloseReason.LIQUIDATION:
+        return LIQUIDATION, -_depth(position.liquidation_price, price)
+    if reason is CloseReason.STOP_LOSS:
+        level = position.stop_loss
+        if level is None or not stop_loss_hit(position.position_type, level, price):
+            assert position.trailing_stop is not None and position.peak is not None
+            level = trailing_stop_price(position.position_type, position.trailing_stop,
+                                        position.peak)
+        return STOP, -_depth(level, price)
+    if reason is CloseReason.TAKE_PROFIT:
+        return OTHER, -_depth(position.take_profit, price)
+    return OTHER + 1, Decimal(0)
+
+
+def _depth(level: Decimal | None, price: Decimal) -> Decimal:
+    """Return how far `price` is past `level`, as a fraction of the level."""
+    if level is None or level <= 0:
+        return Decimal(0)
+    return abs(price - level) / level
 
 
 #: Where a level rests: its list, and its (level, path) entry in that list.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from cogmora_core.contract.positions import PositionStatus, parse_position
@@ -19,18 +20,22 @@ def owner_of(path: str) -> tuple[str, str]:
     return parts[1], parts[3]
 
 
-def armed_trigger(path: str, data: Mapping[str, Any]) -> Armed:
-    """Return the armed form of an active trigger, or raise `Rejected`."""
+def armed_trigger(path: str, data: Mapping[str, Any], seen: datetime | None = None) -> Armed:
+    """Return the armed form of an active trigger, or raise `Rejected`.
+
+    `seen` is the update time of the version `data` is (see `Armed.seen`).
+    """
     owner_of(path)  # raises for a path outside users/{uid}/{collection}/{id}
     order = parse_trigger(data)
     return Armed(
         path=path, kind=TRIGGER, symbol=order.symbol,
         symbol_type=str(order.symbol_type), venue=order.venue, trigger=order.level,
-        immediate=order.condition is Condition.MARKET,
+        immediate=order.condition is Condition.MARKET, seen=seen,
     )
 
 
-def armed_position(path: str, data: Mapping[str, Any]) -> Armed | None:
+def armed_position(path: str, data: Mapping[str, Any],
+                   seen: datetime | None = None) -> Armed | None:
     """Return the armed form of a position, None when nothing is left to watch.
 
     An `open` position is watched at its levels; a `closing` one without a
@@ -48,5 +53,5 @@ def armed_position(path: str, data: Mapping[str, Any]) -> Armed | None:
     return Armed(
         path=path, kind=POSITION, symbol=state.symbol,
         symbol_type=str(state.symbol_type), venue=state.venue, position=state.levels,
-        immediate=manual,
+        immediate=manual, seen=seen,
     )

@@ -35,8 +35,10 @@ class Settings:
     #: Seconds a symbol stays subscribed after the last thing on it (a level, an order or
     #: close waiting for a price, a trailing stop, a position, a mark in flight) is gone.
     subscription_linger_seconds: float = 60.0
-    #: Marks written at once.
+    #: Batches of marks written at once.
     mark_concurrency: int = 16
+    #: Marks written in one atomic batch at most (a burst starts at one and doubles).
+    mark_batch: int = 200
     #: Seconds from SIGTERM to exit, whatever Firestore does: Cloud Run kills the
     #: instance 10 s after SIGTERM, so the worker is gone before that.
     stop_grace_seconds: float = 8.0
@@ -65,6 +67,7 @@ class Settings:
             stop_grace_seconds=_float("STOP_GRACE_SECONDS", defaults.stop_grace_seconds),
             mark_concurrency=int(os.environ.get("MARK_CONCURRENCY")
                                  or defaults.mark_concurrency),
+            mark_batch=int(os.environ.get("MARK_BATCH") or defaults.mark_batch),
             worker_id=os.environ.get("WORKER_ID") or defaults.worker_id,
             shard_count=int(os.environ.get("SHARD_COUNT") or 1),
             shard_index=int(os.environ.get("SHARD_INDEX") or 0),

@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from sortedcontainers import SortedList
@@ -114,7 +115,8 @@ class Watcher:
                 self.metrics.documents_read.labels("resync").inc(len(snapshots) or 1)
                 for snapshot in snapshots:
                     self._remember_update(snapshot)
-                self.reconcile(collection, [(s.path, s.data) for s in snapshots], started)
+                self.reconcile(collection, [(s.path, s.data) for s in snapshots], started,
+                               {s.path: s.update_time for s in snapshots})
             self._applied_at = {p: t for p, t in self._applied_at.items() if t >= started}
             self.last_resync_ok = True
             self.last_full_resync = started
@@ -123,16 +125,18 @@ class Watcher:
             self.last_resync_ok = False
             log.exception("resync failed")
 
-    def reconcile(self, collection: str, documents: list[Change], started: float) -> None:
+    def reconcile(self, collection: str, documents: list[Change], started: float,
+                  versions: Mapping[str, datetime | None] | None = None) -> None:
         """Make the index match `documents`, the full result of a read begun at `started`.
 
         Paths the listener applied after `started` keep the listener's newer state.
+        `versions` are the documents' update times as read (see `apply`).
         """
         present = {path for path, _ in documents}
         seen = self.known[collection] | {p for p in self.index.paths() if f"/{collection}/" in p}
         stale = [(p, None) for p in seen if p not in present]
         self.apply([(path, data) for path, data in [*documents, *stale]
-                    if self._applied_at.get(path, float("-inf")) < started])
+                    if self._applied_at.get(path, float("-inf")) < started], versions)
 
     def start_listeners(self) -> None:
         """Listen to the same queries; changes are applied on the event loop."""
@@ -181,14 +185,16 @@ class Watcher:
     def _on_changes(self, changes: list[DocumentChange]) -> None:
         # May run on the database's listener thread: hand over to the loop.
         batch: list[Change] = []
+        versions: dict[str, datetime | None] = {}
         for change in changes:
             removed = change.kind is ChangeKind.REMOVED
             batch.append((change.snapshot.path, None if removed else change.snapshot.data))
             if not removed:
                 self._remember_update(change.snapshot)
+                versions[change.snapshot.path] = change.snapshot.update_time
         if batch and self._loop is not None:
             self.metrics.documents_read.labels("listener").inc(len(batch))
-            self._loop.call_soon_threadsafe(self.apply_from_listener, batch)
+            self._loop.call_soon_threadsafe(self.apply_from_listener, batch, versions)
 
     def _remember_update(self, snapshot: Snapshot) -> None:
         if snapshot.update_time is None:
@@ -256,33 +262,40 @@ class Watcher:
         self._over_limit.add(path)
         return ahead
 
-    def apply_from_listener(self, changes: list[Change]) -> None:
+    def apply_from_listener(self, changes: list[Change],
+                            versions: Mapping[str, datetime | None] | None = None) -> None:
         """Apply the listener's changes, remembering when (see `reconcile`)."""
         now = time.monotonic()
         for path, _ in changes:
             self._applied_at[path] = now
-        self.apply(changes)
+        self.apply(changes, versions)
 
-    def apply(self, changes: Iterable[Change]) -> None:
+    def apply(self, changes: Iterable[Change],
+              versions: Mapping[str, datetime | None] | None = None) -> None:
         """Arm, re-arm or disarm each changed document, then refresh the subscriptions.
 
         Every changed trigger is ranked first: the limit then counts the user's
         earlier triggers of this same batch too (a full read comes in path
-        order, not in creation order).
+        order, not in creation order). `versions` holds the update time of the
+        very version of each document in `changes` (from the same snapshot):
+        armed with it, a document's mark is written blind on condition that this
+        version still stands; without it, the mark reads the document again.
         """
+        versions = versions or {}
         changes = list(changes)
         for path, data in changes:
             if f"/{TRIGGERS}/" in path:
                 self._track_active(path, data is not None and _watched(TRIGGERS, data))
         for path, data in changes:
             try:
-                self._apply_one(path, data)
+                self._apply_one(path, data, versions.get(path))
             except Exception:  # one bad document never stops the others
                 log.exception("could not apply a document change", extra={"path": path})
         self.metrics.armed.set(len(self.index))
         self.on_change()
 
-    def _apply_one(self, path: str, data: dict[str, Any] | None) -> None:
+    def _apply_one(self, path: str, data: dict[str, Any] | None,
+                   seen: datetime | None = None) -> None:
         collection = TRIGGERS if f"/{TRIGGERS}/" in path else POSITIONS
         watched = data is not None and _watched(collection, data)
         if watched:
@@ -299,14 +312,14 @@ class Watcher:
                 if not triggers.is_active(data):
                     self._disarm(path)
                     return
-                armed = armed_trigger(path, data)
+                armed = armed_trigger(path, data, seen)
                 ahead = self._over_trigger_limit(path)
                 if ahead is not None:
                     raise Rejected(Reason.TOO_MANY_TRIGGERS,
                                    f"{ahead} active triggers before it; at most "
                                    f"{self.limits.max_active_triggers} (config/limits)")
             else:
-                armed = armed_position(path, data)  # type: ignore[assignment]
+                armed = armed_position(path, data, seen)  # type: ignore[assignment]
         except Rejected as rejection:
             self._disarm(path)
             self.metrics.invalid_documents.labels(collection, rejection.reason).inc()

@@ -11,18 +11,17 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from cogmora_backend import firestore_client
+from cogmora_backend import firestore_client, paths
 from cogmora_backend.funding import apply_event
 from cogmora_backend.limits import load_limits
 from cogmora_backend.reconcile import ReconcileReport, reconcile
 from cogmora_backend.settlement import (
     initialize_account,
     load_config,
-    settle_close,
-    settle_execution,
+    settle_account,
 )
 from cogmora_backend.store import SERVER_TIME
-from cogmora_core.contract.executions import ExecutionStatus
+from cogmora_core.contract.executions import ExecutionStatus, is_pending
 from cogmora_core.contract.positions import is_priced_close
 from cogmora_core.events import Outcome, Skip, Skipped
 
@@ -41,20 +40,35 @@ def on_user_created(uid: str) -> Outcome:
 
 
 def on_execution_created(uid: str, execution_id: str, data: dict[str, Any] | None) -> Outcome:
-    """Settle a new `executedTriggers` document if it is `pending`."""
+    """Settle a new `executedTriggers` document if it is `pending`, with the user's other marks.
+
+    Settled already (another mark's event settled the user's pending marks
+    together, or this event came twice): nothing more is read.
+    """
     if data is not None and data.get("status") != ExecutionStatus.PENDING:
         return Skipped(Skip.NOT_PENDING)
     database = firestore_client.database()
-    return settle_execution(database, uid, execution_id, load_config(database),
-                            load_limits(database))
+    path = paths.execution(uid, execution_id)
+    if not is_pending(database.read(path)):
+        return Skipped(Skip.NOT_PENDING)
+    outcomes = settle_account(database, uid, load_config(database), load_limits(database),
+                              asked=path)
+    return outcomes[path]
 
 
 def on_position_written(uid: str, position_id: str, after: dict[str, Any] | None) -> Outcome:
-    """Settle a position that a write left `closing` with a price; ignore every other write."""
+    """Settle a position that a write left `closing` with a price, with the user's other marks.
+
+    Every other write is ignored, and so is a close settled already.
+    """
     if not is_priced_close(after):
         return Skipped(Skip.NOT_A_PRICED_CLOSE)
     database = firestore_client.database()
-    return settle_close(database, uid, position_id, load_config(database))
+    path = paths.position(uid, position_id)
+    if not is_priced_close(database.read(path)):
+        return Skipped(Skip.NOT_A_PRICED_CLOSE)
+    outcomes = settle_account(database, uid, load_config(database), asked=path)
+    return outcomes[path]
 
 
 def on_reconcile_tick() -> ReconcileReport:

@@ -1,20 +1,36 @@
 """Marks: the worker's writes that tell the functions something must execute.
 
-Each mark is one transaction that re-reads the document and re-checks it
-against the tick with the core's rules, and writes only if it still must
-execute, so a level that stays crossed, a retried mark, or two workers
-racing mark exactly once.
+Two ways to write a mark, with the same result and the same guarantee:
+
+- `mark_trigger` / `mark_position`: one transaction that re-reads the
+  document and re-checks it against the tick with the core's rules, and
+  writes only if it still must execute;
+- `plan_read_trigger_mark` / `plan_position_mark` + `write_marks`: the mark
+  is decided from the document as just read (a trigger, many in one read) or
+  as the worker's listener delivered it (a position: the levels are all it
+  needs), and written many in one batch, each write conditioned on that version
+  (the execution created only if none exists, the trigger deleted and the
+  position updated only if their update time is still the one seen). Any
+  later write (a cancel, an edit, another worker's mark) fails the batch with
+  `StaleWrite`, and nothing is written: the caller then marks through the
+  transaction, which decides anew from what is there.
+
+Either way a level that stays crossed, a retried mark, or two workers racing
+mark exactly once, and a cancelled or edited document is never marked from
+a stale snapshot.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Sequence
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from cogmora_backend import paths
 from cogmora_backend.funding import event_path
-from cogmora_backend.store import SERVER_TIME, Database, Transaction
+from cogmora_backend.store import SERVER_TIME, Database, Snapshot, Transaction
 from cogmora_core.contract import triggers
 from cogmora_core.contract.executions import execution_document
 from cogmora_core.contract.funding import event_document, event_id
@@ -37,7 +53,14 @@ from cogmora_core.events import (
     TriggerFired,
     TriggerRejected,
 )
-from cogmora_core.model import CloseReason, CloseRequest, PositionState, Tick
+from cogmora_core.model import (
+    CloseReason,
+    CloseRequest,
+    OrderRequest,
+    PositionLevels,
+    PositionState,
+    Tick,
+)
 from cogmora_core.trading import (
     CloseDetail,
     better_peak,
@@ -177,8 +200,118 @@ def mark_position(database: Database, uid: str, position_id: str, tick: Tick,
     return database.run(work, done)
 
 
-def _trailing_state(state: PositionState, peak: Decimal, source: str) -> dict[str, Any]:
+def _trailing_state(state: PositionState | PositionLevels, peak: Decimal,
+                    source: str) -> dict[str, Any]:
     return trailing_state_document(state, peak, SERVER_TIME, source)
+
+
+@dataclasses.dataclass(frozen=True)
+class PlannedMark:
+    """A mark decided from a snapshot: its writes, valid only while that version stands."""
+
+    path: str
+    outcome: TriggerFired | CloseRequested
+    writes: Callable[[Transaction], None]
+
+
+def plan_trigger_mark(uid: str, trigger_id: str, order: OrderRequest, seen: datetime,
+                      tick: Tick, source: str, origin: str | None = None
+                      ) -> PlannedMark | None:
+    """Return the mark of an active trigger as read at update time `seen`, to write blind.
+
+    The same writes as `mark_trigger`: its execution created (only if none
+    exists) and the trigger deleted (only if still the version seen). None when
+    the tick does not cross it, or when it is linked one-cancels-other: its
+    partner must be read, so it is marked through the transaction.
+    """
+    if order.oco_trigger_id is not None and order.oco_trigger_id != trigger_id:
+        return None
+    if order.symbol != tick.symbol or not trigger_fires(
+            order.condition, order.target_price, tick.price):
+        return None
+    path = paths.trigger(uid, trigger_id)
+    fill = open_fill(order.position_type, tick)
+    execution = execution_document(order, trigger_id, fill, tick, source, SERVER_TIME)
+    if origin is not None:
+        execution["origin"] = origin
+    execution_path = paths.execution(uid, trigger_id)
+
+    def writes(batch: Transaction) -> None:
+        batch.create(execution_path, execution)
+        batch.delete(path, if_update_time=seen)
+
+    return PlannedMark(path, TriggerFired(fill), writes)
+
+
+def plan_read_trigger_mark(read: Snapshot | None, uid: str, trigger_id: str, tick: Tick,
+                           source: str, origin: str | None = None
+                           ) -> PlannedMark | Skipped | None:
+    """Return the mark of a trigger as just read (`Database.read_many`), to write blind.
+
+    Skipped when it is gone or no longer active; None when the transaction
+    must decide (it cannot be parsed, is linked one-cancels-other, or the
+    tick does not cross it as it stands).
+    """
+    if read is None:
+        return Skipped(Skip.NO_TRIGGER)
+    if not triggers.is_active(read.data):
+        return Skipped(Skip.NOT_ACTIVE)
+    if read.update_time is None:
+        return None
+    try:
+        order = parse_trigger(read.data)
+    except Rejected:
+        return None
+    return plan_trigger_mark(uid, trigger_id, order, read.update_time, tick, source, origin)
+
+
+def plan_position_mark(uid: str, position_id: str, levels: PositionLevels, manual: bool,
+                       seen: datetime, tick: Tick, source: str,
+                       peak: Decimal | None = None, origin: str | None = None
+                       ) -> PlannedMark | None:
+    """Return the mark of a position as read at update time `seen`, to write blind.
+
+    `levels` are the position's as read then; `manual` says it was `closing`
+    without a price (a manual close, priced at the tick). The same update as
+    `mark_position`, made only if the position is still the version seen.
+    None when the tick crosses none of its levels.
+    """
+    if levels.trailing_stop is not None:
+        levels = dataclasses.replace(
+            levels, peak=better_peak(levels.position_type, levels.peak, peak))
+    detail: CloseDetail | None = None
+    if manual:
+        reason = CloseReason.MANUAL
+    else:
+        found = close_reason(levels, tick.price)
+        if found is None:
+            return None
+        reason, detail = found, close_detail(levels, tick.price)
+    fill = close_fill(levels.position_type, tick)
+    request = CloseRequest(reason, fill, source, detail, origin)
+    fields = closing_fields(request, SERVER_TIME, tick.time_ms)
+    if detail is not None and levels.peak is not None:
+        fields["trailing"] = _trailing_state(levels, levels.peak, source)
+    path = paths.position(uid, position_id)
+
+    def writes(batch: Transaction) -> None:
+        batch.update(path, fields, if_update_time=seen)
+
+    return PlannedMark(path, CloseRequested(reason, fill, detail), writes)
+
+
+def write_marks(database: Database, marks: Sequence[PlannedMark]) -> None:
+    """Write planned marks in one atomic batch (at most 250: two writes each at most).
+
+    Raises `StaleWrite` when any document changed since it was seen, and then
+    nothing is written.
+    """
+
+    def writes(batch: Transaction) -> None:
+        for mark in marks:
+            mark.writes(batch)
+
+    database.write(writes)
 
 
 def record_peak(database: Database, uid: str, position_id: str, peak: Decimal,

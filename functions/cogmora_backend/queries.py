@@ -24,7 +24,8 @@ class QuerySpec:
     (`<=` unless told otherwise; the index is the same for every operator).
 
     `group` queries span every collection of that name (collection-group
-    scope); the others query the top-level collection of that name. A page
+    scope); the others query the top-level collection of that name, or the
+    one under the document the query is asked with (`parent`). A page
     query (`order_field`) lists one collection (a user's subcollection, by its
     path) ordered by that field, newest first when `descending`, in pages.
     """
@@ -94,6 +95,13 @@ DUE_AI = QuerySpec("due ai agents", "users", ("automation.ai.enabled",),
 DUE_WATCHLISTS = QuerySpec("due watchlists", "users", ("automation.watchlist.enabled",),
                            range_field="automation.watchlist.nextRun", group=False)
 
+#: One user's executions still `pending` and positions `closing` (settled together:
+#: `settlement.settle_account`); asked with `parent="users/{uid}"`.
+USER_PENDING_EXECUTIONS = QuerySpec("a user's pending executions", "executedTriggers",
+                                    ("status",), group=False)
+USER_CLOSING_POSITIONS = QuerySpec("a user's closing positions", "openPositions",
+                                   ("details.status",), group=False)
+
 #: One user's trade history, newest first by `openedAt` (the HTTP API's history pages).
 HISTORY_PAGE = QuerySpec("history page", "tradeHistory", (), group=False,
                          order_field="openedAt", descending=True)
@@ -122,4 +130,6 @@ ALL: tuple[QuerySpec, ...] = (
     LEDGER_PAGE,
     LEDGER_KIND_PAGE,
     LEDGER_STATEMENT,
+    USER_PENDING_EXECUTIONS,
+    USER_CLOSING_POSITIONS,
 )

@@ -36,7 +36,13 @@ class _ServerTime:
 SERVER_TIME: Any = _ServerTime()
 
 
-class DocumentMissing(RetryableError):
+class StaleWrite(RetryableError):
+    """A batch's precondition failed: a document it creates exists, or one it changes
+    is gone or was written since it was read. The batch wrote nothing: read again
+    (in a transaction) and decide anew."""
+
+
+class DocumentMissing(StaleWrite):
     """A batch updated a document that does not exist; the batch wrote nothing."""
 
 
@@ -109,14 +115,20 @@ class Transaction(Protocol):
     def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
         """Write the whole document (or merge top-level maps into it)."""
 
-    def update(self, path: str, data: Mapping[str, Any]) -> None:
+    def create(self, path: str, data: Mapping[str, Any]) -> None:
+        """Write a new document; one that exists fails the whole batch with `StaleWrite`."""
+
+    def update(self, path: str, data: Mapping[str, Any], *,
+               if_update_time: datetime | None = None) -> None:
         """Change the named fields (dotted keys are field paths) of an existing document.
 
         In a batch, a missing document fails the whole batch with `DocumentMissing`.
+        With `if_update_time` (a `Snapshot.update_time`), only the version read then
+        is changed: any later write (or a delete) fails the batch with `StaleWrite`.
         """
 
-    def delete(self, path: str) -> None:
-        """Delete the document."""
+    def delete(self, path: str, *, if_update_time: datetime | None = None) -> None:
+        """Delete the document (with `if_update_time`: only the version read then)."""
 
 
 class Database(Protocol):
@@ -137,6 +149,13 @@ class Database(Protocol):
     def read(self, path: str) -> Document | None:
         """Return one document outside any transaction, or None."""
 
+    def read_many(self, paths: builtins.list[str]) -> builtins.list[Snapshot | None]:
+        """Return several documents outside any transaction, in one round trip.
+
+        In the order asked, None for a missing one; each snapshot has its update
+        time, to make a later write conditional on it (`if_update_time`).
+        """
+
     def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
         """Write one document outside any transaction (a plain write, not retried)."""
 
@@ -146,9 +165,12 @@ class Database(Protocol):
         those after the id `after_id` when given), outside any transaction."""
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
-              limit: int | None = None,
-              after: Snapshot | None = None) -> builtins.list[Snapshot]:
+              limit: int | None = None, after: Snapshot | None = None,
+              parent: str | None = None) -> builtins.list[Snapshot]:
         """Return the documents `spec` finds, outside any transaction.
+
+        `parent` (a document's path) scopes a non-group spec to the collection
+        under that document (`users/{uid}` → `users/{uid}/openPositions`).
 
         `equals` are the values of the equality fields (a list: any of them),
         `bound` the range field's bound. Ordered by the range field, then by

@@ -8,7 +8,8 @@ the class right under it says what the caller does with it::
     │   ├── FeedDead              (worker venues) drop the connection and open it again
     │   │   └── TokenRejected     (worker, KuCoin) fetch a new token first
     │   ├── CandleError           (worker) the exchange's candles could not be used
-    │   └── DocumentMissing       (store) a batch missed a document: redo it as a transaction
+    │   └── StaleWrite            (store) a batch's precondition failed: read again, decide anew
+    │       └── DocumentMissing   (store) a batch missed a document: redo it as a transaction
     ├── InvalidInput              reject the input with a stable reason, change nothing else
     │   ├── Rejected              a document or order: `reason` (one of `Reason`) is recorded
     │   ├── FrameError            (worker venues) a frame; `reason` is the metric label

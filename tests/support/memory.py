@@ -6,6 +6,9 @@ document writes nothing, queries leave out documents without a filtered
 field and order by the range field, then the path, listeners first list
 what the query finds, then every change, and `SERVER_TIME` becomes `now`
 (the commit time, which is also each written document's update time).
+Update times carry the commit's number too (as Firestore's, to the nanosecond,
+differ between two writes), so a precondition on a snapshot's update time
+fails after any later write, even one at the same `now`.
 Documents put into `documents` by hand have no times and notify no listener.
 """
 
@@ -29,6 +32,7 @@ from cogmora_backend.store import (
     DocumentMissing,
     Listing,
     Snapshot,
+    StaleWrite,
     Transaction,
 )
 
@@ -49,7 +53,7 @@ class MemoryDatabase:
         self.commits = 0
         #: (create time, update time) of each document written through the port.
         self.times: dict[str, tuple[datetime, datetime]] = {
-            path: (self.now, self.now) for path in self.documents}
+            path: (self.now, _Stamp.of(self.now, 0)) for path in self.documents}
         self._listeners: list[_Listener] = []
 
     def run(self, work: Callable[[Transaction], T],
@@ -66,7 +70,10 @@ class MemoryDatabase:
             with self._lock:
                 transaction = _MemoryTransaction(self)
                 result = work(transaction)
-                changes = self._commit(transaction)
+                try:
+                    changes = self._commit(transaction)
+                except _Stale as error:
+                    raise StaleWrite(str(error)) from error
             self._deliver(changes)
             return result
 
@@ -78,6 +85,8 @@ class MemoryDatabase:
                 work(batch)
                 try:
                     changes = self._commit(batch)
+                except _Stale as error:
+                    raise StaleWrite(str(error)) from error
                 except KeyError as error:
                     raise DocumentMissing(str(error)) from error
             self._deliver(changes)
@@ -87,6 +96,11 @@ class MemoryDatabase:
         with self._lock:
             found = self.documents.get(path)
             return copy.deepcopy(found) if found is not None else None
+
+    def read_many(self, paths: builtins.list[str]) -> builtins.list[Snapshot | None]:
+        """Return copies of several documents with their times, None for a missing one."""
+        with self._lock:
+            return [self._snapshot(path) if path in self.documents else None for path in paths]
 
     def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
         """Write one document outside any transaction."""
@@ -106,8 +120,8 @@ class MemoryDatabase:
         return found if limit is None else found[:limit]
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
-              limit: int | None = None,
-              after: Snapshot | None = None) -> builtins.list[Snapshot]:
+              limit: int | None = None, after: Snapshot | None = None,
+              parent: str | None = None) -> builtins.list[Snapshot]:
         """Return the documents `spec` finds, as Firestore would.
 
         A group query looks in every collection of that name, the others in
@@ -116,7 +130,7 @@ class MemoryDatabase:
         spec.check(equals)
         with self._lock:
             found = [self._snapshot(path) for path, document in sorted(self.documents.items())
-                     if _finds(spec, equals, bound, path, document)]
+                     if _finds(spec, equals, bound, path, document, parent)]
         if spec.range_field is not None:
             field = spec.range_field
             found.sort(key=lambda row: _field(row.data, field))
@@ -179,12 +193,13 @@ class MemoryDatabase:
     def _commit(self, transaction: _MemoryTransaction) -> _Heard:
         """Apply the writes, stamp the documents' times; return what each listener hears."""
         written = transaction.commit()
+        stamp = _Stamp.of(self.now, self.commits)
         for path in written:
             if path not in self.documents:
                 self.times.pop(path, None)
             else:
                 created = self.times.get(path, (self.now, self.now))[0]
-                self.times[path] = (created, self.now)
+                self.times[path] = (created, stamp)
         heard: _Heard = []
         for listener in self._listeners:
             changes = listener.changes(written)
@@ -243,6 +258,8 @@ class _MemoryTransaction:
         self._writes: list[Callable[[], object]] = []
         self._updated: list[str] = []
         self._paths: list[str] = []
+        #: (path, must exist, update time it must still have, or None for any).
+        self._preconditions: list[tuple[str, bool, datetime | None]] = []
 
     def get(self, path: str) -> Document | None:
         if not self._reads:
@@ -265,9 +282,16 @@ class _MemoryTransaction:
         self._writes.append(apply)
         self._paths.append(path)
 
-    def update(self, path: str, data: Mapping[str, Any]) -> None:
+    def create(self, path: str, data: Mapping[str, Any]) -> None:
+        self._preconditions.append((path, False, None))
+        self.set(path, data)
+
+    def update(self, path: str, data: Mapping[str, Any], *,
+               if_update_time: datetime | None = None) -> None:
         value = self._resolve(data)
         self._updated.append(path)
+        if if_update_time is not None:
+            self._preconditions.append((path, True, if_update_time))
 
         def apply() -> None:
             document = self._database.documents.get(path)
@@ -283,12 +307,27 @@ class _MemoryTransaction:
         self._writes.append(apply)
         self._paths.append(path)
 
-    def delete(self, path: str) -> None:
+    def delete(self, path: str, *, if_update_time: datetime | None = None) -> None:
+        if if_update_time is not None:
+            self._preconditions.append((path, True, if_update_time))
         self._writes.append(lambda: self._database.documents.pop(path, None))
         self._paths.append(path)
 
     def commit(self) -> list[str]:
-        """Apply the writes; return the paths written, in order."""
+        """Apply the writes; return the paths written, in order.
+
+        Raises `_Stale` (a precondition failed) or `KeyError` (an update of a
+        missing document), and then writes nothing.
+        """
+        database = self._database
+        for path, exists, update_time in self._preconditions:
+            if not exists and path in database.documents:
+                raise _Stale(f"{path} exists already")
+            if exists and update_time is not None and (
+                    path not in database.documents
+                    or not _same_time(database.times.get(path, (None, None))[1],
+                                      update_time)):
+                raise _Stale(f"{path} changed since {update_time}")
         missing = [path for path in self._updated if path not in self._database.documents]
         if missing:
             raise KeyError(f"no document to update at {missing[0]}")
@@ -306,20 +345,62 @@ class _MemoryTransaction:
         return copy.deepcopy(value)
 
 
+class _Stale(Exception):
+    """A precondition of a batch failed (`StaleWrite` for the caller)."""
+
+
+class _Stamp(datetime):
+    """An update time: the commit's `now`, equal to it, with the commit's number.
+
+    Firestore's update times differ between two writes of a document (they
+    have nanoseconds); the fake's `now` may not move between commits, so the
+    number tells the versions apart when a precondition is checked.
+    """
+
+    revision: int = -1
+
+    @classmethod
+    def of(cls, moment: datetime, revision: int) -> _Stamp:
+        stamp = cls(moment.year, moment.month, moment.day, moment.hour, moment.minute,
+                    moment.second, moment.microsecond, tzinfo=moment.tzinfo)
+        stamp.revision = revision
+        return stamp
+
+    def __reduce_ex__(self, protocol: object) -> Any:  # copies keep the number
+        plain = datetime(self.year, self.month, self.day, self.hour, self.minute,
+                         self.second, self.microsecond, tzinfo=self.tzinfo)
+        return (_Stamp.of, (plain, self.revision))
+
+
+def _same_time(stored: datetime | None, wanted: datetime) -> bool:
+    """Return whether `wanted` (a snapshot's update time) is still the document's."""
+    if stored is None or stored != wanted:
+        return False
+    if isinstance(stored, _Stamp) and isinstance(wanted, _Stamp):
+        return stored.revision == wanted.revision
+    return True
+
+
 _MISSING: Any = object()
 _OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
     "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
 
 def _finds(spec: QuerySpec, equals: tuple[Any, ...], bound: Any, path: str,
-           document: Mapping[str, Any]) -> bool:
+           document: Mapping[str, Any], parent: str | None = None) -> bool:
     """Return whether the query of `spec` finds this document.
 
     A group query looks in every collection of that name, the others in the
-    top-level one; documents without a filtered field are left out.
+    top-level one (or the one under `parent`); documents without a filtered
+    field are left out.
     """
     parts = path.split("/")
-    if parts[-2] != spec.collection_group or (not spec.group and len(parts) != 2):
+    if parts[-2] != spec.collection_group:
+        return False
+    if not spec.group and parent is not None:
+        if path.rsplit("/", 2)[0] != parent:
+            return False
+    elif not spec.group and len(parts) != 2:
         return False
     if not all(_matches(_field(document, name), wanted)
                for name, wanted in zip(spec.equality, equals, strict=True)):

@@ -23,6 +23,7 @@ from cogmora_backend.store import (
     Database,
     DocumentChange,
     DocumentMissing,
+    StaleWrite,
     Transaction,
 )
 
@@ -187,7 +188,61 @@ def runs_transactions_and_atomic_batches(db: Database, scope: str) -> None:
     assert db.read(f"{path}-new") is None
 
 
+def writes_only_the_version_read(db: Database, scope: str) -> None:
+    """Preconditions: `create` only a new document, `update`/`delete` only the version read.
+
+    The update times come from a query and from a listener, as the worker reads them.
+    """
+    symbol = f"PORT-{scope}"
+    base = f"users/{scope}/tradeTriggers"
+    db.write(lambda batch: batch.create(f"{base}/a", _trigger(symbol)))
+
+    def create_twice(batch: Transaction) -> None:
+        batch.set(f"{base}/other", {"amount": 1})
+        batch.create(f"{base}/a", _trigger(symbol, amount=7))
+
+    with pytest.raises(StaleWrite):
+        db.write(create_twice)
+    assert db.read(f"{base}/other") is None and (db.read(f"{base}/a") or {})["amount"] == 100
+    heard: list[DocumentChange] = []
+    subscription = db.listen(queries.TRIGGERS_BY_SYMBOL, (symbol, "active"), heard.extend)
+    try:
+        deadline = time.monotonic() + 20
+        while not heard:
+            assert time.monotonic() < deadline, "the listener heard nothing"
+            time.sleep(0.05)
+    finally:
+        subscription.stop()
+    [queried] = db.query(queries.TRIGGERS_BY_SYMBOL, (symbol, "active"))
+    fresh, missing = db.read_many([f"{base}/a", f"{base}/missing"])
+    assert missing is None and fresh is not None and fresh.path == f"{base}/a"
+    assert fresh.data == queried.data
+    for seen in (heard[0].snapshot, queried, fresh):
+        assert seen.update_time == queried.update_time
+    read = queried.update_time
+    db.write(lambda batch: batch.update(f"{base}/a", {"amount": 200}, if_update_time=read))
+    [changed] = db.query(queries.TRIGGERS_BY_SYMBOL, (symbol, "active"))
+    assert changed.data["amount"] == 200
+
+    def stale(batch: Transaction) -> None:
+        batch.set(f"{base}/other", {"amount": 1})
+        batch.update(f"{base}/a", {"amount": 300}, if_update_time=read)
+
+    with pytest.raises(StaleWrite):
+        db.write(stale)
+    with pytest.raises(StaleWrite):
+        db.write(lambda batch: batch.delete(f"{base}/a", if_update_time=read))
+    assert db.read(f"{base}/other") is None and (db.read(f"{base}/a") or {})["amount"] == 200
+    db.write(lambda batch: batch.delete(f"{base}/a", if_update_time=changed.update_time))
+    assert db.read(f"{base}/a") is None
+    with pytest.raises(StaleWrite):  # gone: its last version cannot be changed
+        db.write(lambda batch: batch.update(f"{base}/a", {"amount": 1},
+                                            if_update_time=changed.update_time))
+    assert db.read(f"{base}/a") is None
+
+
 CHECKS: list[Check] = [
+    writes_only_the_version_read,
     writes_and_reads_outside_transactions,
     queries_by_equality_and_in,
     stamps_create_and_update_times,

@@ -6,10 +6,11 @@ import asyncio
 
 from tests.support.builders import position_doc, trigger_doc
 from tests.support.memory import MemoryDatabase
-from worker.app import TrackedMarker, Worker
+from worker.app import Worker
 from worker.book import PriceIndex
 from worker.documents import armed_position, armed_trigger
 from worker.listings import Listings
+from worker.marker import Marker
 from worker.metrics import Metrics
 from worker.settings import Settings
 from worker.subscriptions import Subscriptions
@@ -29,7 +30,7 @@ def wired_worker() -> Worker:
     worker.index = PriceIndex()
     worker.last_seen = {}
     worker.recovering = {}
-    worker.marker = TrackedMarker(MemoryDatabase(), worker.index, worker.metrics, "wiring")
+    worker.marker = Marker(MemoryDatabase(), worker.index, worker.metrics, "wiring")
     worker.subscriptions = Subscriptions(worker.settings.subscription_linger_seconds,
                                          worker.metrics, worker.update_subscriptions)
     worker.listings = Listings({}, lambda: None)  # no venue to ask: every symbol listed

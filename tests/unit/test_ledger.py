@@ -6,6 +6,7 @@ is 2026-01-01 00:00 UTC: every server time written is that instant.
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from typing import Any
@@ -18,7 +19,8 @@ from cogmora_backend.settlement import initialize_account, settle_close, settle_
 from cogmora_core import TradingConfig
 from cogmora_core.contract import ledger
 from cogmora_core.errors import Rejected
-from cogmora_core.money import parse_number
+from cogmora_core.model import Settlement
+from cogmora_core.money import parse_number, quantize
 from tests.support.builders import execution_doc, position_doc, spot_execution_doc
 from tests.support.memory import MemoryDatabase
 
@@ -288,6 +290,57 @@ def test_entries_of_one_transaction_are_ordered_by_their_chain() -> None:
         "funded", "open_a", "open_b"]
     assert ledger.check_chain(ordered) == []
     assert ledger.total(ordered) == D(80)
+
+
+def _settlement(credit: D) -> Settlement:
+    return Settlement(close_price=D(1), close_fee=D(0), gross_pnl=credit, credit=credit,
+                      pnl=credit, pnl_percent=D(0))
+
+
+def test_hundreds_of_entries_of_one_account_settlement_are_ordered_by_their_chain() -> None:
+    # One transaction settling a whale's marks: liquidations credit nothing (their
+    # entries start and end at the same balance), other closes credit, opens debit.
+    at = NOW
+    balance, written = D("5000"), []
+    for n in range(300):
+        if n % 3 == 0:
+            change, entry = D(0), None
+        elif n % 3 == 1:
+            change = D(n) / 7
+        else:
+            change = -D(n) / 3
+        balance = quantize(balance + change)
+        if change < 0:
+            entry = ledger.open_entry(f"e{n:03}", "X", -change, D(0), balance, at)
+        else:
+            settlement = _settlement(change)
+            entry = ledger.close_entry(f"p{n:03}", "X", settlement, D(0), "liquidation",
+                                       balance, at)
+        written.append(ledger.parse_entry(entry.id, entry.document))
+    funded = ledger.funded_entry(D(5000), at - timedelta(seconds=1))
+    shuffled = [ledger.parse_entry(funded.id, funded.document), *written]
+    random.Random(7).shuffle(shuffled)
+
+    ordered = ledger.chain_order(shuffled)
+
+    assert ledger.check_chain(ordered) == []
+    assert ordered[0].id == "funded" and len(ordered) == 301
+    assert ledger.total(ordered) == balance == ordered[-1].balance_after
+
+
+def test_a_zero_entry_is_chained_before_the_entry_that_leaves_its_balance() -> None:
+    # From 100: a liquidation (100 → 100) and an open (100 → 90). Taking the open
+    # first would strand the liquidation; the chain takes both.
+    at = NOW
+    funded = ledger.funded_entry(D(100), at - timedelta(seconds=1))
+    zero = ledger.close_entry("p", "X", _settlement(D(0)), D(0), "liquidation", D(100), at)
+    debit = ledger.open_entry("a", "X", D(10), D(0), D(90), at)
+    entries = [ledger.parse_entry(e.id, e.document) for e in (debit, zero, funded)]
+
+    ordered = ledger.chain_order(entries)
+
+    assert [e.id for e in ordered] == ["funded", "close_p", "open_a"]
+    assert ledger.check_chain(ordered) == []
 
 
 # ---- the migration --------------------------------------------------------------------------

@@ -214,12 +214,14 @@ def test_a_fired_level_keeps_its_symbol_through_its_mark_and_the_linger() -> Non
         blocked = asyncio.Event()
         worker.marker._call = lambda *args: blocked.wait()  # type: ignore[method-assign]
         worker.marker.submit(Hit(hits[0].armed, tick), 0.0)
-        assert worker.held_markets() == {BTC}  # the mark is in flight
+        assert worker.held_markets() == {BTC}  # the mark is queued
+        await asyncio.sleep(0)  # its batch starts
+        assert worker.marker._running and worker.held_markets() == {BTC}  # in flight
         worker.subscriptions.linger.seconds = 0  # nothing lingers: only the mark holds it
         worker.update_subscriptions()
         assert feed.connections[0].desired == {"XBTUSDTM"}
         worker.marker.stopping = True
-        tasks = list(worker.marker._in_flight.values())
+        tasks = list(worker.marker._running)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import builtins
 import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from google.api_core import exceptions
+from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.cloud import firestore
 
 from cogmora_backend.firestore import queries
@@ -23,6 +24,7 @@ from cogmora_backend.store import (
     DocumentMissing,
     Listing,
     Snapshot,
+    StaleWrite,
     Subscription,
     Transaction,
 )
@@ -78,8 +80,8 @@ class FirestoreDatabase:
     def write(self, work: Callable[[Transaction], None]) -> None:
         """Apply the writes of `work` in one atomic batch (no reads allowed).
 
-        Raises `DocumentMissing` when an update names a document that does not exist
-        (nothing is written then).
+        Raises `DocumentMissing` when an update names a document that does not exist,
+        `StaleWrite` when a precondition fails (nothing is written then).
         """
         batch = self._client.batch()
         work(_FirestoreTransaction(self._client, batch, reads=False))
@@ -87,11 +89,22 @@ class FirestoreDatabase:
             retry(batch.commit, is_contention, self._deadline_seconds)
         except exceptions.NotFound as error:
             raise DocumentMissing(str(error)) from error
+        except (exceptions.FailedPrecondition, exceptions.AlreadyExists) as error:
+            raise StaleWrite(str(error)) from error
 
     def read(self, path: str) -> Document | None:
         """Return one document outside any transaction, or None."""
         snapshot = self._client.document(path).get()
         return snapshot.to_dict() if snapshot.exists else None
+
+    def read_many(self, paths: builtins.list[str]) -> builtins.list[Snapshot | None]:
+        """Return several documents outside any transaction (one `BatchGetDocuments`)."""
+        if not paths:
+            return []
+        found = {snapshot.reference.path: _snapshot(snapshot) for snapshot in
+                 self._client.get_all([self._client.document(path) for path in paths])
+                 if snapshot.exists}
+        return [found.get(path) for path in paths]
 
     def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
         """Write one document outside any transaction (a plain write, not retried)."""
@@ -107,10 +120,11 @@ class FirestoreDatabase:
         return [(s.id, s.to_dict()) for s in query.stream()]
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
-              limit: int | None = None,
-              after: Snapshot | None = None) -> builtins.list[Snapshot]:
+              limit: int | None = None, after: Snapshot | None = None,
+              parent: str | None = None) -> builtins.list[Snapshot]:
         """Return the documents the query of `spec` finds (see `Database.query`)."""
-        query = queries.build(self._client, spec, equals, bound, limit=limit, after=after)
+        query = queries.build(self._client, spec, equals, bound, limit=limit, after=after,
+                              parent=parent)
         return [_snapshot(found) for found in query.stream()]
 
     def count(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None) -> int:
@@ -187,11 +201,25 @@ class _FirestoreTransaction:
     def set(self, path: str, data: Mapping[str, Any], merge: bool = False) -> None:
         self._transaction.set(self._client.document(path), _to_firestore(data), merge=merge)
 
-    def update(self, path: str, data: Mapping[str, Any]) -> None:
-        self._transaction.update(self._client.document(path), _to_firestore(data))
+    def create(self, path: str, data: Mapping[str, Any]) -> None:
+        self._transaction.create(self._client.document(path), _to_firestore(data))
 
-    def delete(self, path: str) -> None:
-        self._transaction.delete(self._client.document(path))
+    def update(self, path: str, data: Mapping[str, Any], *,
+               if_update_time: datetime | None = None) -> None:
+        self._transaction.update(self._client.document(path), _to_firestore(data),
+                                 option=self._unchanged(if_update_time))
+
+    def delete(self, path: str, *, if_update_time: datetime | None = None) -> None:
+        self._transaction.delete(self._client.document(path),
+                                 option=self._unchanged(if_update_time))
+
+    def _unchanged(self, update_time: datetime | None) -> Any:
+        if update_time is None:
+            return None
+        if isinstance(update_time, DatetimeWithNanoseconds):  # a datetime would lose the ns
+            exact = update_time.timestamp_pb()  # type: ignore[no-untyped-call]
+            return self._client.write_option(last_update_time=exact)
+        return self._client.write_option(last_update_time=update_time)
 
 
 def _snapshot(found: Any) -> Snapshot:
@@ -201,16 +229,20 @@ def _snapshot(found: Any) -> Snapshot:
 
 
 def _time(value: Any) -> datetime | None:
-    """Return a snapshot's time as a plain UTC datetime.
+    """Return a snapshot's time as a UTC datetime, to the nanosecond.
 
-    Listeners give datetimes (with nanoseconds), queries protobuf Timestamps.
+    Listeners give datetimes (with nanoseconds), queries protobuf Timestamps. The
+    nanoseconds are kept (a `DatetimeWithNanoseconds`), so that an update time
+    can be a write's precondition (`if_update_time`) exactly as the server stamped it.
     """
+    if isinstance(value, DatetimeWithNanoseconds) and value.tzinfo is not None:
+        return value
     if isinstance(value, datetime):
         return datetime(value.year, value.month, value.day, value.hour, value.minute,
                         value.second, value.microsecond, tzinfo=value.tzinfo or UTC)
     if hasattr(value, "seconds") and hasattr(value, "nanos"):
-        return (datetime.fromtimestamp(int(value.seconds), UTC)
-                + timedelta(microseconds=int(value.nanos) // 1000))
+        found: datetime = DatetimeWithNanoseconds.from_timestamp_pb(value)  # type: ignore[no-untyped-call]
+        return found
     return None
 
 

@@ -13,7 +13,8 @@ from cogmora_backend.store import Snapshot
 
 
 def build(client: Any, spec: QuerySpec, equals: tuple[Any, ...], bound: Any = None, *,
-          limit: int | None = None, after: Snapshot | None = None) -> Any:
+          limit: int | None = None, after: Snapshot | None = None,
+          parent: str | None = None) -> Any:
     """Return the query of `spec` with `equals` for the equality fields and the range to `bound`.
 
     A list among `equals` matches any of its values (`in`). The query starts
@@ -24,6 +25,8 @@ def build(client: Any, spec: QuerySpec, equals: tuple[Any, ...], bound: Any = No
     spec.check(equals)
     if spec.group:
         query = client.collection_group(spec.collection_group)
+    elif parent is not None:
+        query = client.document(parent).collection(spec.collection_group)
     else:
         query = client.collection(spec.collection_group)
     for field, value in zip(spec.equality, equals, strict=True):

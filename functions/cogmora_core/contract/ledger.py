@@ -169,10 +169,11 @@ _EARLIEST = datetime.min.replace(tzinfo=UTC)
 def chain_order(entries: Iterable[Entry]) -> list[Entry]:
     """Return the entries in the order they moved the balance.
 
-    By `at` (the commit time). Entries of one transaction share it: among
-    them, each follows the one whose `balanceAfter` it starts from, the
-    first from the previous transaction's (or, when none fits, from
-    wherever a whole chain of them starts); ties by id.
+    By `at` (the commit time). Entries of one transaction share it (one
+    account settlement may write hundreds): among them, each follows the one
+    whose `balanceAfter` it starts from, the first from the previous
+    transaction's (or, when none fits, from wherever a whole chain of them
+    starts); a group no order chains keeps its order by id.
     """
     ordered = sorted(entries, key=lambda e: (e.at or _EARLIEST, e.id))
     result: list[Entry] = []
@@ -188,32 +189,46 @@ def chain_order(entries: Iterable[Entry]) -> list[Entry]:
     return result
 
 
-#: Entries of one transaction put in chain order by search (more: greedily).
-_SEARCHED = 8
-
-
 def _chained(group: list[Entry], current: Decimal | None) -> list[Entry]:
-    """Return `group` in an order whose `balanceAfter` chain holds, if there is one."""
-    if len(group) > _SEARCHED:
-        return group
+    """Return `group` in an order whose `balanceAfter` chain holds, if there is one.
+
+    Each entry is an edge from the balance before it to the balance after
+    it, so a chaining order is a trail through every edge (an Euler trail,
+    found in linear time), started from the previous balance if it can be.
+    """
     starts = [current] if current is not None else []
-    starts += [e.balance_before for e in group]
+    starts += sorted({e.balance_before for e in group} - set(starts))
     for start in starts:
-        found = _chain_from(group, start)
+        found = _trail_from(group, start)
         if found is not None:
             return found
     return group
 
 
-def _chain_from(group: list[Entry], before: Decimal) -> list[Entry] | None:
-    if not group:
-        return []
-    for entry in group:
-        if entry.balance_before == before:
-            rest = _chain_from([e for e in group if e is not entry], entry.balance_after)
-            if rest is not None:
-                return [entry, *rest]
-    return None
+def _trail_from(group: list[Entry], start: Decimal) -> list[Entry] | None:
+    """Return an order of all of `group` chaining from `start` (Hierholzer), or None."""
+    leaving: dict[Decimal, list[Entry]] = {}
+    for entry in sorted(group, key=lambda e: e.id, reverse=True):
+        leaving.setdefault(entry.balance_before, []).append(entry)
+    trail: list[Entry] = []
+    stack: list[tuple[Decimal, Entry | None]] = [(start, None)]
+    while stack:
+        balance, via = stack[-1]
+        out = leaving.get(balance)
+        if out:
+            entry = out.pop()
+            stack.append((entry.balance_after, entry))
+        else:
+            stack.pop()
+            if via is not None:
+                trail.append(via)
+    trail.reverse()
+    before = start
+    for entry in trail:
+        if entry.balance_before != before:
+            return None
+        before = entry.balance_after
+    return trail if len(trail) == len(group) else None
 
 
 def total(entries: Iterable[Entry]) -> Decimal:

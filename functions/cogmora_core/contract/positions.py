@@ -19,6 +19,7 @@ from cogmora_core.model import (
     CloseReason,
     CloseRequest,
     OpenedPosition,
+    PositionLevels,
     PositionState,
     PositionType,
     SymbolType,
@@ -199,8 +200,8 @@ def closing_fields(request: CloseRequest, at: Any, tick_at: int | None) -> dict[
     return {"details.status": PositionStatus.CLOSING.value, "details.closeRequest": fields}
 
 
-def trailing_state_document(state: PositionState, peak: Decimal, updated_at: Any,
-                            source: str) -> dict[str, Any]:
+def trailing_state_document(state: PositionState | PositionLevels, peak: Decimal,
+                            updated_at: Any, source: str) -> dict[str, Any]:
     """Return a position's `trailing` {highWaterMark, stopPrice, updatedAt, source} at `peak`."""
     assert state.trailing_stop is not None
     stop = trailing_stop_price(state.position_type, state.trailing_stop, peak)
