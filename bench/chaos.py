@@ -16,6 +16,8 @@ fill is that plateau's price even when ticks are lost. Meanwhile:
 - gap recovery is on: after every restart and dropped connection the worker
   catches up from the local exchange's one-minute candles, which the model
   prices by the documented candle rule (below), from the same candles;
+- the last plateau is a flash crash (a storm): one tick crosses every open
+  long's stop-loss or liquidation and the deep buy triggers at once;
 - at one restart, while no worker runs, the user edits take-profits so that
   the prices of that gap cross them: they must fire only on prices printed
   after the edit (DESIGN.md §3, "No hindsight").
@@ -53,7 +55,10 @@ from tests.support.ledger import ledger_total
 from tests.support.processes import Exchange, WorkerProcess
 
 PATH = [Decimal(p) for p in ("100", "98", "96", "94", "92", "95", "99", "103", "106", "109",
-                             "105", "101", "97", "100")]
+                             "105", "101", "97", "100", "83")]
+#: The last plateau is a flash crash: one tick crosses at once every long's stop-loss
+#: and liquidation still open and the deep buy triggers (which may stop out at once).
+STORM_AT = len(PATH) - 1
 SPREAD = Decimal("0.01")
 FEE = Decimal("0.0006")
 MMR = Decimal("0.005")
@@ -420,7 +425,12 @@ def drive(run: Run, rng: random.Random, timeout_per_plateau: float) -> None:
         if plateau == NO_TRIGGERS[0]:
             set_background_triggers(False)
             run.log.append("switched the function triggers off")
+        before = {(o.oid, o.opened_at, o.closed_at) for o in run.orders}
         step(run.orders, plateau)
+        if plateau == STORM_AT:
+            crossed = sum((o.oid, o.opened_at, o.closed_at) not in before for o in run.orders)
+            run.log.append(f"storm at plateau {plateau} ({price}): one tick crosses "
+                           f"{crossed} levels")
         deadline = time.monotonic() + timeout_per_plateau
         next_reconcile = time.monotonic() + RECONCILE_SECONDS
         while True:

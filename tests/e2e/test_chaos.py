@@ -18,3 +18,6 @@ def test_chaos_run_loses_and_doubles_nothing(db: Any) -> None:
     # Take-profits were edited while no worker ran, under the gap's prices.
     assert any(line.startswith("edited ") and not line.startswith("edited 0 ")
                for line in log), log
+    # The last plateau is a storm: one tick crosses many levels at once.
+    storm = [line for line in log if line.startswith("storm at plateau")]
+    assert len(storm) == 1 and int(storm[0].split("crosses ")[1].split()[0]) >= 40, storm
