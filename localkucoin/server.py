@@ -4,7 +4,8 @@ REST: `POST /api/v1/bullet-public` answers a token and an instance server
 (endpoint, pingInterval, pingTimeout) exactly as KuCoin does; the last
 published ticker is served as spot `GET /api/v1/market/orderbook/level1` and
 futures `GET /api/v1/ticker` (what the AI agent's risk check reads). WebSocket:
-welcome, ping/pong, subscribe/unsubscribe with acks, 509 limits, 404 unknown
+welcome, ping/pong, subscribe/unsubscribe with acks, 509 limits (per message,
+per connection, and the uplink limit of 100 messages per 10 s), 404 unknown
 topics, 401 bad tokens, ping timeouts, and ticker frames in KuCoin's shape.
 Fault switches (methods, and `POST /_control/...` for other processes):
 drop connections, close them cleanly, stall pongs, answer the token request
@@ -14,6 +15,7 @@ with 429 or 500, send error frames and garbage.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import secrets
@@ -31,6 +33,9 @@ SPOT_TOPIC = "/market/ticker:"
 FUTURES_TOPIC = "/contractMarket/ticker:"
 #: Futures funding settlements (subjects `funding.begin` and `funding.end`).
 FUNDING_TOPIC = "/contract/announcement:"
+#: KuCoin's uplink limit: 100 messages per 10 s on one connection (pings included);
+#: a message beyond it is answered with error 509 and not carried out.
+UPLINK_LIMIT, UPLINK_WINDOW = 100, 10.0
 
 
 @dataclass(eq=False)
@@ -43,6 +48,8 @@ class Session:
     funding: set[str] = field(default_factory=set)
     last_ping: float = field(default_factory=time.monotonic)
     watchdog: asyncio.Task[None] | None = None
+    #: When each of the connection's recent messages arrived (the uplink limit).
+    sent: collections.deque[float] = field(default_factory=collections.deque)
 
 
 class LocalKucoin(LocalServer):
@@ -56,8 +63,14 @@ class LocalKucoin(LocalServer):
         ping_interval_ms: int = 18000,
         ping_timeout_ms: int = 10000,
         topic_limit: int = 300,
+        uplink_limit: int = UPLINK_LIMIT,
+        uplink_window: float = UPLINK_WINDOW,
     ) -> None:
         super().__init__(host, port)
+        #: Messages one connection may send per `uplink_window` seconds.
+        self.uplink_limit, self.uplink_window = uplink_limit, uplink_window
+        #: Messages refused for passing it (error 509, nothing done).
+        self.refused_for_rate = 0
         self.market = market
         self.ping_interval_ms = ping_interval_ms
         self.ping_timeout_ms = ping_timeout_ms
@@ -222,6 +235,14 @@ class LocalKucoin(LocalServer):
             await self._error(session, "", 415, "invalid command type")
             return
         message_id = str(message.get("id", ""))
+        now = time.monotonic()
+        while session.sent and now - session.sent[0] >= self.uplink_window:
+            session.sent.popleft()
+        session.sent.append(now)
+        if len(session.sent) > self.uplink_limit:
+            self.refused_for_rate += 1
+            await self._error(session, message_id, 509, "exceed max permits per second")
+            return
         if kind == "ping":
             session.last_ping = time.monotonic()
             if not self.stall_pongs:

@@ -11,7 +11,10 @@ symbol that flapped (unsubscribed, subscribed again) would lose the ticks
 published in between and spend messages against the venue's limits.
 
 A feed is told its wanted symbols in batches no faster than its venue allows
-(`Pacer`): a token bucket sized from the adapter's `SubscriptionLimits`.
+(`Pacer`): a token bucket sized from the adapter's `SubscriptionLimits`. Each
+connection also sends its control messages through its own bucket of the same
+limits (`worker.venues.base.SendPacer`), so a reconnect that subscribes
+everything again goes at the venue's pace too.
 Subscribes go first; unsubscribes wait until nothing is left to subscribe.
 What the bucket cannot pay now waits, and later changes join it.
 
@@ -30,7 +33,7 @@ from typing import Generic, TypeVar
 
 from worker.book import Market
 from worker.metrics import Metrics
-from worker.venues.base import Feed, SubscriptionLimits
+from worker.venues.base import Feed, SubscriptionLimits, TokenBucket
 
 K = TypeVar("K", bound=Hashable)
 
@@ -66,41 +69,6 @@ class Linger(Generic[K]):
         if not self._released:
             return None
         return min(self._released.values()) + self.seconds
-
-
-class TokenBucket:
-    """`capacity` tokens refilled at `rate` a second (pure: `now` is passed in).
-
-    `resize` changes both (a feed that needs more connections may send more).
-    """
-
-    def __init__(self, rate: float, capacity: float, now: float) -> None:
-        self.rate = rate
-        self.capacity = capacity
-        self._tokens = capacity
-        self._at = now
-
-    def available(self, now: float) -> float:
-        """Return the tokens available at `now`."""
-        if now > self._at:
-            self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
-            self._at = now
-        return self._tokens
-
-    def take(self, tokens: float, now: float) -> None:
-        """Spend `tokens` (the caller checked they are available)."""
-        self._tokens = self.available(now) - tokens
-
-    def resize(self, rate: float, capacity: float, now: float) -> None:
-        """Change the rate and capacity from `now` on (tokens gained keep, up to the capacity)."""
-        available = self.available(now)
-        self._tokens = min(capacity, available + max(0.0, capacity - self.capacity))
-        self.rate, self.capacity = rate, capacity
-
-    def ready_at(self, tokens: float, now: float) -> float:
-        """Return when `tokens` (at most the capacity) will be available."""
-        missing = min(tokens, self.capacity) - self.available(now)
-        return now if missing <= 0 else now + missing / self.rate
 
 
 @dataclass(frozen=True, slots=True)

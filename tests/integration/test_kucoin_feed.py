@@ -10,6 +10,7 @@ from cogmora_core.model import Tick
 from localkucoin.server import LocalKucoin
 from tests.support.aio import eventually
 from worker.metrics import Metrics
+from worker.venues.base import Funding, SubscriptionLimits
 from worker.venues.kucoin.feed import KucoinFeed
 
 FAST = {"reconnect_initial": 0.05, "reconnect_max": 0.3, "resubscribe_delay": 0.1}
@@ -221,6 +222,36 @@ def test_any_exception_in_a_connection_reconnects_it(monkeypatch: Any) -> None:
         assert value(metrics, "cogmora_exchange_errors_total", feed="kucoin-spot-0",
                      code="unexpected") == 1
         assert value(metrics, "cogmora_reconnects_total", feed="kucoin-spot-0") == 1
+        await feed.stop()
+        await exchange.stop()
+
+    asyncio.run(scenario())
+
+
+def test_a_reconnect_resubscribes_everything_within_the_venues_message_limit() -> None:
+    """KuCoin refuses (509) what passes its uplink limit: a reconnect that sent every
+    subscription of a full connection at once would lose most of them."""
+    async def scenario() -> None:
+        # Scaled down in time: 30 messages a second (KuCoin: 100 per 10 s); the feed
+        # paces by its limits (here 10 at once, then 15 a second, under the pings).
+        exchange = LocalKucoin("futures", ping_interval_ms=400, ping_timeout_ms=300,
+                               uplink_limit=30, uplink_window=1.0)
+        api = await exchange.start()
+        ticks: list[Tick] = []
+        funding: list[Funding] = []
+        limits = SubscriptionLimits(messages_per_second=15, burst=10, topics_per_symbol=2)
+        feed = KucoinFeed("futures", api, ticks.append, Metrics(), on_funding=funding.append,
+                          limits=limits, **FAST)
+        feed.start()
+        symbols = {f"S{n:02}USDTM" for n in range(40)}  # 80 subscribe messages
+        feed.update_desired(symbols)
+        await eventually(lambda: feed.subscribed() == symbols, timeout=20)
+        await exchange.drop_connections()
+        await eventually(lambda: exchange.connections == 2, timeout=5)
+        await eventually(lambda: feed.subscribed() == symbols, timeout=20)
+        assert exchange.subscribed() == symbols
+        assert exchange.refused_for_rate == 0
+        await receives(exchange, ticks, "S39USDTM", "101")
         await feed.stop()
         await exchange.stop()
 

@@ -378,6 +378,66 @@ class SubscriptionLimits:
         return max(1, -(-symbols // self.symbols_per_connection))
 
 
+class TokenBucket:
+    """`capacity` tokens refilled at `rate` a second (pure: `now` is passed in).
+
+    `resize` changes both (a feed that needs more connections may send more).
+    """
+
+    def __init__(self, rate: float, capacity: float, now: float) -> None:
+        self.rate = rate
+        self.capacity = capacity
+        self._tokens = capacity
+        self._at = now
+
+    def available(self, now: float) -> float:
+        """Return the tokens available at `now`."""
+        if now > self._at:
+            self._tokens = min(self.capacity, self._tokens + (now - self._at) * self.rate)
+            self._at = now
+        return self._tokens
+
+    def take(self, tokens: float, now: float) -> None:
+        """Spend `tokens` (the caller checked they are available)."""
+        self._tokens = self.available(now) - tokens
+
+    def resize(self, rate: float, capacity: float, now: float) -> None:
+        """Change the rate and capacity from `now` on (tokens gained keep, up to the capacity)."""
+        available = self.available(now)
+        self._tokens = min(capacity, available + max(0.0, capacity - self.capacity))
+        self.rate, self.capacity = rate, capacity
+
+    def ready_at(self, tokens: float, now: float) -> float:
+        """Return when `tokens` (at most the capacity) will be available."""
+        missing = min(tokens, self.capacity) - self.available(now)
+        return now if missing <= 0 else now + missing / self.rate
+
+
+class SendPacer:
+    """One connection's control messages, no faster than its venue allows.
+
+    A bucket of the venue's `SubscriptionLimits` (per connection): full when
+    the connection opens (the venue counts per connection), so a reconnect
+    that subscribes everything again sends `burst` messages at once and the
+    rest at `messages_per_second`.
+    """
+
+    def __init__(self, limits: SubscriptionLimits, clock: Callable[[], float] = time.monotonic
+                 ) -> None:
+        self.limits = limits
+        self.clock = clock
+        self.bucket = TokenBucket(limits.messages_per_second, limits.burst, clock())
+
+    async def send(self, ws: Any, message: str) -> None:
+        """Send `message` on `ws` once the bucket pays for it (waiting if it must)."""
+        now = self.clock()
+        ready = self.bucket.ready_at(1, now)
+        if ready > now:
+            await asyncio.sleep(ready - now)
+        self.bucket.take(1, self.clock())
+        await ws.send(message)
+
+
 @dataclass(frozen=True, slots=True)
 class FeedHandlers:
     """Where a venue's feeds hand what they read (bound to the venue by the worker).

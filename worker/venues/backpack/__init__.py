@@ -16,9 +16,9 @@ from cogmora_core.candles import Candle
 from cogmora_core.venues import SymbolType, Venue
 from worker.metrics import Metrics
 from worker.venues.backpack import candles, listings
-from worker.venues.backpack.feed import BackpackFeed
-from worker.venues.backpack.protocol import MAX_STREAMS_PER_MESSAGE, market_of
-from worker.venues.base import Feed, FeedHandlers, SubscriptionLimits, VenueAdapter
+from worker.venues.backpack.feed import LIMITS, BackpackFeed
+from worker.venues.backpack.protocol import market_of
+from worker.venues.base import Feed, FeedHandlers, VenueAdapter
 
 WS_URL = "wss://ws.backpack.exchange"
 API = "https://api.backpack.exchange"
@@ -28,8 +28,7 @@ class Adapter(VenueAdapter):
     """Backpack's two markets, carried by one connection manager."""
 
     venue = Venue.BACKPACK
-    limits = SubscriptionLimits(messages_per_second=5.0, burst=40, topics_per_symbol=2,
-                                topics_per_message=MAX_STREAMS_PER_MESSAGE)
+    limits = LIMITS
 
     @property
     def api(self) -> str:

@@ -26,6 +26,7 @@ from cogmora_core.model import Tick
 from worker.metrics import Metrics
 from worker.venues.backpack.protocol import (
     BOOK_TICKER,
+    MAX_STREAMS_PER_MESSAGE,
     ErrorFrame,
     parse_frame,
     streams_for,
@@ -39,12 +40,18 @@ from worker.venues.base import (
     FundingHandler,
     MarkPrice,
     MarkPriceHandler,
+    SendPacer,
     SubscribedHandler,
+    SubscriptionLimits,
     TickHandler,
     serve_together,
 )
 
 log = logging.getLogger(__name__)
+#: What Backpack allows for subscription messages on one connection (the adapter's
+#: limits): changes are paced by them, and so are a reconnect's resubscriptions.
+LIMITS = SubscriptionLimits(messages_per_second=5.0, burst=40, topics_per_symbol=2,
+                            topics_per_message=MAX_STREAMS_PER_MESSAGE)
 
 
 class BackpackFeed(BackgroundLoop):
@@ -56,8 +63,10 @@ class BackpackFeed(BackgroundLoop):
                  on_subscribed: SubscribedHandler | None = None, name: str = "backpack",
                  reconnect_initial: float = 0.2, reconnect_max: float = 30.0,
                  ping_interval: float = 20.0, ping_timeout: float = 20.0,
-                 open_timeout: float = 10.0, stable_after: float = 10.0) -> None:
+                 open_timeout: float = 10.0, stable_after: float = 10.0,
+                 limits: SubscriptionLimits = LIMITS) -> None:
         self.url = url
+        self.limits = limits
         self.name = name
         self.on_tick = on_tick
         self.on_mark_price = on_mark_price
@@ -155,6 +164,7 @@ class BackpackFeed(BackgroundLoop):
                     extra={"feed": self.name, "code": frame.code, "data": frame.message})
 
     async def _sync_subscriptions(self, ws: ClientConnection) -> None:
+        pacer = SendPacer(self.limits)  # a new connection: the venue's budget is whole again
         while True:
             await self._changed.wait()
             self._changed.clear()
@@ -166,7 +176,7 @@ class BackpackFeed(BackgroundLoop):
                     if method == "SUBSCRIBE" and self.on_subscribed is not None:
                         # Before sending: no tick of these symbols can arrive ahead of it.
                         self.deliver(self.on_subscribed, _book_symbols(message["params"]))
-                    await ws.send(orjson.dumps(message).decode())
+                    await pacer.send(ws, orjson.dumps(message).decode())
                     if method == "SUBSCRIBE":
                         self.streams.update(message["params"])
                     else:

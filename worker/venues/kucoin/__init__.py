@@ -23,8 +23,8 @@ from worker.venues.base import Feed, FeedHandlers, SubscriptionLimits, VenueAdap
 from worker.venues.kucoin import candles, listings
 from worker.venues.kucoin.feed import KucoinFeed
 
-#: Of KuCoin's 100 messages per 10 s per connection, what subscription changes may use
-#: (the rest is left for pings and the resubscriptions of a reconnect).
+#: Of KuCoin's 100 messages per 10 s per connection, what subscription messages may use,
+#: a reconnect's resubscriptions included (the rest is left for pings).
 MESSAGES_PER_SECOND = 5.0
 BURST = 40
 SPOT_API = "https://api.kucoin.com"
@@ -65,7 +65,8 @@ class Adapter(VenueAdapter):
             market: KucoinFeed(
                 market, apis[market], handlers.on_tick, metrics, topic_limit=topic_limit,
                 on_funding=handlers.on_funding if market is SymbolType.FUTURES else None,
-                on_subscribed=partial(handlers.on_subscribed, market))
+                on_subscribed=partial(handlers.on_subscribed, market),
+                limits=self.subscription_limits(market))
             for market in self.markets
         }
 

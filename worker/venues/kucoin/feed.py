@@ -32,7 +32,9 @@ from worker.venues.base import (
     FrameError,
     Funding,
     FundingHandler,
+    SendPacer,
     SubscribedHandler,
+    SubscriptionLimits,
     TickHandler,
     backoff,
     serve_together,
@@ -136,8 +138,11 @@ class KucoinConnection(BackgroundLoop):
                  metrics: Metrics, on_funding: FundingHandler | None = None,
                  on_subscribed: SubscribedHandler | None = None, welcome_timeout: float = 5.0,
                  reconnect_initial: float = 0.2, reconnect_max: float = 30.0,
-                 resubscribe_delay: float = 1.0) -> None:
+                 resubscribe_delay: float = 1.0, limits: SubscriptionLimits | None = None
+                 ) -> None:
         self.market = market
+        #: The venue's limits on control messages (None: not paced, for tests).
+        self.limits = limits
         self.name = name
         self.tokens = tokens
         self.on_tick = on_tick
@@ -158,6 +163,7 @@ class KucoinConnection(BackgroundLoop):
         self._pong = asyncio.Event()
         self._ws: ClientConnection | None = None
         self._welcomed = False
+        self._pacer: SendPacer | None = None
 
     def update_desired(self, symbols: set[str]) -> None:
         """Set the symbols this connection should carry; (un)subscribe without reconnecting."""
@@ -219,7 +225,8 @@ class KucoinConnection(BackgroundLoop):
                 self._on_error(frame)
 
     async def _serve(self, ws: ClientConnection, instance: Instance) -> None:
-        self._changed.set()  # resubscribe everything on a new connection
+        self._changed.set()  # resubscribe everything on a new connection, at the venue's pace
+        self._pacer = SendPacer(self.limits) if self.limits is not None else None
         await serve_together(
             asyncio.create_task(self._read(ws, instance)),
             asyncio.create_task(self._ping(ws, instance)),
@@ -312,13 +319,19 @@ class KucoinConnection(BackgroundLoop):
                     continue
                 for message in subscribe_messages(self.market, symbols, op, self._ids):
                     self._pending[str(message["id"])] = (op, symbols_of(message))
-                    await ws.send(_dumps(message))
+                    await self._send(ws, message)
                 if self.on_funding is None:
                     continue
                 for message in subscribe_messages(self.market, symbols, op, self._ids,
                                                   funding=True):
                     self._pending[str(message["id"])] = (f"funding-{op}", symbols_of(message))
-                    await ws.send(_dumps(message))
+                    await self._send(ws, message)
+
+    async def _send(self, ws: ClientConnection, message: dict[str, Any]) -> None:
+        if self._pacer is None:
+            await ws.send(_dumps(message))
+        else:
+            await self._pacer.send(ws, _dumps(message))
 
 
 class KucoinFeed:
@@ -327,8 +340,11 @@ class KucoinFeed:
     def __init__(self, market: str, api: str, on_tick: TickHandler, metrics: Metrics,
                  topic_limit: int = 300, on_funding: FundingHandler | None = None,
                  on_subscribed: SubscribedHandler | None = None,
+                 limits: SubscriptionLimits | None = None,
                  **connection_options: float) -> None:
         self.market = market
+        #: Each connection's pace for control messages (the adapter's limits).
+        self.limits = limits
         self.name = f"kucoin-{market}"
         self.on_tick = on_tick
         self.on_funding = on_funding if market == "futures" else None
@@ -376,7 +392,8 @@ class KucoinFeed:
             unplaced -= batch
             connection = KucoinConnection(
                 self.market, f"{self.name}-{len(self.connections)}", self.tokens, self.on_tick,
-                self.metrics, self.on_funding, self.on_subscribed, **self.connection_options)
+                self.metrics, self.on_funding, self.on_subscribed, limits=self.limits,
+                **self.connection_options)
             connection.update_desired(batch)
             self.connections.append(connection)
             if self._started:
