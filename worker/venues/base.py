@@ -256,6 +256,67 @@ class BackgroundLoop:
                           extra={"feed": self.name, "item": type(item).__name__})
 
 
+class StreamConnection(BackgroundLoop):
+    """A plain WebSocket of streams (Backpack, Binance): connect when something is wanted.
+
+    The shared part of such a connection: wait until a stream is wanted
+    (`wanted`), open the socket with its keep-alive settings, serve it
+    (`serve`, the venue's part), forget its streams when it ends (`forget`),
+    and call it healthy when it delivered data or lived `stable_after` s.
+    """
+
+    url: str
+    ping_interval: float = 20.0
+    ping_timeout: float = 20.0
+    open_timeout: float = 10.0
+    #: A connection that lived this long (or delivered data) resets the backoff.
+    stable_after: float = 10.0
+    connected: bool = False
+    #: Set when data arrived on the current connection.
+    _delivered: bool = False
+    #: Set when what the connection should carry changed.
+    _changed: asyncio.Event
+
+    def wanted(self) -> bool:
+        """Return whether anything is wanted on this connection."""
+        raise NotImplementedError
+
+    async def serve(self, ws: websockets.ClientConnection) -> None:
+        """Serve an open socket until it ends (by raising)."""
+        raise NotImplementedError
+
+    def forget(self) -> None:
+        """Forget the streams of the connection that ended."""
+
+    async def ready(self) -> None:
+        """Wait until something is wanted: no connection while nothing is armed on it."""
+        while not self.wanted():
+            self._changed.clear()
+            await self._changed.wait()
+
+    async def connect_and_serve(self) -> None:
+        """Connect and serve the socket."""
+        self._delivered = False
+        async with websockets.connect(
+            self.url, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
+            open_timeout=self.open_timeout, close_timeout=2, max_size=2**22,
+        ) as ws:
+            self.connected = True
+            log.info("feed connected", extra={"feed": self.name})
+            self._changed.set()  # subscribe everything on a new connection
+            await self.serve(ws)
+
+    def disconnected(self) -> None:
+        """Forget the connection's streams: the next one subscribes everything again."""
+        self.connected = False
+        self.forget()
+        self.metrics.subscribed.labels(self.name).set(0)
+
+    def was_healthy(self, opened: float) -> bool:
+        """Return whether the connection delivered data or lived `stable_after` seconds."""
+        return self._delivered or time.monotonic() - opened >= self.stable_after
+
+
 async def serve_together(*tasks: asyncio.Task[None]) -> None:
     """Wait until one of a socket's tasks fails, raise its error and cancel the rest.
 

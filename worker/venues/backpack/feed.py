@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 
 import orjson
-import websockets
 from websockets.asyncio.client import ClientConnection
 
 from cogmora_core.model import Tick
@@ -33,7 +31,6 @@ from worker.venues.backpack.protocol import (
     subscription_messages,
 )
 from worker.venues.base import (
-    BackgroundLoop,
     FeedDead,
     FrameError,
     FundingClock,
@@ -41,6 +38,7 @@ from worker.venues.base import (
     MarkPrice,
     MarkPriceHandler,
     SendPacer,
+    StreamConnection,
     SubscribedHandler,
     SubscriptionLimits,
     TickHandler,
@@ -54,7 +52,7 @@ LIMITS = SubscriptionLimits(messages_per_second=5.0, burst=40, topics_per_symbol
                             topics_per_message=MAX_STREAMS_PER_MESSAGE)
 
 
-class BackpackFeed(BackgroundLoop):
+class BackpackFeed(StreamConnection):
     """The manager of Backpack's market data: one connection carrying every desired symbol."""
 
     def __init__(self, url: str, on_tick: TickHandler, metrics: Metrics,
@@ -103,35 +101,16 @@ class BackpackFeed(BackgroundLoop):
         self.desired = set(symbols)
         self._changed.set()
 
-    async def ready(self) -> None:
-        """Wait until a symbol is desired: no connection while nothing is armed on Backpack."""
-        while not self.desired:
-            self._changed.clear()
-            await self._changed.wait()
+    def wanted(self) -> bool:
+        """Return whether a symbol is desired (spot or perpetual)."""
+        return bool(self.desired)
 
-    async def connect_and_serve(self) -> None:
-        """Connect and serve the socket."""
-        self._delivered = False
-        async with websockets.connect(
-            self.url, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
-            open_timeout=self.open_timeout, close_timeout=2, max_size=2**22,
-        ) as ws:
-            self.connected = True
-            log.info("feed connected", extra={"feed": self.name})
-            await self._serve(ws)
-
-    def disconnected(self) -> None:
-        """Forget the connection's streams: the next one subscribes everything again."""
-        self.connected = False
+    def forget(self) -> None:
+        """Forget the connection's streams (Backpack does not ack: what was sent)."""
         self.streams.clear()
-        self.metrics.subscribed.labels(self.name).set(0)
 
-    def was_healthy(self, opened: float) -> bool:
-        """Return whether the connection delivered data or lived `stable_after` seconds."""
-        return self._delivered or time.monotonic() - opened >= self.stable_after
-
-    async def _serve(self, ws: ClientConnection) -> None:
-        self._changed.set()  # subscribe everything on a new connection
+    async def serve(self, ws: ClientConnection) -> None:
+        """Read the socket and keep its subscriptions in step with `desired`."""
         await serve_together(asyncio.create_task(self._read(ws)),
                              asyncio.create_task(self._sync_subscriptions(ws)))
 

@@ -27,20 +27,19 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-import websockets
 from websockets.asyncio.client import ClientConnection
 
 from cogmora_core.model import Tick
 from cogmora_core.venues import SymbolType
 from worker.metrics import Metrics
 from worker.venues.base import (
-    BackgroundLoop,
     FeedDead,
     FrameError,
     FundingClock,
     FundingHandler,
     MarkPrice,
     MarkPriceHandler,
+    StreamConnection,
     SubscribedHandler,
     TickHandler,
     serve_together,
@@ -67,7 +66,7 @@ MESSAGE_INTERVALS = {SymbolType.SPOT: 0.3, SymbolType.FUTURES: 0.15}
 MAX_AGE = 23.5 * 3600
 
 
-class BinanceConnection(BackgroundLoop):
+class BinanceConnection(StreamConnection):
     """One WebSocket to one Binance route, keeping its share of the streams subscribed."""
 
     def __init__(self, url: str, market: SymbolType, name: str, metrics: Metrics,
@@ -112,35 +111,19 @@ class BinanceConnection(BackgroundLoop):
         self.subscriptions.want(streams)
         self._changed.set()
 
-    async def ready(self) -> None:
-        """Wait until a stream is wanted: no connection while nothing is armed on it."""
-        while not self.subscriptions.wanted:
-            self._changed.clear()
-            await self._changed.wait()
+    def wanted(self) -> bool:
+        """Return whether a stream is wanted on this route."""
+        return bool(self.subscriptions.wanted)
 
-    async def connect_and_serve(self) -> None:
-        """Connect to the route and serve the socket."""
-        self._delivered = False
-        async with websockets.connect(
-            self.url, ping_interval=self.ping_interval, ping_timeout=self.ping_timeout,
-            open_timeout=self.open_timeout, close_timeout=2, max_size=2**22,
-        ) as ws:
-            self.connected = True
-            log.info("feed connected", extra={"feed": self.name})
-            self._changed.set()  # subscribe everything on a new connection
-            await serve_together(asyncio.create_task(self._read(ws)),
-                                 asyncio.create_task(self._sync(ws)),
-                                 asyncio.create_task(self._expire()))
-
-    def disconnected(self) -> None:
-        """Forget the connection's streams: the next one subscribes everything again."""
-        self.connected = False
+    def forget(self) -> None:
+        """Forget the connection's streams, acknowledged or not."""
         self.subscriptions.reset()
-        self.metrics.subscribed.labels(self.name).set(0)
 
-    def was_healthy(self, opened: float) -> bool:
-        """Return whether the connection delivered data or lived `stable_after` seconds."""
-        return self._delivered or time.monotonic() - opened >= self.stable_after
+    async def serve(self, ws: ClientConnection) -> None:
+        """Read the socket, keep its streams in step, reconnect before Binance cuts it."""
+        await serve_together(asyncio.create_task(self._read(ws)),
+                             asyncio.create_task(self._sync(ws)),
+                             asyncio.create_task(self._expire()))
 
     async def _read(self, ws: ClientConnection) -> None:
         async for raw in ws:
