@@ -4,8 +4,10 @@ The tick path only enqueues. Hits wait in a queue ordered by urgency
 (`worker.book.urgency`: liquidations, then stop-losses, then market orders
 and manual closes, then triggers and take-profits; the deepest crossed first),
 and up to `concurrency` batches are written at once, each in a thread. A
-burst starts with a batch of one and doubles each next batch up to
-`batch_size`, so the most urgent mark is not held behind a large write.
+burst starts with a batch of one, written alone (the rest start when it
+is done, or after `HEAD_START`), and doubles each next batch up to
+`batch_size`, so the most urgent mark is not held behind a large write nor
+behind the planning of the others.
 
 Each batch is planned with the core, then written blind in one atomic
 batch, each write conditioned on its document's version
@@ -54,6 +56,8 @@ from worker.venues.base import Funding
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+#: Seconds the first mark of a burst is written alone before the rest start anyway.
+HEAD_START = 0.05
 #: A queued hit: (urgency, arrival order, hit, when its tick arrived).
 _Queued = tuple[tuple[int, Decimal], int, Hit, float]
 
@@ -81,6 +85,8 @@ class Marker:
         self._pump_scheduled = False
         #: The size of the next batch of a burst (doubles up to `batch_size`).
         self._next_size = 1
+        #: While the first mark of a burst is written alone: when the rest may start anyway.
+        self._head_start: asyncio.TimerHandle | None = None
         #: Set on stop: no new mark or retry starts. A hit left unmarked stays
         #: armed in Firestore, and the next instance marks it on its next tick.
         self.stopping = False
@@ -112,6 +118,8 @@ class Marker:
         self._pump_scheduled = False
         loop = asyncio.get_running_loop()
         while self._queue and len(self._running) < self.concurrency and not self.stopping:
+            if self._head_start is not None:
+                return  # the burst's first mark is being written alone
             size = self._next_size
             self._next_size = min(self.batch_size, size * 2)
             batch = [heapq.heappop(self._queue) for _ in range(min(size, len(self._queue)))]
@@ -119,12 +127,27 @@ class Marker:
             self._running.add(task)
             task.add_done_callback(partial(self._finished, [hit.armed.path
                                                             for _, _, hit, _ in batch]))
+            if size == 1 and self._queue:
+                # The most urgent mark of a burst goes first, alone: planning and
+                # writing the rest would hold the interpreter and the database while
+                # it is written. The others start when it is done, or after HEAD_START.
+                self._head_start = loop.call_later(HEAD_START, self._end_head_start)
+                return
+
+    def _end_head_start(self) -> None:
+        if self._head_start is not None:
+            self._head_start.cancel()
+            self._head_start = None
+            self._pump()
 
     def _finished(self, paths: list[str], task: asyncio.Task[None]) -> None:
         # However the batch ended (even cancelled before it started), its hits are done.
         for path in paths:
             self._pending.pop(path, None)
         self._running.discard(task)
+        if self._head_start is not None and not self._running:
+            self._end_head_start()
+            return
         if self._queue and not self._pump_scheduled:
             self._pump_scheduled = True
             asyncio.get_running_loop().call_soon(self._pump)

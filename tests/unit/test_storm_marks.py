@@ -33,7 +33,7 @@ from tests.support.builders import position_doc, trigger_doc
 from tests.support.memory import MemoryDatabase
 from worker.book import Armed, Hit, PriceIndex, urgency
 from worker.documents import armed_position, armed_trigger
-from worker.marker import Marker
+from worker.marker import HEAD_START, Marker
 from worker.metrics import Metrics
 
 CRASH = Tick("SOLUSDTM", D(80), D("79.9"), D("80.1"))
@@ -177,6 +177,47 @@ def test_a_storm_is_marked_most_urgent_first_in_growing_batches() -> None:
     assert database.transactions == 0  # nothing read: every mark written blind
     assert metrics.registry.get_sample_value("cogmora_marks_total",
                                              {"reason": "liquidation"}) == 2
+
+
+class SlowFirstDatabase(RecordingDatabase):
+    """Logs when each write starts and ends; the first takes `first_seconds`."""
+
+    def __init__(self, first_seconds: float) -> None:
+        super().__init__()
+        self.first_seconds = first_seconds
+        self.log: list[str] = []
+
+    def write(self, work: Any) -> None:
+        first = not self.log
+        self.log.append("start")
+        if first:
+            time.sleep(self.first_seconds)
+        super().write(work)
+        self.log.append("end")
+
+
+def _slow_first_storm(first_seconds: float) -> SlowFirstDatabase:
+    database = SlowFirstDatabase(first_seconds)
+    documents = dict(STORM)
+    MemoryDatabase.write(database, lambda batch: [batch.set(p, d) for p, d in documents.items()])
+    index = PriceIndex()
+    for armed in _seen(database).values():
+        index.arm(armed)
+    _storm(database, [Marker(database, index, Metrics(), "w", concurrency=16, batch_size=4)],
+           index)
+    return database
+
+
+def test_the_first_mark_of_a_burst_is_written_alone() -> None:
+    database = _slow_first_storm(0.02)  # shorter than HEAD_START: the others wait for it
+    assert database.log[:2] == ["start", "end"]
+    assert len(database.batches) == 4  # 1, 2, 4, 2 marks: every mark written
+
+
+def test_a_slow_first_mark_does_not_hold_the_burst_back_for_long() -> None:
+    database = _slow_first_storm(HEAD_START * 6)  # the others start after HEAD_START
+    assert database.log[:2] == ["start", "start"]
+    assert len(database.batches) == 4
 
 
 def test_blind_marks_write_what_the_transaction_writes() -> None:
