@@ -6,7 +6,9 @@ Starts the local KuCoin and `python -m worker` (as the tests do), then:
 2. execution: arms N triggers at distinct levels on one symbol, then
    publishes ticks that each cross exactly one level, one at a time, and
    times from the publish until a Firestore listener sees the execution
-   (mark committed) and sees it `filled` (settled by openPositionHandler).
+   (mark committed) and sees it `filled` (settled by openPositionHandler);
+3. the floor: plain writes timed until the same kind of listener sees them
+   (no worker, no function): what every mark's time includes.
 Run inside the emulators: scripts/bench.sh worker_latency [--rounds N].
 """
 
@@ -78,12 +80,32 @@ def measure(rounds: int) -> dict[str, list[float]]:
             to_mark.append(seen.marked[f"t{n}"] - started)
             to_settle.append(seen.filled[f"t{n}"] - started)
         watch.unsubscribe()
+        floor = listener_floor(db, uid, rounds)
         internal = internal_quantiles(worker)
         return {"trigger written → armed": arming, "tick → mark committed": to_mark,
-                "tick → settled (filled)": to_settle, "internal": internal}
+                "tick → settled (filled)": to_settle,
+                "document written → listener (floor)": floor, "internal": internal}
     finally:
         worker.stop()
         exchange.close()
+
+
+def listener_floor(db: Any, uid: str, rounds: int) -> list[float]:
+    """Time a plain write until a listener sees it: what any mark's time includes.
+
+    The same kind of listener as above on a collection no function watches, one
+    document at a time: the emulator's own write and delivery, with no worker.
+    """
+    seen = Seen()
+    watch = db.collection(f"users/{uid}/latencyFloor").on_snapshot(seen)
+    times: list[float] = []
+    for n in range(rounds):
+        started = time.perf_counter()
+        db.document(f"users/{uid}/latencyFloor/f{n}").set({"n": n})
+        wait_for(partial(seen.marked.__contains__, f"f{n}"), timeout=20, every=0.002)
+        times.append(seen.marked[f"f{n}"] - started)
+    watch.unsubscribe()
+    return times
 
 
 def internal_quantiles(worker: WorkerProcess) -> list[float]:
@@ -109,13 +131,14 @@ def main() -> int:
         internal = results.pop("internal")
         table(args.rounds, results, internal)
     ms = {name: [s * 1000 for s in samples] for name, samples in results.items()}
-    arm, mark, settle = ms.values()
+    arm, mark, settle, floor = ms.values()
     record("worker_latency", {
         "rounds": args.rounds, "armed_p50": percentile(arm, .5), "armed_p99": percentile(arm, .99),
         "armed_max": max(arm), "mark_p50": percentile(mark, .5),
         "mark_p99": percentile(mark, .99), "settled_p50": percentile(settle, .5),
         "settled_p99": percentile(settle, .99), "internal_mark_p50_le": internal[0] * 1000,
-        "internal_mark_p99_le": internal[1] * 1000}, out.getvalue())
+        "internal_mark_p99_le": internal[1] * 1000, "floor_p50": percentile(floor, .5),
+        "floor_p99": percentile(floor, .99)}, out.getvalue())
     return 0
 
 
