@@ -10,7 +10,17 @@ writes the user document, and scheduleAutomation's invocations (which return
 at once in production, on instances of their own) would otherwise flood the
 local Functions emulator on this 2-core machine and measure it instead. Then
 it runs the scheduler job once, as mainScheduler does, and prints the time,
-the tasks claimed and their outcomes. Run: scripts/bench.sh scheduler_scale.
+the tasks claimed and their outcomes (`--mode inline`: the path before the queue).
+
+`--mode queue` (the default) measures mainScheduler on Cloud Tasks, on the
+Cloud Tasks emulator: (1) the time to claim and enqueue `--claim-users`
+(50,000) due users, both tasks due, with the queues held (rate 0) so the
+machine measures the scheduler alone; (2) tasks/s end to end (fan-out until
+every task is recorded by the queue functions) for each of `--users`
+(5,000 and 20,000; `--claim-only` skips them). The emulator runs one Python process per concurrent
+dispatch on this 2-core machine, so the queues run there at
+`--emulator-concurrency` chunks at once and no rate limit; the production
+rates (fanout.QUEUES) are printed beside. Run: scripts/bench.sh scheduler_scale.
 """
 
 from __future__ import annotations
@@ -70,20 +80,32 @@ def seed(db: Any, users: int, due_at: datetime) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--users", type=int, default=5000)
+    parser.add_argument("--mode", choices=("queue", "inline"), default="queue")
+    parser.add_argument("--users", default=None,
+                        help="due users (inline: one number; queue: a list, 5000,20000)")
+    parser.add_argument("--claim-users", type=int, default=50_000)
+    parser.add_argument("--emulator-concurrency", type=int, default=4)
+    parser.add_argument("--claim-only", action="store_true",
+                        help="queue mode: measure the claim and enqueue stage alone")
     parser.add_argument("--concurrency", type=int, default=24)
     parser.add_argument("--tasks", default="ai,watchlist",
                         help="which tasks run (both are due for every user)")
     args = parser.parse_args()
+    if args.mode == "queue":
+        from bench.scheduler_queue import run_queue_bench
+
+        sizes = [] if args.claim_only else [int(n) for n in (args.users or "5000,20000").split(",")]
+        return run_queue_bench(args.claim_users, sizes, args.emulator_concurrency)
+    users = int(args.users or 5000)
     db = firestore_client()
-    due_at = datetime(2030, 1, 1, tzinfo=UTC) + timedelta(minutes=args.users)
+    due_at = datetime(2030, 1, 1, tzinfo=UTC) + timedelta(minutes=users)
     set_background_triggers(False)
     try:
         with tee() as out:
-            report = measure(db, args.users, args.concurrency, due_at, args.tasks.split(","))
+            report = measure(db, users, args.concurrency, due_at, args.tasks.split(","))
     finally:
         set_background_triggers(True)
-    record("scheduler_scale", {"users": args.users, "seconds": report.seconds,
+    record("scheduler_scale", {"users": users, "seconds": report.seconds,
                                "claimed": report.claimed, "outcomes": report.outcomes},
            out.getvalue())
     return 0

@@ -6,17 +6,20 @@ imports this module without network or credentials.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import firebase_admin
 import functions_framework
-from firebase_functions import firestore_fn, https_fn, options, params, scheduler_fn
+from firebase_functions import firestore_fn, https_fn, options, params, scheduler_fn, tasks_fn
 from firebase_functions.core import Change
 from flask import Request, Response
 from google.cloud.firestore_v1 import DocumentSnapshot
 
 from cogmora_backend import handlers
+from cogmora_backend.audit import AUDIT_QUEUE, AuditQueue
+from cogmora_backend.automation.fanout import AGENT_QUEUE, WATCHLIST_QUEUE, QueueSettings
 from cogmora_backend.logs import configure_logging
 
 configure_logging()
@@ -72,13 +75,64 @@ def reconcileMarks(event: scheduler_fn.ScheduledEvent) -> None:
     handlers.on_reconcile_tick()
 
 
-@scheduler_fn.on_schedule(
-    schedule="every 1 minutes", timezone=UTC, secrets=[GEMINI_API_KEY],
-    timeout_sec=540, memory=options.MemoryOption.GB_1,
-)
+@scheduler_fn.on_schedule(schedule="every 1 minutes", timezone=UTC)
+def watchOperations(event: scheduler_fn.ScheduledEvent) -> None:
+    """Log stale worker shards, the oldest unsettled mark and the backlog (the alerts' input)."""
+    handlers.on_watch_operations()
+
+
+@https_fn.on_request(timeout_sec=30, invoker="private")
+def workerShards(request: Request) -> Response:
+    """Answer which worker shards are stale (503 when one is), for on-call and probes."""
+    answer = handlers.on_worker_shards()
+    return Response(json.dumps(answer), status=200 if answer["ok"] else 503,
+                    mimetype="application/json")
+
+
+@scheduler_fn.on_schedule(schedule="every 1 minutes", timezone=UTC, timeout_sec=120,
+                          memory=options.MemoryOption.GB_1)
 def mainScheduler(event: scheduler_fn.ScheduledEvent) -> None:
-    """Run each user's due AI agent and watchlist scraper."""
-    handlers.on_main_scheduler()
+    """Claim each user's due AI agent and watchlist scraper; enqueue them in chunks."""
+    handlers.on_main_scheduler(event.schedule_time)
+
+
+def _queue(settings: QueueSettings | AuditQueue) -> dict[str, Any]:
+    """A task queue function's options from its settings (automation/fanout.py)."""
+    return {
+        "retry_config": options.RetryConfig(
+            max_attempts=settings.max_attempts,
+            min_backoff_seconds=settings.min_backoff_seconds,
+            max_backoff_seconds=settings.max_backoff_seconds,
+            max_doublings=settings.max_doublings),
+        "rate_limits": options.RateLimits(
+            max_dispatches_per_second=settings.max_dispatches_per_second,
+            max_concurrent_dispatches=settings.max_concurrent_dispatches),
+        "timeout_sec": settings.timeout_sec,
+    }
+
+
+def _retry_count(request: https_fn.CallableRequest[Any]) -> int:
+    raw = request.raw_request.headers.get("X-CloudTasks-TaskRetryCount", "0")
+    return int(raw) if raw.isdigit() else 0
+
+
+@tasks_fn.on_task_dispatched(**_queue(AGENT_QUEUE), secrets=[GEMINI_API_KEY],
+                             memory=options.MemoryOption.GB_1)
+def runAgentChunk(request: https_fn.CallableRequest[Any]) -> None:
+    """Run a queued chunk of AI agent tasks (mainScheduler enqueues them)."""
+    handlers.on_automation_chunk(request.data, _retry_count(request))
+
+
+@tasks_fn.on_task_dispatched(**_queue(WATCHLIST_QUEUE), memory=options.MemoryOption.GB_1)
+def runWatchlistChunk(request: https_fn.CallableRequest[Any]) -> None:
+    """Run a queued chunk of watchlist scrapes (mainScheduler enqueues them)."""
+    handlers.on_automation_chunk(request.data, _retry_count(request))
+
+
+@tasks_fn.on_task_dispatched(**_queue(AUDIT_QUEUE), memory=options.MemoryOption.GB_1)
+def runAuditPage(request: https_fn.CallableRequest[Any]) -> None:
+    """Audit a queued page of accounts' journals (auditLedger and runLedgerAudit enqueue them)."""
+    handlers.on_audit_page(request.data, _retry_count(request))
 
 
 @firestore_fn.on_document_written(document="users/{uid}")
@@ -105,7 +159,8 @@ def proposePlan(request: https_fn.CallableRequest[Any]) -> dict[str, Any]:
 @scheduler_fn.on_schedule(schedule="every 15 minutes", timezone=UTC, timeout_sec=540,
                           memory=options.MemoryOption.GB_1)
 def auditLedger(event: scheduler_fn.ScheduledEvent) -> None:
-    """Audit every account's journal once a day (later runs of the day go on, or do nothing)."""
+    """Plan the day's journal audit in pages on runAuditPage (later runs of the day go on,
+    enqueue again what failed, or do nothing)."""
     handlers.on_ledger_audit()
 
 

@@ -18,7 +18,7 @@ fi
 python -m bench.fastpath
 python -m bench.throughput "${sizes[@]}"
 emulated() {
-  firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth "$*"
+  firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth,tasks "$*"
   end_functions_workers
 }
 emulated python -m bench.settlement_latency --rounds 100

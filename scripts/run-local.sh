@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 scripts/setup.sh
 source scripts/env.sh
-firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
+firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth,tasks \
   "python -m scripts.demo $*"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every test: set up, then unit, integration and end-to-end tests inside the
-# Firebase Emulator Suite (Firestore + Functions + Auth). Extra arguments go to pytest.
+# Firebase Emulator Suite (Firestore + Functions + Auth + Cloud Tasks). Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -19,5 +19,5 @@ print(s.getsockname()[1], f.getsockname()[1])')
 export KUCOIN_SPOT_API="http://127.0.0.1:$spot_port" KUCOIN_FUTURES_API="http://127.0.0.1:$futures_port"
 # COGMORA_FIREBASE_CONFIG runs on another firebase.json (e.g. other ports, for a second
 # checkout testing at the same time); the tests find the ports through the Emulator Hub.
-firebase --config "${COGMORA_FIREBASE_CONFIG:-firebase.json}" emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth \
+firebase --config "${COGMORA_FIREBASE_CONFIG:-firebase.json}" emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth,tasks \
   "pytest -p no:cacheprovider --durations=10 ${*:-tests}"

@@ -183,7 +183,8 @@ class Worker:
     def _write_heartbeat(self, key: tuple[str, str], seen: dict[str, int]) -> None:
         self.database.set(self._heartbeat_path(key),
                           {"lastTickMs": max(seen.values()), "symbols": seen,
-                           "workerId": self.settings.worker_id})
+                           "workerId": self.settings.worker_id,
+                           "shardCount": self.settings.shard_count})
 
     def _read_heartbeats(self) -> None:
         for key in self.feeds:

@@ -77,17 +77,27 @@ def on_reconcile_tick() -> ReconcileReport:
 
 
 def on_ledger_audit(restart: bool = False) -> dict[str, Any]:
-    """Audit every account's journal for today (UTC), going on from the day's last run.
+    """Plan today's (UTC) journal audit and enqueue its pages, going on from the day's last run.
 
-    Returns the run's summary: accounts audited, drifted uids, whether the day is complete.
+    Returns the run's summary: pages planned, enqueued and enqueued again, whether the
+    day is complete.
     """
-    from cogmora_backend.audit import run_audit
+    from cogmora_backend.audit import audit_enqueue, run_audit
 
-    report = run_audit(firestore_client.database(), datetime.now(UTC).date(), restart=restart)
+    report = run_audit(firestore_client.database(), datetime.now(UTC).date(), restart=restart,
+                       enqueue=audit_enqueue)
     return {"date": report.day.isoformat(), "accounts": report.accounts,
             "drifted": [found.uid for found in report.drifted][:100],
             "complete": report.complete, "outOfTime": report.out_of_time,
-            "busy": report.busy, "seconds": round(report.seconds, 3)}
+            "busy": report.busy, "planned": report.planned, "enqueued": report.enqueued,
+            "requeued": report.requeued, "seconds": round(report.seconds, 3)}
+
+
+def on_audit_page(data: Any, retry_count: int) -> None:
+    """Run one delivery of a queued audit page (runAuditPage)."""
+    from cogmora_backend.audit import run_page
+
+    run_page(firestore_client.database(), data, retry_count)
 
 
 def on_migrate_ledger() -> dict[str, Any]:
@@ -108,11 +118,33 @@ def on_user_written(uid: str, after: dict[str, Any] | None) -> list[str]:
     return schedule_new_automation(firestore_client.database(), uid, SERVER_TIME)
 
 
-def on_main_scheduler() -> Any:
-    """Run every due automation task once (mainScheduler, every minute)."""
-    from cogmora_backend.automation.runtime import run_scheduler_now
+def on_main_scheduler(slot: datetime | None = None) -> Any:
+    """Claim every due automation task and enqueue it in chunks (mainScheduler, every
+    minute); `slot` is the run's scheduled time (now when absent)."""
+    from cogmora_backend.automation.runtime import fan_out_now
 
-    return run_scheduler_now(firestore_client.database())
+    return fan_out_now(firestore_client.database(), slot or datetime.now(UTC))
+
+
+def on_automation_chunk(data: Any, retry_count: int) -> Any:
+    """Run one delivery of a queued chunk of automation tasks (the queue functions)."""
+    from cogmora_backend.automation.runtime import run_chunk_now
+
+    return run_chunk_now(firestore_client.database(), data, retry_count)
+
+
+def on_watch_operations() -> dict[str, Any]:
+    """Log what on-call watches (stale shards, late marks, the backlog) once, now."""
+    from cogmora_backend.operations import watch
+
+    return watch(firestore_client.database(), datetime.now(UTC))
+
+
+def on_worker_shards() -> dict[str, Any]:
+    """Return every worker shard's heartbeat state (`workerShards`)."""
+    from cogmora_backend.operations import worker_shards
+
+    return worker_shards(firestore_client.database(), datetime.now(UTC)).as_json()
 
 
 def on_propose_plan(uid: str) -> dict[str, Any]:

@@ -115,6 +115,9 @@ LEDGER_KIND_PAGE = QuerySpec("ledger page of a kind", "ledger", ("kind",), group
 #: One user's journal, oldest first by `at` (a statement's entries).
 LEDGER_STATEMENT = QuerySpec("ledger statement", "ledger", (), group=False, order_field="at")
 
+#: A day's audit pages of one generation in one state (counted: is every page done?).
+AUDIT_PAGES = QuerySpec("audit pages by state", "pages", ("date", "generation", "status"))
+
 ALL: tuple[QuerySpec, ...] = (
     DUE_AI,
     DUE_WATCHLISTS,
@@ -132,4 +135,5 @@ ALL: tuple[QuerySpec, ...] = (
     LEDGER_STATEMENT,
     USER_PENDING_EXECUTIONS,
     USER_CLOSING_POSITIONS,
+    AUDIT_PAGES,
 )

@@ -164,6 +164,10 @@ class Database(Protocol):
         """Return (id, data) of the documents of a collection by id (at most `limit`,
         those after the id `after_id` when given), outside any transaction."""
 
+    def list_ids(self, collection: str, limit: int | None = None,
+                 after_id: str | None = None) -> builtins.list[str]:
+        """Return the ids `list` would return, without the documents' fields."""
+
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
               limit: int | None = None, after: Snapshot | None = None,
               parent: str | None = None) -> builtins.list[Snapshot]:
@@ -177,6 +181,11 @@ class Database(Protocol):
         path; at most `limit` of them, starting after `after` (a snapshot this
         query returned: its values place the cursor, it need not still exist).
         """
+
+    def ids(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
+            limit: int | None = None) -> builtins.list[str]:
+        """Return the ids of the documents `spec` finds, in `query`'s order, without their
+        fields (a projection: less to send and decode; still billed a read per document)."""
 
     def count(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None) -> int:
         """Return how many documents `spec` finds (billed about one read per 1,000)."""

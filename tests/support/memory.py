@@ -119,6 +119,11 @@ class MemoryDatabase:
             found = [(doc_id, doc) for doc_id, doc in found if doc_id > after_id]
         return found if limit is None else found[:limit]
 
+    def list_ids(self, collection: str, limit: int | None = None,
+                 after_id: str | None = None) -> builtins.list[str]:
+        """Return the ids `list` would return."""
+        return [doc_id for doc_id, _ in self.list(collection, limit, after_id)]
+
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
               limit: int | None = None, after: Snapshot | None = None,
               parent: str | None = None) -> builtins.list[Snapshot]:
@@ -138,6 +143,11 @@ class MemoryDatabase:
             position = _position(spec, after)
             found = [row for row in found if _position(spec, row) > position]
         return found if limit is None else found[:limit]
+
+    def ids(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
+            limit: int | None = None) -> builtins.list[str]:
+        """Return the ids of the documents `spec` finds, in `query`'s order."""
+        return [found.id for found in self.query(spec, equals, bound, limit=limit)]
 
     def count(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None) -> int:
         """Return how many documents `spec` finds."""

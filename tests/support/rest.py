@@ -15,10 +15,11 @@ import httpx
 from tests.support.emulator import project
 
 
-def id_token(uid: str, issued_at: int | None = None) -> str:
+def id_token(uid: str, issued_at: int | None = None, **claims: Any) -> str:
     """Return an unsigned ID token for `uid` (the emulators accept it), valid for an hour.
 
-    `issued_at` (seconds since the epoch, default now) makes older, expired tokens.
+    `issued_at` (seconds since the epoch, default now) makes older, expired tokens;
+    `claims` are custom claims (`admin=True`).
     """
 
     def part(value: dict[str, Any]) -> str:
@@ -28,7 +29,7 @@ def id_token(uid: str, issued_at: int | None = None) -> str:
     return ".".join([part({"alg": "none", "typ": "JWT"}), part({
         "iss": f"https://securetoken.google.com/{project()}", "aud": project(), "iat": now,
         "exp": now + 3600, "auth_time": now, "sub": uid, "user_id": uid,
-        "firebase": {"sign_in_provider": "custom", "identities": {}}}), ""])
+        "firebase": {"sign_in_provider": "custom", "identities": {}}, **claims}), ""])
 
 
 def encode(value: Any) -> dict[str, Any]:

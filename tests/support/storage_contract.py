@@ -118,6 +118,39 @@ def pages_a_range_query_in_order(db: Database, scope: str) -> None:
     assert db.count(spec, equals, T0) == 4
 
 
+def lists_the_ids_a_query_finds(db: Database, scope: str) -> None:
+    symbol = f"PORT-IDS-{scope}"
+    base = f"users/{scope}/tradeHistory"
+    closed = {"k1": T0 + timedelta(minutes=3), "k2": T0 + timedelta(minutes=1),
+              "k3": T0 + timedelta(minutes=1), "k0": T0}
+
+    def arrange(batch: Transaction) -> None:
+        for doc_id, at in closed.items():
+            batch.set(f"{base}/{doc_id}", {"symbol": symbol, "status": "closed", "closedAt": at,
+                                           "detail": {"large": "x" * 100}})
+
+    db.write(arrange)
+    spec, equals = queries.CLOSED_AFTER, (symbol, "closed")
+    assert db.ids(spec, equals, T0) == ["k2", "k3", "k1"]
+    assert db.ids(spec, equals, T0, limit=2) == ["k2", "k3"]
+    assert db.ids(spec, equals, T0 + timedelta(minutes=3)) == []
+
+
+def lists_a_collections_ids(db: Database, scope: str) -> None:
+    base = f"users/{scope}/workerState"
+
+    def arrange(batch: Transaction) -> None:
+        for doc_id in ("c", "a", "b"):
+            batch.set(f"{base}/{doc_id}", {"symbols": {"A": 1}})
+
+    db.write(arrange)
+    assert db.list_ids(base) == ["a", "b", "c"]
+    assert db.list_ids(base, limit=2) == ["a", "b"]
+    assert db.list_ids(base, after_id="a") == ["b", "c"]
+    assert db.list_ids(base, limit=1, after_id="ab") == ["b"]  # the id need not exist
+    assert db.list_ids(f"users/{scope}/none") == []
+
+
 def listens_to_what_a_query_finds(db: Database, scope: str) -> None:
     symbol = f"PORT-{scope}"
     base = f"users/{scope}/tradeTriggers"
@@ -247,6 +280,8 @@ CHECKS: list[Check] = [
     queries_by_equality_and_in,
     stamps_create_and_update_times,
     pages_a_range_query_in_order,
+    lists_the_ids_a_query_finds,
+    lists_a_collections_ids,
     listens_to_what_a_query_finds,
     runs_transactions_and_atomic_batches,
 ]

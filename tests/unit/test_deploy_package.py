@@ -76,15 +76,18 @@ def test_deploy_directory_imports_main_in_isolation(tmp_path: Path) -> None:
     assert found["functions"] == [
         "api", "applyFunding", "auditLedger", "closePositionHandler", "initializeAccount",
         "mainScheduler", "migrateLedger", "openPositionHandler", "proposePlan",
-        "reconcileMarks", "runLedgerAudit", "scheduleAutomation",
+        "reconcileMarks", "runAgentChunk", "runAuditPage", "runLedgerAudit", "runWatchlistChunk",
+        "scheduleAutomation", "watchOperations", "workerShards",
     ]
     assert found["events"]["scheduleAutomation"] == "google.cloud.firestore.document.v1.written"
     assert found["events"]["openPositionHandler"] == "google.cloud.firestore.document.v1.created"
     assert found["events"]["closePositionHandler"] == "google.cloud.firestore.document.v1.written"
     assert found["events"]["initializeAccount"] == "google.cloud.firestore.document.v1.created"
     assert found["events"]["applyFunding"] == "google.cloud.firestore.document.v1.created"
-    assert found["scheduled"] == ["auditLedger", "mainScheduler", "reconcileMarks"]
+    assert found["scheduled"] == [
+        "auditLedger", "mainScheduler", "reconcileMarks", "watchOperations",
+    ]
     assert found["core_from"].startswith(str(deploy))
     assert found["backend_from"].startswith(str(deploy))
     assert found["api_from"].startswith(str(deploy))
-    assert found["https"] == ["api"]
+    assert found["https"] == ["api", "workerShards"]

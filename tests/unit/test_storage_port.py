@@ -34,8 +34,8 @@ def test_the_fake_keeps_the_storage_contract(check: Check) -> None:
 def test_both_adapters_are_the_port() -> None:
     adapters: list[type[Database]] = [FirestoreDatabase, MemoryDatabase]  # checked by mypy
     assert all(callable(getattr(adapter, name)) for adapter in adapters
-               for name in ("run", "write", "read", "read_many", "set", "list", "query", "count",
-                            "listen", "page"))
+               for name in ("run", "write", "read", "read_many", "set", "list", "list_ids",
+                            "query", "ids", "count", "listen", "page"))
 
 
 def test_millis_are_exact_and_rounded_down() -> None:

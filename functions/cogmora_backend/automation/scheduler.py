@@ -79,8 +79,9 @@ def interval_of(settings: Mapping[str, Any], task: str,
 
 
 def due_users(database: Database, task: str, now: datetime, limit: int) -> list[str]:
-    """Return the ids of users whose `task` is enabled with `nextRun <= now`, oldest first."""
-    return [found.id for found in database.query(DUE_QUERIES[task], (True,), now, limit=limit)]
+    """Return the ids of users whose `task` is enabled with `nextRun <= now`, oldest first
+    (their ids only: the claim reads each user in its transaction)."""
+    return database.ids(DUE_QUERIES[task], (True,), now, limit=limit)
 
 
 #: Users claimed and recorded per transaction (one `get_all` and one commit each).
@@ -94,34 +95,52 @@ def _settings(user: dict[str, Any] | None, task: str) -> dict[str, Any] | None:
 
 
 def claim_many(database: Database, uids: list[str], task: str, now: datetime, run_id: str,
-               lease: timedelta, minimum: float = MIN_INTERVAL_MINUTES) -> list[Claim]:
+               lease: timedelta, minimum: float = MIN_INTERVAL_MINUTES,
+               run_ids: Mapping[str, str] | None = None) -> list[Claim]:
     """Claim the due tasks of `uids` in one transaction: move `nextRun`, record the lease.
 
     A task is left out when it is disabled, not due (another run claimed it)
-    or leased to another run that has not finished.
+    or leased to another run that has not finished. `run_ids` (uid → run id)
+    leases users to several runs in one transaction (the queue's chunks);
+    the others are leased to `run_id`.
     """
+    return claim_tasks(database, uids, (task,), now,
+                       lambda uid, _: run_ids.get(uid, run_id) if run_ids else run_id,
+                       lease, {task: minimum})
+
+
+def claim_tasks(database: Database, uids: list[str], tasks: tuple[str, ...], now: datetime,
+                owner_of: Callable[[str, str], str], lease: timedelta,
+                minimum: Mapping[str, float] | None = None) -> list[Claim]:
+    """Claim every due task of `tasks` of each of `uids` in one transaction (one write
+    per user), each leased to `owner_of(uid, task)`; as `claim_many`."""
 
     def work(tx: Transaction) -> list[Claim]:
         users = tx.get_many([paths.user(uid) for uid in uids])
         claims = []
         for uid, user in zip(uids, users, strict=True):
-            settings = _settings(user, task)
-            if settings is None or settings.get("enabled") is not True:
-                continue
-            next_run = settings.get("nextRun")
-            if isinstance(next_run, datetime) and next_run > now:
-                continue
-            held = settings.get("lease")
-            if isinstance(held, dict) and isinstance(held.get("until"), datetime) and (
-                held["until"] > now and held.get("runId") != run_id
-            ):
-                continue
-            tx.update(paths.user(uid), {
-                f"automation.{task}.nextRun": now + interval_of(settings, task, minimum),
-                f"automation.{task}.lease": {"runId": run_id, "until": now + lease},
-            })
-            assert user is not None
-            claims.append(Claim(uid, task, run_id, now, dict(settings), user))
+            update: dict[str, Any] = {}
+            for task in tasks:
+                settings = _settings(user, task)
+                if settings is None or settings.get("enabled") is not True:
+                    continue
+                next_run = settings.get("nextRun")
+                if isinstance(next_run, datetime) and next_run > now:
+                    continue
+                owner = owner_of(uid, task)
+                held = settings.get("lease")
+                if isinstance(held, dict) and isinstance(held.get("until"), datetime) and (
+                    held["until"] > now and held.get("runId") != owner
+                ):
+                    continue
+                shortest = (minimum or {}).get(task, MIN_INTERVAL_MINUTES)
+                update[f"automation.{task}.nextRun"] = now + interval_of(settings, task,
+                                                                         shortest)
+                update[f"automation.{task}.lease"] = {"runId": owner, "until": now + lease}
+                assert user is not None
+                claims.append(Claim(uid, task, owner, now, dict(settings), user))
+            if update:
+                tx.update(paths.user(uid), update)
         return claims
 
     return database.run(work)
@@ -190,28 +209,7 @@ async def run_due_tasks(
     finished_at = clock or (lambda: now)
 
     async def run_one(claimed: Claim) -> Outcome:
-        async with gate:
-            try:
-                result = await asyncio.wait_for(runners[claimed.task](claimed), time_limit)
-                outcome = Outcome(claimed, result.status, result.error, result.fields)
-            except TimeoutError:
-                outcome = Outcome(claimed, "timeout", f"took longer than {time_limit} s", {})
-            except asyncio.CancelledError:
-                if _being_cancelled():
-                    raise  # the run itself is being cancelled
-                # Something this task awaited was cancelled by someone else: its failure.
-                log.error("automation task cancelled from outside",
-                          extra={"uid": claimed.uid, "task": claimed.task})
-                outcome = Outcome(claimed, "error", "CancelledError: a shared wait was "
-                                  "cancelled", {})
-            except Exception as failure:  # one task's failure touches no other
-                log.exception("automation task failed",
-                              extra={"uid": claimed.uid, "task": claimed.task})
-                outcome = Outcome(claimed, "error", f"{type(failure).__name__}: {failure}"[:500],
-                                  {})
-        key = f"{claimed.task}:{outcome.status}"
-        report.outcomes[key] = report.outcomes.get(key, 0) + 1
-        return outcome
+        return await run_claim(claimed, runners, gate, time_limit, report.outcomes)
 
     async def run_chunk(task: str, uids: list[str]) -> None:
         minimum = (min_interval_minutes or {}).get(task, MIN_INTERVAL_MINUTES)
@@ -238,6 +236,34 @@ async def run_due_tasks(
                                      "claimed": report.claimed, "outcomes": report.outcomes,
                                      "seconds": round(report.seconds, 3)})
     return report
+
+
+async def run_claim(claimed: Claim, runners: Mapping[str, Runner], gate: asyncio.Semaphore,
+                    time_limit: float, counts: dict[str, int]) -> Outcome:
+    """Run one claimed task under `gate`, cut off after `time_limit` seconds; count its
+    outcome (`task:status`) in `counts`. A failure becomes the task's outcome."""
+    async with gate:
+        try:
+            result = await asyncio.wait_for(runners[claimed.task](claimed), time_limit)
+            outcome = Outcome(claimed, result.status, result.error, result.fields)
+        except TimeoutError:
+            outcome = Outcome(claimed, "timeout", f"took longer than {time_limit} s", {})
+        except asyncio.CancelledError:
+            if _being_cancelled():
+                raise  # the run itself is being cancelled
+            # Something this task awaited was cancelled by someone else: its failure.
+            log.error("automation task cancelled from outside",
+                      extra={"uid": claimed.uid, "task": claimed.task})
+            outcome = Outcome(claimed, "error", "CancelledError: a shared wait was "
+                              "cancelled", {})
+        except Exception as failure:  # one task's failure touches no other
+            log.exception("automation task failed",
+                          extra={"uid": claimed.uid, "task": claimed.task})
+            outcome = Outcome(claimed, "error", f"{type(failure).__name__}: {failure}"[:500],
+                              {})
+    key = f"{claimed.task}:{outcome.status}"
+    counts[key] = counts.get(key, 0) + 1
+    return outcome
 
 
 def _being_cancelled() -> bool:

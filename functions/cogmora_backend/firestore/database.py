@@ -30,6 +30,8 @@ from cogmora_backend.store import (
 )
 
 T = TypeVar("T")
+#: The field path of a document's id: a projection on it alone reads no field.
+DOCUMENT_ID = "__name__"
 
 
 class FirestoreDatabase:
@@ -119,6 +121,14 @@ class FirestoreDatabase:
             query = query.limit(limit)  # ordered by document id
         return [(s.id, s.to_dict()) for s in query.stream()]
 
+    def list_ids(self, collection: str, limit: int | None = None,
+                 after_id: str | None = None) -> builtins.list[str]:
+        """Return the ids of a collection's documents by id (see `Database.list_ids`)."""
+        query = queries.listing(self._client, collection, after_id).select([DOCUMENT_ID])
+        if limit is not None:
+            query = query.limit(limit)
+        return [s.id for s in query.stream()]
+
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
               limit: int | None = None, after: Snapshot | None = None,
               parent: str | None = None) -> builtins.list[Snapshot]:
@@ -126,6 +136,12 @@ class FirestoreDatabase:
         query = queries.build(self._client, spec, equals, bound, limit=limit, after=after,
                               parent=parent)
         return [_snapshot(found) for found in query.stream()]
+
+    def ids(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
+            limit: int | None = None) -> builtins.list[str]:
+        """Return the ids of the documents `spec` finds (see `Database.ids`)."""
+        query = queries.build(self._client, spec, equals, bound, limit=limit)
+        return [found.id for found in query.select([DOCUMENT_ID]).stream()]
 
     def count(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None) -> int:
         """Return how many documents `spec` finds (an aggregation query)."""

@@ -1,0 +1,434 @@
+"""mainScheduler on Cloud Tasks: claim due work in chunks, enqueue each chunk, run it there.
+
+mainScheduler (every minute) only finds the due users, claims them in
+transactions of `CLAIM_USERS` users (moves `nextRun`, leases each task to its
+chunk: `lease.runId` is the chunk's name) and enqueues one task per chunk on
+the task's queue function (`runAgentChunk`, `runWatchlistChunk`). A chunk's
+name is a hash of the task, the scheduled minute and its users, so enqueueing
+it again (a client retry after a lost answer, a duplicate scheduler delivery)
+is refused by Cloud Tasks as already queued: nothing is enqueued twice.
+
+The queue function takes the chunk's leases (only users still leased to this
+chunk, and not held by another attempt that is still running), runs their
+tasks as the in-process scheduler did, records each outcome and releases the
+lease. A redelivered or retried chunk therefore skips every user it already
+recorded: each task is idempotent through its lease. A chunk that fails
+(a transaction that keeps failing, a crash) is retried by the queue; on its
+last attempt the failure is written to `automationDeadLetters/{chunk}` with
+the users left unrecorded, whose tasks are recorded `error` and released.
+
+The queues' settings are here, in code (`QUEUES`), and sized for the model
+provider's quota (`MODEL_REQUESTS_PER_MINUTE`): see docs/operations.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from cogmora_backend import paths
+from cogmora_backend.automation.scheduler import (
+    TASKS,
+    Claim,
+    Outcome,
+    Runner,
+    claim_tasks,
+    due_users,
+    record_many,
+    run_claim,
+)
+from cogmora_backend.store import Database, Transaction
+
+log = logging.getLogger(__name__)
+
+#: Requests per minute the model provider grants the project (Gemini 2.5 Flash,
+#: paid tier 1, at the time of writing: check the project's quota page). Each AI
+#: task asks the model once.
+MODEL_REQUESTS_PER_MINUTE = 1000
+#: Users claimed per transaction by mainScheduler (one `get_all`, one write per user,
+#: both tasks at once; a commit holds at most 500 writes).
+CLAIM_USERS = 200
+#: Claim transactions and enqueue calls mainScheduler runs at once.
+CLAIM_THREADS = 16
+#: How long a queued chunk keeps its users from another claim once they fall due again.
+QUEUE_LEASE = timedelta(minutes=15)
+#: Users mainScheduler claims per task and run (the rest stay due for the next minute).
+FAN_OUT_LIMIT = 50_000
+DEAD_LETTERS = "automationDeadLetters"
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """One task queue function: its chunks, its rate and concurrency, its retries."""
+
+    function: str
+    task: str
+    #: Users per enqueued chunk.
+    users_per_chunk: int
+    #: Tasks of one chunk run at once, each cut off after `time_limit` seconds.
+    concurrency: int
+    time_limit: float
+    #: Cloud Tasks rate limits: chunks started per second, chunks running at once.
+    max_dispatches_per_second: int
+    max_concurrent_dispatches: int
+    #: Cloud Tasks retry policy: attempts in all (the first included), backoff.
+    max_attempts: int
+    min_backoff_seconds: int
+    max_backoff_seconds: int
+    max_doublings: int
+    #: The function's own timeout (a chunk's tasks at most `users_per_chunk /
+    #: concurrency` rounds of `time_limit`, and the transactions around them).
+    timeout_sec: int
+
+    @property
+    def users_per_minute(self) -> int:
+        """The most users this queue starts per minute (its sustained capacity)."""
+        return self.max_dispatches_per_second * self.users_per_chunk * 60
+
+
+#: The AI agent: one model request per user, so users per minute must stay within
+#: MODEL_REQUESTS_PER_MINUTE: 1 chunk/s x 15 users = 900 requests/min (10 % headroom).
+#: A chunk's 15 tasks run at once (one round of at most 20 s): 30 chunks at once
+#: covers 1 chunk/s at up to 30 s each, and bounds the model requests in flight to 450.
+AGENT_QUEUE = QueueSettings(
+    function="runAgentChunk", task="ai", users_per_chunk=15, concurrency=15, time_limit=20.0,
+    max_dispatches_per_second=1, max_concurrent_dispatches=30,
+    max_attempts=5, min_backoff_seconds=1, max_backoff_seconds=60, max_doublings=4,
+    timeout_sec=120)
+#: The watchlist scraper: no model; each chunk fetches each market page once.
+#: 10 chunks/s x 100 users = 60,000 users/min, far above the 15-minute default interval's
+#: needs (50,000 users: 3,334 per minute); 20 at once bounds the page fetches in flight.
+WATCHLIST_QUEUE = QueueSettings(
+    function="runWatchlistChunk", task="watchlist", users_per_chunk=100, concurrency=24,
+    time_limit=20.0, max_dispatches_per_second=10, max_concurrent_dispatches=20,
+    max_attempts=5, min_backoff_seconds=1, max_backoff_seconds=60, max_doublings=4,
+    timeout_sec=180)
+QUEUES: dict[str, QueueSettings] = {q.task: q for q in (AGENT_QUEUE, WATCHLIST_QUEUE)}
+assert AGENT_QUEUE.users_per_minute <= MODEL_REQUESTS_PER_MINUTE
+
+
+class Enqueue(Protocol):
+    """Put a chunk on a queue function under `name`: True, or False when already queued."""
+
+    def __call__(self, function: str, name: str, data: dict[str, Any]) -> bool: ...
+
+
+def chunk_name(task: str, slot: datetime, uids: list[str]) -> str:
+    """Return a chunk's task name: a hash (Cloud Tasks spreads names by their prefix)
+    of the task, the scheduled minute and the users, then the task."""
+    digest = hashlib.sha256(f"{task}|{slot.isoformat()}|{','.join(uids)}".encode())
+    return f"{digest.hexdigest()[:40]}-{task}"
+
+
+@dataclass
+class FanOutReport:
+    """Counts of one mainScheduler run: due, claimed, chunks enqueued (or found queued)."""
+
+    slot: str
+    due: dict[str, int] = field(default_factory=dict)
+    claimed: dict[str, int] = field(default_factory=dict)
+    enqueued: dict[str, int] = field(default_factory=dict)
+    already_queued: dict[str, int] = field(default_factory=dict)
+    released: dict[str, int] = field(default_factory=dict)
+    #: Of `seconds`: the due queries.
+    query_seconds: float = 0.0
+    seconds: float = 0.0
+
+
+def _add(counts: dict[str, int], key: str, n: int) -> None:
+    counts[key] = counts.get(key, 0) + n
+
+
+def fan_out(database: Database, enqueue: Enqueue, slot: datetime,
+            limit: int = FAN_OUT_LIMIT, min_interval_minutes: Mapping[str, float] | None = None,
+            queues: Mapping[str, QueueSettings] | None = None,
+            threads: int = CLAIM_THREADS) -> FanOutReport:
+    """Claim every due task (up to `limit` per task) and enqueue it in chunks; run nothing.
+
+    `slot` is the run's scheduled time: the due bound, the claim time and part
+    of every chunk's name. A chunk whose enqueue fails is released (its users'
+    `nextRun` put back, the lease dropped), so the next run claims it again.
+    """
+    started = time.perf_counter()
+    queues = queues or QUEUES
+    report = FanOutReport(slot=slot.isoformat())
+    tasks = tuple(task for task in TASKS if task in queues)
+    # The due queries (ids only) run at once: each is a round trip that streams its ids.
+    with ThreadPoolExecutor(max_workers=max(len(tasks), 1), thread_name_prefix="due") as pool:
+        found = list(pool.map(lambda task: sorted(due_users(database, task, slot, limit)), tasks))
+    due: dict[str, list[str]] = dict(zip(tasks, found, strict=True))
+    report.due.update({task: len(uids) for task, uids in due.items()})
+    report.query_seconds = time.perf_counter() - started
+    # A user's due tasks are claimed together (one write); each task's chunks of
+    # `users_per_chunk` are cut from its own due list, so their names do not depend
+    # on the other task.
+    names: dict[tuple[str, str], str] = {}
+    for task, uids in due.items():
+        size = queues[task].users_per_chunk
+        for i in range(0, len(uids), size):
+            name = chunk_name(task, slot, uids[i:i + size])
+            names.update({(uid, task): name for uid in uids[i:i + size]})
+    everyone = sorted({uid for uids in due.values() for uid in uids})
+    jobs = [everyone[i:i + CLAIM_USERS] for i in range(0, len(everyone), CLAIM_USERS)]
+
+    def claim_and_enqueue(uids: list[str]) -> None:
+        claims = claim_tasks(database, uids, tasks, slot, lambda uid, task: names.get(
+            (uid, task), chunk_name(task, slot, [uid])), QUEUE_LEASE, min_interval_minutes)
+        chunks: dict[str, list[Claim]] = {}
+        for claim in claims:
+            count(report.claimed, claim.task, 1)
+            chunks.setdefault(claim.run_id, []).append(claim)
+        for name, members in chunks.items():
+            enqueue_chunk(name, members)
+
+    pending: dict[str, list[Claim]] = {}
+    sizes: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def count(counts: dict[str, int], task: str, n: int) -> None:
+        with lock:
+            _add(counts, task, n)
+
+    def enqueue_chunk(name: str, members: list[Claim]) -> None:
+        """Enqueue a chunk once all its claimed users are in (a chunk may span claims)."""
+        task = members[0].task
+        with lock:
+            gathered = pending.setdefault(name, [])
+            gathered.extend(members)
+            if len(gathered) < sizes[name]:
+                return
+            del pending[name]
+        send(task, name, gathered)
+
+    def send(task: str, name: str, members: list[Claim]) -> None:
+        data = {"task": task, "chunk": name, "uids": [c.uid for c in members],
+                "claimedAt": slot.isoformat()}
+        try:
+            queued = enqueue(queues[task].function, name, data)
+        except Exception as failure:
+            log.error("enqueue failed; the chunk is released", extra={
+                "chunk": name, "task": task, "error": f"{type(failure).__name__}: {failure}"})
+            count(report.released, task, release(database, members))
+            return
+        count(report.enqueued if queued else report.already_queued, task, 1)
+
+    for name in names.values():
+        sizes[name] = sizes.get(name, 0) + 1
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fan-out") as pool:
+        list(pool.map(claim_and_enqueue, jobs))
+    # Chunks some of whose users were not claimed (claimed meanwhile by another run).
+    for name, members in list(pending.items()):
+        send(members[0].task, name, members)
+    report.seconds = time.perf_counter() - started
+    log.info("scheduler fan-out", extra={
+        "slot": report.slot, "due": report.due, "claimed": report.claimed,
+        "enqueued": report.enqueued, "alreadyQueued": report.already_queued,
+        "released": report.released, "claimedTotal": sum(report.claimed.values()),
+        "seconds": round(report.seconds, 3)})
+    return report
+
+
+def release(database: Database, claims: list[Claim]) -> int:
+    """Undo claims never enqueued: put `nextRun` back, drop the lease (if still theirs)."""
+
+    def work(tx: Transaction) -> int:
+        users = tx.get_many([paths.user(c.uid) for c in claims])
+        released = 0
+        for claim, user in zip(claims, users, strict=True):
+            lease = _lease(user, claim.task)
+            if lease.get("runId") != claim.run_id or lease.get("attempt"):
+                continue
+            tx.update(paths.user(claim.uid), {
+                f"automation.{claim.task}.nextRun": claim.settings.get("nextRun"),
+                f"automation.{claim.task}.lease": None})
+            released += 1
+        return released
+
+    return database.run(work)
+
+
+def _lease(user: Mapping[str, Any] | None, task: str) -> dict[str, Any]:
+    automation = (user or {}).get("automation")
+    settings = automation.get(task) if isinstance(automation, dict) else None
+    lease = settings.get("lease") if isinstance(settings, dict) else None
+    return lease if isinstance(lease, dict) else {}
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """An enqueued chunk as the queue function receives it."""
+
+    task: str
+    name: str
+    uids: list[str]
+    claimed_at: datetime
+
+    @classmethod
+    def of(cls, data: Any) -> Chunk:
+        """Read a task's payload; raise ValueError when it is not a chunk."""
+        if not isinstance(data, dict):
+            raise ValueError("a chunk is an object")
+        task, name, uids = data.get("task"), data.get("chunk"), data.get("uids")
+        if task not in QUEUES or not isinstance(name, str) or not name:
+            raise ValueError(f"not a chunk: task {task!r}, name {name!r}")
+        if not isinstance(uids, list) or not all(isinstance(u, str) and u for u in uids):
+            raise ValueError("a chunk's uids are a list of user ids")
+        claimed_at = datetime.fromisoformat(str(data.get("claimedAt")))
+        if claimed_at.tzinfo is None:
+            raise ValueError("claimedAt has no time zone")
+        return cls(task, name, uids, claimed_at)
+
+
+def take(database: Database, chunk: Chunk, attempt: str, now: datetime,
+         hold: timedelta) -> list[Claim]:
+    """Take the chunk's users still leased to it, for this attempt, for `hold`.
+
+    A user is skipped when its lease is no longer the chunk's (recorded already,
+    or claimed again after the lease expired) or is held by another attempt
+    that has not run out (a duplicate delivery running at the same time).
+    """
+
+    def work(tx: Transaction) -> list[Claim]:
+        users = tx.get_many([paths.user(uid) for uid in chunk.uids])
+        claims = []
+        for uid, user in zip(chunk.uids, users, strict=True):
+            lease = _lease(user, chunk.task)
+            if lease.get("runId") != chunk.name:
+                continue
+            holder, until = lease.get("attempt"), lease.get("until")
+            if holder not in (None, attempt) and isinstance(until, datetime) and until > now:
+                continue
+            tx.update(paths.user(uid), {f"automation.{chunk.task}.lease": {
+                "runId": chunk.name, "attempt": attempt, "until": now + hold}})
+            assert user is not None
+            settings = user["automation"][chunk.task]
+            claims.append(Claim(uid, chunk.task, chunk.name, chunk.claimed_at, dict(settings),
+                                user))
+        return claims
+
+    return database.run(work)
+
+
+def let_go(database: Database, chunk: Chunk, attempt: str) -> None:
+    """Drop this attempt's hold on the users it left unrecorded, so the retry takes them."""
+
+    def work(tx: Transaction) -> None:
+        users = tx.get_many([paths.user(uid) for uid in chunk.uids])
+        for uid, user in zip(chunk.uids, users, strict=True):
+            lease = _lease(user, chunk.task)
+            if lease.get("runId") == chunk.name and lease.get("attempt") == attempt:
+                tx.update(paths.user(uid), {f"automation.{chunk.task}.lease": {
+                    "runId": chunk.name, "attempt": None, "until": lease.get("until")}})
+
+    database.run(work)
+
+
+def dead_letter(database: Database, chunk: Chunk, error: str, attempts: int,
+                now: datetime) -> list[str]:
+    """Record a chunk that failed its last attempt; record its unfinished tasks `error`.
+
+    Returns the users that were left unrecorded (their leases are released).
+    """
+
+    def work(tx: Transaction) -> list[str]:
+        users = tx.get_many([paths.user(uid) for uid in chunk.uids])
+        left = [uid for uid, user in zip(chunk.uids, users, strict=True)
+                if _lease(user, chunk.task).get("runId") == chunk.name]
+        tx.set(f"{DEAD_LETTERS}/{chunk.name}", {
+            "task": chunk.task, "chunk": chunk.name, "uids": chunk.uids, "unfinished": left,
+            "claimedAt": chunk.claimed_at, "attempts": attempts, "error": error[:1000],
+            "at": now})
+        prefix = f"automation.{chunk.task}"
+        for uid in left:
+            tx.update(paths.user(uid), {
+                f"{prefix}.lastRun": now, f"{prefix}.lastStatus": "error",
+                f"{prefix}.lastError": f"not run: its chunk failed {attempts} attempts "
+                                       f"({error})"[:500],
+                f"{prefix}.lease": None})
+        return left
+
+    return database.run(work)
+
+
+@dataclass
+class ChunkReport:
+    """What one attempt at a chunk did."""
+
+    chunk: str
+    task: str
+    attempt: int
+    taken: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    dead_lettered: list[str] | None = None
+    seconds: float = 0.0
+
+
+async def run_chunk(database: Database, runners: Mapping[str, Runner], chunk: Chunk,
+                    retry_count: int, queue: QueueSettings | None = None,
+                    clock: Callable[[], datetime] | None = None) -> ChunkReport:
+    """Run one delivery of a chunk: take its leases, run, record; dead-letter on the last try.
+
+    `retry_count` is the queue's (`X-CloudTasks-TaskRetryCount`: 0 on the first
+    attempt). A failure before the last attempt lets go of the users left
+    unrecorded and raises, so the queue retries; on the last attempt it is
+    written to `automationDeadLetters` instead and the delivery ends.
+    """
+    settings = queue or QUEUES[chunk.task]
+    now = clock or (lambda: datetime.now(UTC))
+    started = time.perf_counter()
+    attempt = uuid.uuid4().hex[:12]
+    report = ChunkReport(chunk.name, chunk.task, retry_count + 1)
+    hold = timedelta(seconds=settings.timeout_sec + 60)
+    try:
+        claims = await asyncio.to_thread(take, database, chunk, attempt, now(), hold)
+        report.taken = len(claims)
+        gate = asyncio.Semaphore(settings.concurrency)
+        results = await asyncio.gather(*(
+            run_claim(c, runners, gate, settings.time_limit, report.outcomes) for c in claims),
+            return_exceptions=True)
+        outcomes = [result if isinstance(result, Outcome) else
+                    Outcome(claim, "error", f"{type(result).__name__}: {result}"[:500], {})
+                    for claim, result in zip(claims, results, strict=True)]
+        await asyncio.to_thread(record_many, database, outcomes, now())
+    except Exception as failure:
+        error = f"{type(failure).__name__}: {failure}"
+        if retry_count + 1 < settings.max_attempts:
+            log.exception("automation chunk failed; the queue retries it", extra={
+                "chunk": chunk.name, "task": chunk.task, "attempt": retry_count + 1})
+            try:
+                await asyncio.to_thread(let_go, database, chunk, attempt)
+            except Exception:  # its hold runs out by itself
+                log.exception("could not let go of the chunk's users", extra={
+                    "chunk": chunk.name})
+            raise
+        log.error("automation chunk dead-lettered after its last attempt", extra={
+            "chunk": chunk.name, "task": chunk.task, "attempt": retry_count + 1,
+            "error": error[:500]})
+        try:
+            report.dead_lettered = await asyncio.to_thread(
+                dead_letter, database, chunk, error, retry_count + 1, now())
+        except Exception:  # the users' documents cannot be touched: the record alone
+            log.exception("could not record the chunk's users", extra={"chunk": chunk.name})
+            await asyncio.to_thread(database.set, f"{DEAD_LETTERS}/{chunk.name}", {
+                "task": chunk.task, "chunk": chunk.name, "uids": chunk.uids,
+                "unfinished": None, "claimedAt": chunk.claimed_at,
+                "attempts": retry_count + 1, "error": error[:1000], "at": now()})
+            report.dead_lettered = []
+    report.seconds = time.perf_counter() - started
+    failed = sum(n for key, n in report.outcomes.items() if not key.endswith(":ok"))
+    log.info("automation chunk", extra={
+        "chunk": report.chunk, "task": report.task, "attempt": report.attempt,
+        "taken": report.taken, "outcomes": report.outcomes, "failed": failed,
+        "result": "dead-lettered" if report.dead_lettered is not None else
+        "failures" if failed else "ok",
+        "deadLettered": report.dead_lettered, "seconds": round(report.seconds, 3)})
+    return report
