@@ -57,8 +57,10 @@ from tests.support.processes import Exchange, WorkerProcess
 PATH = [Decimal(p) for p in ("100", "98", "96", "94", "92", "95", "99", "103", "106", "109",
                              "105", "101", "97", "100", "83")]
 #: The last plateau is a flash crash: one tick crosses at once every long's stop-loss
-#: and liquidation still open and the deep buy triggers (which may stop out at once).
+#: and liquidation still open, the shorts' take-profits and the deep buy triggers,
+#: among them the buy-the-dip orders written (and armed) on the plateau before it.
 STORM_AT = len(PATH) - 1
+DIP_AT = STORM_AT - 1
 SPREAD = Decimal("0.01")
 FEE = Decimal("0.0006")
 MMR = Decimal("0.005")
@@ -273,6 +275,14 @@ def make_orders(users: list[str], symbols: list[str], per_symbol: int,
                 amount=Decimal(f"{rng.uniform(10, 40):.2f}"), leverage=rng.randint(1, 10),
                 stop=price - 7 if long else price + 7, take=price + 7 if long else price - 7,
                 created_at=MARKET_AT))
+        for n in range(max(2, per_symbol // 3)):  # buy the dip, written at plateau DIP_AT
+            target = Decimal(f"{rng.uniform(84, 90):.2f}")
+            orders.append(Order(
+                uid=users[rng.randrange(len(users))], oid=f"{symbol}-d{n}", symbol=symbol,
+                side="long", condition="below", target=target,
+                amount=Decimal(f"{rng.uniform(10, 40):.2f}"), leverage=rng.randint(1, 10),
+                stop=target - Decimal(f"{rng.uniform(1.5, 9):.2f}"),
+                take=target + Decimal(f"{rng.uniform(1.5, 9):.2f}"), created_at=DIP_AT))
     return orders
 
 
@@ -462,6 +472,27 @@ def drive(run: Run, rng: random.Random, timeout_per_plateau: float) -> None:
         deliver_twice(run, rng, executed, closed)
         run.log.append(f"plateau {plateau} ({price}): {len(executed)} opened, "
                        f"{len(closed)} closed")
+        if plateau == DIP_AT:
+            write_dips(run)
+
+
+def write_dips(run: Run) -> None:
+    """Write the buy-the-dip orders and wait until every worker has armed them."""
+    dips = [order for order in run.orders if order.created_at == DIP_AT]
+    batch = run.db.batch()
+    for order in dips:
+        batch.set(run.db.document(f"users/{order.uid}/tradeTriggers/{order.oid}"),
+                  order.document())
+    for order, result in zip(dips, batch.commit(), strict=True):
+        order.levels_since_ms = _ms(result.update_time)
+    deadline = time.monotonic() + 30
+    for order in dips:
+        path = f"users/{order.uid}/tradeTriggers/{order.oid}"
+        while not all(worker.armed(path) for worker in run.workers):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{path} was never armed")
+            time.sleep(0.05)
+    run.log.append(f"wrote {len(dips)} buy-the-dip orders before the storm")
 
 
 def verify(run: Run) -> dict[str, int]:
@@ -527,7 +558,7 @@ def chaos(db: Any, symbols: int, per_symbol: int, users: int = 12, seed: int = 5
             # Accounts funded by hand, as before the journal: the migration opens theirs.
             migrate_account(FirestoreDatabase(db), uid)
         run.orders = make_orders(run.users, run.symbols, per_symbol, rng)
-        resting = [order for order in run.orders if order.condition != "market"]
+        resting = [order for order in run.orders if order.created_at == 0]
         for start in range(0, len(resting), 450):
             batch = db.batch()
             chunk = resting[start:start + 450]

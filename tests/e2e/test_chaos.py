@@ -21,3 +21,4 @@ def test_chaos_run_loses_and_doubles_nothing(db: Any) -> None:
     # The last plateau is a storm: one tick crosses many levels at once.
     storm = [line for line in log if line.startswith("storm at plateau")]
     assert len(storm) == 1 and int(storm[0].split("crosses ")[1].split()[0]) >= 40, storm
+    assert any(line.startswith("wrote ") and "buy-the-dip" in line for line in log), log
