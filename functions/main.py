@@ -18,9 +18,10 @@ from flask import Request, Response
 from google.cloud.firestore_v1 import DocumentSnapshot
 
 from cogmora_backend import handlers
-from cogmora_backend.audit import AUDIT_QUEUE, AuditQueue
-from cogmora_backend.automation.fanout import AGENT_QUEUE, WATCHLIST_QUEUE, QueueSettings
+from cogmora_backend.audit import AUDIT_QUEUE
+from cogmora_backend.automation.fanout import AGENT_QUEUE, WATCHLIST_QUEUE
 from cogmora_backend.logs import configure_logging
+from cogmora_backend.taskqueue import QueuePolicy
 
 configure_logging()
 # Callable functions verify ID tokens with the default Admin app; creating it
@@ -96,8 +97,8 @@ def mainScheduler(event: scheduler_fn.ScheduledEvent) -> None:
     handlers.on_main_scheduler(event.schedule_time)
 
 
-def _queue(settings: QueueSettings | AuditQueue) -> dict[str, Any]:
-    """A task queue function's options from its settings (automation/fanout.py)."""
+def _queue(settings: QueuePolicy) -> dict[str, Any]:
+    """A task queue function's options from its policy (cogmora_backend/taskqueue.py)."""
     return {
         "retry_config": options.RetryConfig(
             max_attempts=settings.max_attempts,

@@ -18,7 +18,7 @@ fi
 python -m bench.fastpath
 python -m bench.throughput "${sizes[@]}"
 emulated() {
-  firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth,tasks "$*"
+  firebase emulators:exec --project "$COGMORA_PROJECT" --only "$COGMORA_EMULATORS" "$*"
   end_functions_workers
 }
 emulated python -m bench.settlement_latency --rounds 100

@@ -9,13 +9,7 @@ name=${1:-settlement_latency}
 shift || true
 scripts/setup.sh
 source scripts/env.sh
-# The functions read market prices at KUCOIN_*_API: local ports, which a benchmark that
-# runs the AI agent in the functions serves (bench/scheduler_queue.py), as scripts/test.sh.
-read -r spot_port futures_port < <(python -c 'import socket
-s, f = socket.socket(), socket.socket()
-s.bind(("127.0.0.1", 0)); f.bind(("127.0.0.1", 0))
-print(s.getsockname()[1], f.getsockname()[1])')
-export KUCOIN_SPOT_API="http://127.0.0.1:$spot_port" KUCOIN_FUTURES_API="http://127.0.0.1:$futures_port"
+local_kucoin_apis  # the AI agent's price checks, as in scripts/test.sh
 # COGMORA_FIREBASE_CONFIG: another firebase.json (other ports), as for scripts/test.sh.
-firebase --config "${COGMORA_FIREBASE_CONFIG:-firebase.json}" emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth,tasks \
+firebase --config "${COGMORA_FIREBASE_CONFIG:-firebase.json}" emulators:exec --project "$COGMORA_PROJECT" --only "$COGMORA_EMULATORS" \
   "python -m bench.${name} $*"

@@ -7,5 +7,5 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 scripts/setup.sh
 source scripts/env.sh
-firebase emulators:exec --project "$COGMORA_PROJECT" --only firestore,functions,auth,tasks \
+firebase emulators:exec --project "$COGMORA_PROJECT" --only "$COGMORA_EMULATORS" \
   "python -m scripts.demo $*"

@@ -47,10 +47,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any
 
 from cogmora_backend import paths, queries
 from cogmora_backend.store import SERVER_TIME, Database, Transaction
+from cogmora_backend.taskqueue import Enqueue, QueuePolicy
 from cogmora_core.contract import ledger
 from cogmora_core.contract.history import is_closed
 from cogmora_core.contract.ledger import Entry, EntryKind
@@ -80,24 +81,14 @@ REQUEUE_AFTER = timedelta(minutes=30)
 MAX_ENQUEUES = 4
 
 
-@dataclass(frozen=True)
-class AuditQueue:
-    """The audit's task queue function: its pages, rate, concurrency and retries."""
+@dataclass(frozen=True, kw_only=True)
+class AuditQueue(QueuePolicy):
+    """The audit's task queue function: its pages, and (`QueuePolicy`) rate and retries."""
 
     function: str
     #: Accounts per page, and the threads that read them.
     accounts_per_page: int
     threads: int
-    #: Cloud Tasks rate limits: pages started per second, pages running at once.
-    max_dispatches_per_second: int
-    max_concurrent_dispatches: int
-    #: Cloud Tasks retry policy: attempts in all (the first included), backoff.
-    max_attempts: int
-    min_backoff_seconds: int
-    max_backoff_seconds: int
-    max_doublings: int
-    #: The function's own timeout.
-    timeout_sec: int
 
 
 #: 100,000 accounts are 500 pages of 200: dispatched in 50 s at 10 a second, 20 at once.
@@ -108,12 +99,6 @@ AUDIT_QUEUE = AuditQueue(
     function="runAuditPage", accounts_per_page=DEFAULT_PAGE, threads=DEFAULT_WORKERS,
     max_dispatches_per_second=10, max_concurrent_dispatches=20, max_attempts=5,
     min_backoff_seconds=10, max_backoff_seconds=300, max_doublings=4, timeout_sec=300)
-
-
-class Enqueue(Protocol):
-    """Put a page on the queue function under `name`: True, or False when already queued."""
-
-    def __call__(self, function: str, name: str, data: dict[str, Any]) -> bool: ...
 
 
 def audit_enqueue(function: str, name: str, data: dict[str, Any]) -> bool:

@@ -3,7 +3,30 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueuePolicy:
+    """What Cloud Tasks does with a task queue function's tasks (the function's options)."""
+
+    #: Rate limits: tasks started per second, tasks running at once.
+    max_dispatches_per_second: int
+    max_concurrent_dispatches: int
+    #: Retry policy: attempts in all (the first included), backoff.
+    max_attempts: int
+    min_backoff_seconds: int
+    max_backoff_seconds: int
+    max_doublings: int
+    #: The function's own timeout.
+    timeout_sec: int
+
+
+class Enqueue(Protocol):
+    """Put a task on a queue function under `name`: True, or False when already queued."""
+
+    def __call__(self, function: str, name: str, data: dict[str, Any]) -> bool: ...
 
 
 def enqueue(function: str, name: str, data: dict[str, Any], deadline_seconds: int) -> bool:

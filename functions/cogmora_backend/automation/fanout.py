@@ -33,7 +33,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from cogmora_backend import paths
 from cogmora_backend.automation.scheduler import (
@@ -47,6 +47,7 @@ from cogmora_backend.automation.scheduler import (
     run_claim,
 )
 from cogmora_backend.store import Database, Transaction
+from cogmora_backend.taskqueue import Enqueue, QueuePolicy
 
 log = logging.getLogger(__name__)
 
@@ -66,9 +67,13 @@ FAN_OUT_LIMIT = 50_000
 DEAD_LETTERS = "automationDeadLetters"
 
 
-@dataclass(frozen=True)
-class QueueSettings:
-    """One task queue function: its chunks, its rate and concurrency, its retries."""
+@dataclass(frozen=True, kw_only=True)
+class QueueSettings(QueuePolicy):
+    """One task queue function: its chunks, and (`QueuePolicy`) its rate, concurrency, retries.
+
+    Its `timeout_sec` covers a chunk's tasks: at most `users_per_chunk /
+    concurrency` rounds of `time_limit`, and the transactions around them.
+    """
 
     function: str
     task: str
@@ -77,17 +82,6 @@ class QueueSettings:
     #: Tasks of one chunk run at once, each cut off after `time_limit` seconds.
     concurrency: int
     time_limit: float
-    #: Cloud Tasks rate limits: chunks started per second, chunks running at once.
-    max_dispatches_per_second: int
-    max_concurrent_dispatches: int
-    #: Cloud Tasks retry policy: attempts in all (the first included), backoff.
-    max_attempts: int
-    min_backoff_seconds: int
-    max_backoff_seconds: int
-    max_doublings: int
-    #: The function's own timeout (a chunk's tasks at most `users_per_chunk /
-    #: concurrency` rounds of `time_limit`, and the transactions around them).
-    timeout_sec: int
 
     @property
     def users_per_minute(self) -> int:
@@ -114,12 +108,6 @@ WATCHLIST_QUEUE = QueueSettings(
     timeout_sec=180)
 QUEUES: dict[str, QueueSettings] = {q.task: q for q in (AGENT_QUEUE, WATCHLIST_QUEUE)}
 assert AGENT_QUEUE.users_per_minute <= MODEL_REQUESTS_PER_MINUTE
-
-
-class Enqueue(Protocol):
-    """Put a chunk on a queue function under `name`: True, or False when already queued."""
-
-    def __call__(self, function: str, name: str, data: dict[str, Any]) -> bool: ...
 
 
 def chunk_name(task: str, slot: datetime, uids: list[str]) -> str:
