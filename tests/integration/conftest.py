@@ -11,8 +11,19 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.conftest import require_emulators
-from tests.support.emulator import balance_of, firestore_client, new_uid, wait_for
+from tests.support.emulator import balance_of, firestore_client, new_uid, project, wait_for
 from tests.support.processes import Exchange
+
+
+@pytest.fixture(scope="session")
+def admin_app() -> None:
+    """The Admin SDK's default app, which enqueues on the Cloud Tasks emulator."""
+    import firebase_admin
+
+    if not os.environ.get("CLOUD_TASKS_EMULATOR_HOST"):
+        pytest.fail("CLOUD_TASKS_EMULATOR_HOST is unset: run through scripts/test.sh")
+    if not firebase_admin._apps:
+        firebase_admin.initialize_app(options={"projectId": project()})
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ the Admin SDK) sum the day up once.
 
 from __future__ import annotations
 
-import os
 from datetime import date
 from typing import Any
 
@@ -20,19 +19,10 @@ import pytest
 from cogmora_backend.audit import PAGES, audit_enqueue, audit_path, run_audit
 from cogmora_backend.firestore import FirestoreDatabase
 from tests.integration.test_ledger import journal, trade
-from tests.support.emulator import document, functions_url, new_uid, project, wait_for
+from tests.support.emulator import document, functions_url, new_uid, wait_for
 from tests.support.rest import id_token
 
-
-@pytest.fixture(scope="module", autouse=True)
-def admin_app() -> None:
-    """The Admin SDK's default app, which enqueues on the Cloud Tasks emulator."""
-    import firebase_admin
-
-    if not os.environ.get("CLOUD_TASKS_EMULATOR_HOST"):
-        pytest.fail("CLOUD_TASKS_EMULATOR_HOST is unset: run through scripts/test.sh")
-    if not firebase_admin._apps:
-        firebase_admin.initialize_app(options={"projectId": project()})
+pytestmark = pytest.mark.usefixtures("admin_app")
 
 
 def call_audit(uid: str, admin: bool) -> httpx.Response:

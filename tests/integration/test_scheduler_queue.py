@@ -8,7 +8,6 @@ The users here fall due in 2001, before any other test's, so a fan-out at a
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,18 +28,9 @@ from cogmora_backend.automation.fanout import (
 from cogmora_backend.automation.runtime import admin_enqueue
 from cogmora_backend.automation.scheduler import Claim, TaskResult, claim_many
 from cogmora_backend.firestore import FirestoreDatabase
-from tests.support.emulator import document, functions_url, new_uid, project, wait_for
+from tests.support.emulator import document, functions_url, new_uid, wait_for
 
-
-@pytest.fixture(scope="module", autouse=True)
-def admin_app() -> None:
-    """The Admin SDK's default app, which enqueues on the Cloud Tasks emulator."""
-    import firebase_admin
-
-    if not os.environ.get("CLOUD_TASKS_EMULATOR_HOST"):
-        pytest.fail("CLOUD_TASKS_EMULATOR_HOST is unset: run through scripts/test.sh")
-    if not firebase_admin._apps:
-        firebase_admin.initialize_app(options={"projectId": project()})
+pytestmark = pytest.mark.usefixtures("admin_app")
 
 
 def slot_in_2001() -> datetime:
