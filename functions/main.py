@@ -55,11 +55,17 @@ def openPositionHandler(event: firestore_fn.Event[DocumentSnapshot[Any] | None])
     )
 
 
-@firestore_fn.on_document_written(document="users/{uid}/openPositions/{positionId}")
+@firestore_fn.on_document_updated(document="users/{uid}/openPositions/{positionId}")
 def closePositionHandler(
     event: firestore_fn.Event[Change[DocumentSnapshot[Any] | None]],
 ) -> None:
-    """Settle a position marked `closing` with a price."""
+    """Settle a position marked `closing` with a price.
+
+    On updates only: a position is created `open` (by settlement) and goes
+    `closing` by an update (DESIGN.md §2), and its deletion is the settlement
+    itself, so creates and deletes (one of each per trade) fire nothing. A
+    position written some other way already priced is the reconciler's.
+    """
     after = _data(event.data.after) if event.data is not None else None
     handlers.on_position_written(event.params["uid"], event.params["positionId"], after)
 

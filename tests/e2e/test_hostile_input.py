@@ -154,9 +154,12 @@ def test_a_priced_close_of_an_unreadable_position_keeps_its_mark_with_a_reason(
     db: Any,
 ) -> None:
     uid = funded_user(db, "bad-close")
-    db.document(f"users/{uid}/openPositions/p").set(position_doc(size="x", details={
-        "status": "closing", "closeRequest": {"reason": "manual", "price": 101,
-                                              "at": firestore.SERVER_TIMESTAMP}}))
+    # Unreadable from the start (no worker arms it); the mark arrives as an update.
+    db.document(f"users/{uid}/openPositions/p").set(position_doc(size="x",
+                                                                 symbol="UNWATCHEDUSDTM"))
+    db.document(f"users/{uid}/openPositions/p").update({
+        "details.status": "closing", "details.closeRequest": {
+            "reason": "manual", "price": 101, "at": firestore.SERVER_TIMESTAMP}})
 
     position = wait_for(lambda: (d := document(db, f"users/{uid}/openPositions/p"))
                         and d["details"].get("settlementError") and d)

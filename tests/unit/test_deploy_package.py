@@ -81,7 +81,7 @@ def test_deploy_directory_imports_main_in_isolation(tmp_path: Path) -> None:
     ]
     assert found["events"]["scheduleAutomation"] == "google.cloud.firestore.document.v1.written"
     assert found["events"]["openPositionHandler"] == "google.cloud.firestore.document.v1.created"
-    assert found["events"]["closePositionHandler"] == "google.cloud.firestore.document.v1.written"
+    assert found["events"]["closePositionHandler"] == "google.cloud.firestore.document.v1.updated"
     assert found["events"]["initializeAccount"] == "google.cloud.firestore.document.v1.created"
     assert found["events"]["applyFunding"] == "google.cloud.firestore.document.v1.created"
     assert found["scheduled"] == [
