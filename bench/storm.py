@@ -381,6 +381,8 @@ class Figures:
     internal_first_mark: float | None = None
     #: Blind marks whose document had changed (marked through a transaction instead).
     stale_marks: int = 0
+    #: Seconds until half, 90 % and 99 % of the levels were settled, and the whale's.
+    settled_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def marks_per_second(self) -> float:
@@ -398,6 +400,7 @@ class Figures:
                 **{f"marked_{kind}_s": value for kind, value in self.by_kind.items()},
                 "subscription_messages": self.subscription_messages,
                 "reconciled": sum(self.reconciled.values()),
+                **{f"settled_{name}_s": value for name, value in self.settled_at.items()},
                 "internal_first_mark_le_ms": None if self.internal_first_mark is None
                 else self.internal_first_mark * 1000,
                 "stale_marks": self.stale_marks}
@@ -485,6 +488,13 @@ def _storm(db: Any, exchange: Exchange, planned: list[Level], users: int, whale:
         if positions:
             by_kind["positions"] = max(marked[k] for k in positions) - started
         internal_first, stale = _worker_figures(worker)
+        times = sorted(settled.values())
+        settled_at = {f"p{int(share * 100)}": times[int(share * (len(times) - 1))] - started
+                      for share in (0.5, 0.9, 0.99)}
+        whales = [settled[f"{lv.uid}/{lv.doc_id}"] for lv in planned
+                  if lv.uid.split("-")[1] == "whale"]
+        if whales:
+            settled_at["whale"] = max(whales) - started
         figures = Figures(
             levels=len(planned), users=users, whale=min(whale, levels),
             first_mark=min(marked.values()) - started,
@@ -492,7 +502,7 @@ def _storm(db: Any, exchange: Exchange, planned: list[Level], users: int, whale:
             all_settled=max(settled.values()) - started,
             by_kind=by_kind, subscription_messages=subscription_messages,
             reconciled=dict(reconciler.settled), relistened=seen.relistened,
-            internal_first_mark=internal_first, stale_marks=stale)
+            internal_first_mark=internal_first, stale_marks=stale, settled_at=settled_at)
     finally:
         for watch in watches:
             watch.unsubscribe()
@@ -528,6 +538,10 @@ def table(figures: Figures, label: str) -> None:
           f"({figures.marks_per_second:,.0f} marks/s)")
     print(f"  all settled          {figures.all_settled:>10.2f} s   "
           f"({figures.settlements_per_second:,.0f} settlements/s)")
+    if figures.settled_at:
+        print("  settled: " + ", ".join(f"{name} {value:.2f} s"
+                                       for name, value in figures.settled_at.items())
+              + " (p50, p90, p99 of the levels; the whale's last)")
     for name, key in (("all liquidations", LIQUIDATION), ("all stop-losses", STOP),
                       ("all positions", "positions"), ("all triggers", TRIGGER)):
         if key in kinds:
