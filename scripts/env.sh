@@ -7,8 +7,12 @@ export PATH="$ROOT/.venv/bin:$ROOT/node_modules/.bin:$PATH"
 export NODE_OPTIONS="--require $ROOT/scripts/emulator-node.cjs${NODE_OPTIONS:+ $NODE_OPTIONS}"
 
 # The Functions emulator leaves its Python workers (functions-framework) running after it
-# stops; end those of this checkout when a script using the emulators exits.
-end_functions_workers() { pkill -f "$ROOT/functions/venv/bin/functions-framework" 2>/dev/null || true; }
+# stops; end those of this checkout when a script using the emulators exits. They run
+# from the environment's real path: a checkout whose functions/venv is a link to another
+# one's leaked every worker (hundreds, gigabytes) when matched by the link's path.
+end_functions_workers() {
+  pkill -KILL -f "$(readlink -f "$ROOT/functions/venv")/bin/functions-framework" 2>/dev/null || true
+}
 trap end_functions_workers EXIT
 
 # The emulators every script starts (firebase.json gives their ports).
