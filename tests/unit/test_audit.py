@@ -29,6 +29,7 @@ from cogmora_backend.journal import migrate_all
 from cogmora_backend.settlement import initialize_account, settle_close, settle_execution
 from cogmora_core import TradingConfig
 from tests.support.builders import execution_doc, spot_execution_doc
+from tests.support.functions_main import functions_main
 from tests.support.memory import MemoryDatabase
 
 CONFIG = TradingConfig()
@@ -350,7 +351,7 @@ def test_the_queue_is_sized_for_100000_accounts_within_its_limits() -> None:
 
 
 def test_the_page_function_declares_the_queue_settings() -> None:
-    import main
+    main = functions_main()
 
     endpoint = main.runAuditPage.__firebase_endpoint__
     assert endpoint.taskQueueTrigger["rateLimits"] == {

@@ -19,6 +19,7 @@ from cogmora_backend.automation.fanout import (
     fan_out,
 )
 from cogmora_backend.automation.scheduler import DEFAULT_INTERVAL_MINUTES
+from tests.support.functions_main import functions_main
 from tests.support.memory import MemoryDatabase
 
 SLOT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -45,7 +46,7 @@ def test_the_agent_queue_stays_within_the_model_quota() -> None:
 
 
 def test_the_queue_functions_declare_the_settings_in_their_manifest() -> None:
-    import main
+    main = functions_main()
 
     for queue in QUEUES.values():
         endpoint = getattr(main, queue.function).__firebase_endpoint__
