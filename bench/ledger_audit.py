@@ -25,8 +25,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import httpx
-
 from bench.results import record, tee
 from cogmora_backend.audit import (
     AUDIT_QUEUE,
@@ -41,8 +39,8 @@ from cogmora_core.contract import ledger
 from cogmora_core.model import Settlement
 from tests.support.emulator import (
     firestore_client,
-    functions_url,
     project,
+    recreate_task_queue,
     set_background_triggers,
 )
 
@@ -105,21 +103,7 @@ def seed(db: Any, accounts: int, opens: int, closes: int) -> int:
 
 def set_audit_queue(concurrency: int, rate: int = AUDIT_QUEUE.max_dispatches_per_second) -> None:
     """Create runAuditPage's queue again on the Cloud Tasks emulator (rate 0: held)."""
-    import os
-
-    host = os.environ["CLOUD_TASKS_EMULATOR_HOST"]
-    function = AUDIT_QUEUE.function
-    response = httpx.post(
-        f"http://{host}/projects/{project()}/locations/us-central1/queues/{function}",
-        json={"rateLimits": {"maxDispatchesPerSecond": rate,
-                             "maxConcurrentDispatches": concurrency},
-              "retryConfig": {"maxAttempts": AUDIT_QUEUE.max_attempts,
-                              "minBackoffSeconds": AUDIT_QUEUE.min_backoff_seconds,
-                              "maxBackoffSeconds": AUDIT_QUEUE.max_backoff_seconds,
-                              "maxDoublings": AUDIT_QUEUE.max_doublings},
-              "timeoutSeconds": AUDIT_QUEUE.timeout_sec, "retry": True,
-              "defaultUri": functions_url(function)}, timeout=30)
-    response.raise_for_status()
+    recreate_task_queue(AUDIT_QUEUE.function, AUDIT_QUEUE, rate, concurrency)
 
 
 def percentile(values: list[float], share: float) -> float:

@@ -12,8 +12,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from bench.results import record, tee
 from bench.scheduler_scale import SYMBOLS, seed
 from cogmora_backend.automation.fanout import QUEUES, FanOutReport, fan_out
@@ -21,32 +19,18 @@ from cogmora_backend.automation.runtime import admin_enqueue
 from cogmora_backend.firestore import FirestoreDatabase
 from tests.support.emulator import (
     firestore_client,
-    functions_url,
     new_uid,
     project,
+    recreate_task_queue,
     set_background_triggers,
 )
 from tests.support.pages import market_page, serving
 
 
-def tasks_emulator() -> str:
-    return "http://" + os.environ["CLOUD_TASKS_EMULATOR_HOST"]
-
-
 def set_queue(function: str, rate: int, concurrency: int) -> None:
     """Create the queue again on the Cloud Tasks emulator with these limits (its tasks go)."""
     queue = next(q for q in QUEUES.values() if q.function == function)
-    response = httpx.post(
-        f"{tasks_emulator()}/projects/{project()}/locations/us-central1/queues/{function}",
-        json={"rateLimits": {"maxDispatchesPerSecond": rate,
-                             "maxConcurrentDispatches": concurrency},
-              "retryConfig": {"maxAttempts": queue.max_attempts,
-                              "minBackoffSeconds": queue.min_backoff_seconds,
-                              "maxBackoffSeconds": queue.max_backoff_seconds,
-                              "maxDoublings": queue.max_doublings},
-              "timeoutSeconds": queue.timeout_sec, "retry": True,
-              "defaultUri": functions_url(function)}, timeout=30)
-    response.raise_for_status()
+    recreate_task_queue(function, queue, rate, concurrency)
 
 
 def seed_users(db: Any, users: int, due_at: datetime) -> None:

@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import httpx
 
+from cogmora_backend.taskqueue import QueuePolicy
 from cogmora_core.money import parse_number
 
 T = TypeVar("T")
@@ -73,6 +74,23 @@ def functions_url(name: str) -> str:
     emulators = httpx.get(f"{hub_url()}/emulators", timeout=10).json()
     functions = emulators["functions"]
     return f"http://{functions['host']}:{functions['port']}/{project()}/us-central1/{name}"
+
+
+def recreate_task_queue(function: str, policy: QueuePolicy, rate: int, concurrency: int) -> None:
+    """Create queue function `function`'s queue again on the Cloud Tasks emulator with
+    `policy`'s retries and timeout but these limits (rate 0: held); its tasks go."""
+    host = os.environ["CLOUD_TASKS_EMULATOR_HOST"]
+    response = httpx.post(
+        f"http://{host}/projects/{project()}/locations/us-central1/queues/{function}",
+        json={"rateLimits": {"maxDispatchesPerSecond": rate,
+                             "maxConcurrentDispatches": concurrency},
+              "retryConfig": {"maxAttempts": policy.max_attempts,
+                              "minBackoffSeconds": policy.min_backoff_seconds,
+                              "maxBackoffSeconds": policy.max_backoff_seconds,
+                              "maxDoublings": policy.max_doublings},
+              "timeoutSeconds": policy.timeout_sec, "retry": True,
+              "defaultUri": functions_url(function)}, timeout=30)
+    response.raise_for_status()
 
 
 def clear_firestore() -> None:
