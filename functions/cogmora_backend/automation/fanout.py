@@ -198,7 +198,8 @@ def fan_out(database: Database, enqueue: Enqueue, slot: datetime,
         send(task, name, gathered)
 
     def send(task: str, name: str, members: list[Claim]) -> None:
-        data = {"task": task, "chunk": name, "uids": [c.uid for c in members],
+        # In the order the chunk was cut (and named) in, whichever claim finished first.
+        data = {"task": task, "chunk": name, "uids": sorted(c.uid for c in members),
                 "claimedAt": slot.isoformat()}
         try:
             queued = enqueue(queues[task].function, name, data)
