@@ -40,6 +40,7 @@ from typing import Any
 
 from bench.results import record, tee
 from cogmora_backend.firestore import FirestoreDatabase
+from cogmora_backend.firestore.watch import ChangesWatch
 from cogmora_backend.reconcile import reconcile
 from cogmora_core.money import parse_number
 from tests.support.emulator import firestore_client, new_uid, set_background_triggers
@@ -182,9 +183,11 @@ class Seen:
                     self.settled.setdefault(key, now)
 
     def listen(self, db: Any) -> list[Any]:
-        """Listen to the executions and the positions (collection groups)."""
-        return [db.collection_group("executedTriggers").on_snapshot(self.executions),
-                db.collection_group("openPositions").on_snapshot(self.positions)]
+        """Listen to the executions and the positions (collection groups), changes only
+        (as the worker listens: the emulator sends a listener's whole result at every
+        commit, and Google's own listener would sort all of it every time)."""
+        return [ChangesWatch.of(db.collection_group("executedTriggers"), self.executions),
+                ChangesWatch.of(db.collection_group("openPositions"), self.positions)]
 
     def keep_listening(self, db: Any, watches: list[Any]) -> list[Any]:
         """Listen again if the emulator dropped a listener (it does under load).

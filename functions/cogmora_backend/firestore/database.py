@@ -13,6 +13,7 @@ from google.api_core.datetime_helpers import DatetimeWithNanoseconds
 from google.cloud import firestore
 
 from cogmora_backend.firestore import queries
+from cogmora_backend.firestore.watch import ChangesWatch
 from cogmora_backend.queries import QuerySpec
 from cogmora_backend.retry import is_contention, retry
 from cogmora_backend.store import (
@@ -158,7 +159,7 @@ class FirestoreDatabase:
             if found:
                 on_changes(found)
 
-        watch = queries.build(self._client, spec, equals).on_snapshot(deliver)
+        watch = ChangesWatch.of(queries.build(self._client, spec, equals), deliver)
         return _Watch(watch)
 
     def page(self, spec: QuerySpec, collection: str, limit: int,
