@@ -25,6 +25,7 @@ from typing import Any
 
 from bench.results import record, tee
 from bench.settlement_latency import percentile
+from cogmora_backend.firestore.watch import ChangesWatch
 from tests.support.builders import trigger_doc
 from tests.support.emulator import firestore_client, wait_for
 from tests.support.processes import Exchange, WorkerProcess
@@ -69,7 +70,7 @@ def measure(rounds: int) -> dict[str, list[float]]:
             wait_for(partial(worker.armed, path), timeout=10, every=0.005)
             arming.append(time.perf_counter() - started)
         seen = Seen()
-        watch = db.collection(f"users/{uid}/executedTriggers").on_snapshot(seen)
+        watch = ChangesWatch.of(db.collection(f"users/{uid}/executedTriggers"), seen)
         to_mark: list[float] = []
         to_settle: list[float] = []
         for n in range(rounds):
@@ -97,7 +98,7 @@ def listener_floor(db: Any, uid: str, rounds: int) -> list[float]:
     document at a time: the emulator's own write and delivery, with no worker.
     """
     seen = Seen()
-    watch = db.collection(f"users/{uid}/latencyFloor").on_snapshot(seen)
+    watch = ChangesWatch.of(db.collection(f"users/{uid}/latencyFloor"), seen)
     times: list[float] = []
     for n in range(rounds):
         started = time.perf_counter()

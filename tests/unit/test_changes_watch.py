@@ -150,3 +150,9 @@ def test_a_document_sent_again_unchanged_is_not_decoded_again() -> None:
     play(ours, SCRIPT[1])
     assert ours.doc_map[PREFIX + A] is held
     assert ours.doc_map[PREFIX + B] is not held
+
+
+def test_a_whole_collection_is_listened_to_as_its_query() -> None:
+    client = firestore.Client(project=PROJECT, credentials=AnonymousCredentials())
+    watch = ScriptedChanges.of(client.collection("users/u1/latencyFloor"), lambda *_: None)
+    assert watch._targets["query"].parent.endswith("/documents/users/u1")

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from google.cloud.firestore_v1.base_document import DocumentSnapshot
+from google.cloud.firestore_v1.collection import CollectionReference
 from google.cloud.firestore_v1.watch import (
     WATCH_TARGET_ID,
     ChangeType,
@@ -74,7 +75,9 @@ class ChangesWatch(Watch):
 
     @classmethod
     def of(cls, query: Any, callback: Callable[[list[Any], list[Any], Any], None]) -> ChangesWatch:
-        """Listen to `query` (a google.cloud.firestore query)."""
+        """Listen to `query` (a google.cloud.firestore query, or a whole collection)."""
+        if isinstance(query, CollectionReference):
+            query = query._query()
         return cls.for_query(query, callback, DocumentSnapshot)  # type: ignore[no-any-return]
 
     def on_snapshot(self, proto: Any) -> None:
