@@ -45,14 +45,16 @@ def listen(kind: str) -> None:
     from cogmora_backend.firestore.watch import ChangesWatch
 
     received: Counter[str] = Counter()
-    hear = Watch.on_snapshot
+    # Every message the stream delivers enters the listener's own `on_snapshot`.
+    entry = ChangesWatch if kind == "changes" else Watch
+    hear = entry.on_snapshot
 
     def counting(self: Any, proto: Any) -> None:
         if proto is not None:
             received[proto._pb.WhichOneof("response_type")] += 1
         hear(self, proto)  # type: ignore[no-untyped-call]
 
-    setattr(Watch, "on_snapshot", counting)  # noqa: B010  (ChangesWatch's override calls it)
+    setattr(entry, "on_snapshot", counting)  # noqa: B010
     first = threading.Event()
 
     def heard(*_: Any) -> None:

@@ -1,4 +1,4 @@
-"""A query listener that delivers each change once, at a cost that does not grow with the result.
+"""A query listener that delivers changes only, without re-sorting or re-decoding its result.
 
 The worker keeps its own index of every open level and reads only the changes
 a listener delivers, never the ordered result. Google's `Watch` (the client's
