@@ -80,6 +80,10 @@ class ChangesWatch(Watch):
             query = query._query()
         return cls.for_query(query, callback, DocumentSnapshot)  # type: ignore[no-any-return]
 
+    def unsubscribe(self) -> None:
+        """Stop listening (Google's, typed)."""
+        super().unsubscribe()
+
     def on_snapshot(self, proto: Any) -> None:
         if proto is not None and not self._closing.locked():
             pb = proto._pb
