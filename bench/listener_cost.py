@@ -87,16 +87,11 @@ def _cpu() -> float:
 
 
 def seed(db: Any, start: int, stop: int) -> None:
-    batch, pending = db.batch(), 0
+    writer = db.bulk_writer()
     for n in range(start, stop):
-        batch.set(db.document(f"users/l{n % 1000}/{GROUP}/p{n}"),
-                  {"symbol": "LISTENUSDTM", "details": {"status": "open"}, "version": 0})
-        pending += 1
-        if pending == 500:
-            batch.commit()
-            batch, pending = db.batch(), 0
-    if pending:
-        batch.commit()
+        writer.set(db.document(f"users/l{n % 1000}/{GROUP}/p{n}"),
+                   {"symbol": "LISTENUSDTM", "details": {"status": "open"}, "version": 0})
+    writer.close()
 
 
 def measure(db: Any, kind: str, commits: int) -> dict[str, float]:
