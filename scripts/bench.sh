@@ -2,6 +2,7 @@
 # Run an emulator benchmark (set-up included):
 #   scripts/bench.sh [settlement_latency|worker_latency] [--rounds N]
 #   scripts/bench.sh storm [--levels 1200|10000] [--label before|after]
+#   scripts/bench.sh listener_cost [--sizes 1200,10000]   (and every other bench/ module)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
