@@ -11,7 +11,7 @@ the in-memory fake beside the tests (`tests/support/memory.py`).
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -170,17 +170,27 @@ class Database(Protocol):
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
               limit: int | None = None, after: Snapshot | None = None,
-              parent: str | None = None) -> builtins.list[Snapshot]:
+              parent: str | None = None,
+              fields: tuple[str, ...] | None = None) -> builtins.list[Snapshot]:
         """Return the documents `spec` finds, outside any transaction.
 
         `parent` (a document's path) scopes a non-group spec to the collection
         under that document (`users/{uid}` → `users/{uid}/openPositions`).
+        `fields` (dotted field paths) projects each document's data on those
+        of them it has (less to send and decode); its update time is still the
+        whole document's, fit for `if_update_time`.
 
         `equals` are the values of the equality fields (a list: any of them),
         `bound` the range field's bound. Ordered by the range field, then by
         path; at most `limit` of them, starting after `after` (a snapshot this
         query returned: its values place the cursor, it need not still exist).
         """
+
+    def stream(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
+               limit: int | None = None,
+               fields: tuple[str, ...] | None = None) -> Iterator[Snapshot]:
+        """Yield what `query` returns, as the server sends it (the caller may start work
+        on the first documents while the rest still come)."""
 
     def ids(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
             limit: int | None = None) -> builtins.list[str]:

@@ -8,7 +8,9 @@ The users here fall due in 2001, before any other test's, so a fan-out at a
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -28,6 +30,7 @@ from cogmora_backend.automation.fanout import (
 from cogmora_backend.automation.runtime import admin_enqueue
 from cogmora_backend.automation.scheduler import Claim, TaskResult, claim_many
 from cogmora_backend.firestore import FirestoreDatabase
+from cogmora_backend.store import Snapshot
 from tests.support.emulator import document, functions_url, new_uid, wait_for
 
 pytestmark = pytest.mark.usefixtures("admin_app")
@@ -65,6 +68,9 @@ def test_a_run_enqueues_each_chunk_once_and_the_queues_run_every_task(db: Any) -
 
     assert report.due == {"ai": 20, "watchlist": 20}
     assert report.claimed == {"ai": 20, "watchlist": 20}
+    # Every claim was written on condition of the update time its query read (to the
+    # nanosecond): none needed a transaction.
+    assert report.transacted == 0
     # 15 users per agent chunk, 100 per watchlist chunk.
     assert report.enqueued == {"ai": 2, "watchlist": 1} and report.already_queued == {}
     claimed = automation(db, uids[0], "ai")
@@ -172,3 +178,51 @@ def test_a_chunk_failing_every_attempt_is_retried_then_dead_lettered(db: Any) ->
     record = wait_for(lambda: document(db, f"{DEAD_LETTERS}/{name}"), timeout=120, every=0.5)
     assert (record["attempts"], record["uids"]) == (AGENT_QUEUE.max_attempts, uids)
     assert record["error"].startswith("ValueError")
+
+
+class ChangedAfterTheQueries(FirestoreDatabase):
+    """Runs `change` once both due queries have sent their last user, before any claim
+    is written (fewer users than a batch: they are claimed once the queries end)."""
+
+    def __init__(self, client: Any, change: Callable[[], None]) -> None:
+        super().__init__(client)
+        self.change = change
+        self.streamed = 0
+        self.lock = threading.Lock()
+
+    def stream(self, spec: Any, equals: tuple[Any, ...] = (), bound: Any = None, *,
+               limit: int | None = None,
+               fields: tuple[str, ...] | None = None) -> Iterator[Snapshot]:
+        yield from super().stream(spec, equals, bound, limit=limit, fields=fields)
+        with self.lock:
+            self.streamed += 1
+            last = self.streamed == 2
+        if last:
+            self.change()
+
+
+def test_a_user_changed_after_the_queries_is_claimed_as_it_is_now(db: Any) -> None:
+    slot = slot_in_2001()
+    uids = due_users(db, slot, 5, ai=True, watchlist=True)
+
+    def change() -> None:
+        db.document(f"users/{uids[1]}").update({"automation.ai.enabled": False})
+        db.document(f"users/{uids[2]}").update({"automation.watchlist.intervalMinutes": 30})
+
+    sent: list[tuple[str, dict[str, Any]]] = []
+    report = fan_out(ChangedAfterTheQueries(db, change),
+                     lambda function, name, data: sent.append((name, data)) is None, slot)
+
+    # (Users other tests left due before this slot are claimed too: only these are
+    # checked.) The batch failed its precondition (two of its users changed): they were
+    # split out of it, read again in a transaction, and claimed as they are now.
+    assert report.transacted >= 2
+    mine = {uid: document(db, f"users/{uid}")["automation"] for uid in uids}
+    assert all(settings["lease"]["runId"] for uid, automation in mine.items()
+               for task, settings in automation.items() if (uid, task) != (uids[1], "ai"))
+    disabled = automation(db, uids[1], "ai")
+    assert "lease" not in disabled and disabled["nextRun"] == slot - timedelta(seconds=1)
+    assert automation(db, uids[2], "watchlist")["nextRun"] == slot + timedelta(minutes=30)
+    ai = {uid for _, data in sent if data["task"] == "ai" for uid in data["uids"]}
+    watchlist = {uid for _, data in sent if data["task"] == "watchlist" for uid in data["uids"]}
+    assert ai & set(uids) == set(uids) - {uids[1]} and set(uids) <= watchlist

@@ -18,7 +18,8 @@ import builtins
 import copy
 import operator
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -126,11 +127,13 @@ class MemoryDatabase:
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
               limit: int | None = None, after: Snapshot | None = None,
-              parent: str | None = None) -> builtins.list[Snapshot]:
+              parent: str | None = None,
+              fields: tuple[str, ...] | None = None) -> builtins.list[Snapshot]:
         """Return the documents `spec` finds, as Firestore would.
 
         A group query looks in every collection of that name, the others in
         the top-level one; documents without a filtered field are left out.
+        `fields` projects each document's data on those of them it has.
         """
         spec.check(equals)
         with self._lock:
@@ -142,7 +145,16 @@ class MemoryDatabase:
         if after is not None:
             position = _position(spec, after)
             found = [row for row in found if _position(spec, row) > position]
-        return found if limit is None else found[:limit]
+        found = found if limit is None else found[:limit]
+        if fields is not None:
+            found = [replace(row, data=_project(row.data, fields)) for row in found]
+        return found
+
+    def stream(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
+               limit: int | None = None,
+               fields: tuple[str, ...] | None = None) -> Iterator[Snapshot]:
+        """Yield what `query` returns (found when the first document is asked for)."""
+        yield from self.query(spec, equals, bound, limit=limit, fields=fields)
 
     def ids(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
             limit: int | None = None) -> builtins.list[str]:
@@ -437,6 +449,21 @@ def _field(document: Mapping[str, Any], dotted: str) -> Any:
             return _MISSING
         value = value[name]
     return value
+
+
+def _project(document: Mapping[str, Any], fields: tuple[str, ...]) -> Document:
+    """Return the document with only the dotted `fields` it has (Firestore's `select`)."""
+    projected: Document = {}
+    for dotted in fields:
+        value = _field(document, dotted)
+        if value is _MISSING:
+            continue
+        *parents, name = dotted.split(".")
+        into = projected
+        for parent in parents:
+            into = into.setdefault(parent, {})
+        into[name] = value
+    return projected
 
 
 def _matches(value: Any, wanted: Any) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,13 +13,16 @@ from cogmora_backend.automation import fanout
 from cogmora_backend.automation.fanout import (
     AGENT_QUEUE,
     MODEL_REQUESTS_PER_MINUTE,
+    QUEUE_LEASE,
     QUEUES,
     WATCHLIST_QUEUE,
     Chunk,
     chunk_name,
     fan_out,
+    plan_claim,
 )
-from cogmora_backend.automation.scheduler import DEFAULT_INTERVAL_MINUTES
+from cogmora_backend.automation.scheduler import DEFAULT_INTERVAL_MINUTES, claim_fields
+from cogmora_backend.store import Snapshot
 from tests.support.functions_main import functions_main
 from tests.support.memory import MemoryDatabase
 
@@ -94,17 +98,19 @@ class Recording:
 
 
 def users(db: MemoryDatabase, n: int, prefix: str, due: datetime, **enabled: bool) -> list[str]:
+    """Write `n` users through the port (so each has an update time), both tasks due at `due`
+    unless disabled."""
     uids = [f"{prefix}{i:03d}" for i in range(n)]
     for uid in uids:
-        db.documents[f"users/{uid}"] = {"balance": 10000, "automation": {
+        db.set(f"users/{uid}", {"balance": 10000, "automation": {
             task: {"enabled": enabled.get(task, True), "nextRun": due}
-            for task in ("ai", "watchlist")}}
+            for task in ("ai", "watchlist")}})
     return uids
 
 
 def test_fan_out_claims_every_due_user_once_and_enqueues_each_chunk_once(
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fanout, "CLAIM_USERS", 7)  # chunks span claim transactions
+    monkeypatch.setattr(fanout, "CLAIM_USERS", 7)  # chunks span claim batches
     db = MemoryDatabase()
     due = users(db, 40, "u", SLOT - timedelta(minutes=1))
     users(db, 5, "later", SLOT + timedelta(minutes=1))
@@ -113,13 +119,16 @@ def test_fan_out_claims_every_due_user_once_and_enqueues_each_chunk_once(
 
     report = fan_out(db, enqueue, SLOT, threads=4)
 
-    agents = sorted(due + agents_only)
+    agents = due + agents_only  # each task's chunks are cut in its query's order
     assert report.due == {"ai": 43, "watchlist": 40}
     assert report.claimed == {"ai": 43, "watchlist": 40}
     assert report.enqueued == {"ai": 3, "watchlist": 1}
     assert report.already_queued == {} and report.released == {}
-    expected = {(AGENT_QUEUE.function, chunk_name("ai", SLOT, agents[i:i + 15]), tuple(
-        agents[i:i + 15])) for i in range(0, 43, 15)} | {
+    # Written on condition, as read; only the three users the agent's query alone found
+    # (it reads ids and update times only) were read again, in a transaction.
+    assert report.transacted == 3
+    expected = {(AGENT_QUEUE.function, chunk_name("ai", SLOT, sorted(agents[i:i + 15])), tuple(
+        sorted(agents[i:i + 15]))) for i in range(0, 43, 15)} | {
         (WATCHLIST_QUEUE.function, chunk_name("watchlist", SLOT, sorted(due)), tuple(sorted(due)))}
     assert {(function, name, tuple(data["uids"])) for function, name, data in enqueue.sent} == (
         expected)
@@ -162,3 +171,129 @@ def test_a_chunk_already_queued_is_counted_and_a_failed_enqueue_releases_its_chu
     # The released chunk is due again: the next run enqueues it under the same name.
     retry = fan_out(db, Recording(), SLOT, threads=2)
     assert retry.due == {"ai": 0, "watchlist": 10} and retry.enqueued == {"watchlist": 1}
+
+
+def test_the_claim_decision_follows_the_settings_as_read() -> None:
+    lease = timedelta(minutes=15)
+    due = {"enabled": True, "nextRun": SLOT - timedelta(minutes=1)}
+    claimed = {"automation.ai.nextRun": SLOT + timedelta(minutes=60),
+               "automation.ai.lease": {"runId": "c1", "until": SLOT + lease}}
+
+    assert claim_fields(due, "ai", SLOT, "c1", lease) == claimed
+    assert claim_fields(None, "ai", SLOT, "c1", lease) is None
+    assert claim_fields({**due, "enabled": False}, "ai", SLOT, "c1", lease) is None
+    assert claim_fields({**due, "nextRun": SLOT + timedelta(seconds=1)}, "ai", SLOT, "c1",
+                        lease) is None
+    held = {"runId": "c0", "until": SLOT + timedelta(minutes=1)}
+    assert claim_fields({**due, "lease": held}, "ai", SLOT, "c1", lease) is None
+    assert claim_fields({**due, "lease": held}, "ai", SLOT, "c0", lease) == {
+        **claimed, "automation.ai.lease": {"runId": "c0", "until": SLOT + lease}}
+    expired = {"runId": "c0", "until": SLOT}
+    assert claim_fields({**due, "lease": expired}, "ai", SLOT, "c1", lease) == claimed
+    # config/limits' minimum interval raises a shorter one; a day is the longest.
+    assert claim_fields({**due, "intervalMinutes": 5}, "ai", SLOT, "c1", lease, 15)[
+        "automation.ai.nextRun"] == SLOT + timedelta(minutes=15)
+    assert claim_fields({**due, "intervalMinutes": 5000}, "watchlist", SLOT, "c1", lease)[
+        "automation.watchlist.nextRun"] == SLOT + timedelta(days=1)
+
+
+def test_a_user_read_in_two_versions_or_without_its_settings_is_left_to_the_transaction() -> None:
+    settings = {"enabled": True, "nextRun": SLOT}
+    first, later = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    both = {"automation": {"ai": settings, "watchlist": settings}}
+
+    def owner(uid: str, task: str) -> str:
+        return f"chunk-{task}"
+
+    assert plan_claim("u1", {"ai": Snapshot("users/u1", {}, None, first),
+                             "watchlist": Snapshot("users/u1", both, None, later)},
+                      SLOT, owner, QUEUE_LEASE) is None
+    assert plan_claim("u1", {"ai": Snapshot("users/u1", {}, None, first)},
+                      SLOT, owner, QUEUE_LEASE) is None
+    plan = plan_claim("u1", {"ai": Snapshot("users/u1", {}, None, first),
+                             "watchlist": Snapshot("users/u1", both, None, first)},
+                      SLOT, owner, QUEUE_LEASE)
+    assert plan is not None and plan.seen == first
+    assert [(c.task, c.run_id) for c in plan.claims] == [("ai", "chunk-ai"),
+                                                         ("watchlist", "chunk-watchlist")]
+
+
+class ChangedAfterTheQueries(MemoryDatabase):
+    """Runs `change` once, when both due queries have sent their last user and before
+    the fan-out writes anything (it claims in batches of CLAIM_USERS, more users than
+    these tests have, or once the queries end)."""
+
+    def __init__(self, change: Callable[[MemoryDatabase], None]) -> None:
+        super().__init__()
+        self.change: Callable[[MemoryDatabase], None] | None = change
+        self.streamed = 0
+        self.lock = threading.Lock()
+
+    def stream(self, spec: Any, equals: tuple[Any, ...] = (), bound: Any = None, *,
+               limit: int | None = None,
+               fields: tuple[str, ...] | None = None) -> Iterator[Snapshot]:
+        yield from super().stream(spec, equals, bound, limit=limit, fields=fields)
+        with self.lock:
+            self.streamed += 1
+            change = self.change if self.streamed == 2 else None
+            if change is not None:
+                self.change = None
+        if change is not None:
+            change(self)
+
+
+def test_a_user_changed_after_the_queries_is_claimed_as_it_is_now_not_as_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fanout, "SPLIT_USERS", 2)
+
+    def edit(db: MemoryDatabase) -> None:
+        db.write(lambda batch: batch.update("users/u003", {"automation.ai.enabled": False}))
+        db.write(lambda batch: batch.update("users/u004", {
+            "automation.watchlist.intervalMinutes": 30}))
+
+    db = ChangedAfterTheQueries(edit)
+    uids = users(db, 40, "u", SLOT - timedelta(minutes=1))
+    enqueue = Recording()
+
+    report = fan_out(db, enqueue, SLOT, threads=2)
+
+    assert report.due == {"ai": 40, "watchlist": 40}
+    assert report.claimed == {"ai": 39, "watchlist": 40}
+    # Only the changed users, split out of their batch, were read again.
+    assert 2 <= report.transacted <= 4
+    edited = db.documents["users/u003"]["automation"]
+    assert "lease" not in edited["ai"] and edited["ai"]["nextRun"] == SLOT - timedelta(minutes=1)
+    assert edited["watchlist"]["nextRun"] == SLOT + timedelta(minutes=15)
+    slower = db.documents["users/u004"]["automation"]["watchlist"]
+    assert slower["nextRun"] == SLOT + timedelta(minutes=30)
+    # u003's agent chunk goes without it; every other user is in exactly one chunk per task.
+    sent = {data["task"]: [] for _, _, data in enqueue.sent}
+    for _, name, data in enqueue.sent:
+        sent[data["task"]].extend(data["uids"])
+        for uid in data["uids"]:
+            assert db.documents[f"users/{uid}"]["automation"][data["task"]]["lease"][
+                "runId"] == name
+    assert sorted(sent["ai"]) == [uid for uid in uids if uid != "u003"]
+    assert sorted(sent["watchlist"]) == uids
+
+
+def test_an_overlapping_run_that_claimed_first_leaves_nothing_to_claim_twice() -> None:
+    other = Recording()
+    overlapping: list[fanout.FanOutReport] = []
+    db = ChangedAfterTheQueries(lambda db: overlapping.append(fan_out(db, other, SLOT)))
+    uids = users(db, 40, "u", SLOT - timedelta(minutes=1))
+    enqueue = Recording()
+
+    report = fan_out(db, enqueue, SLOT, threads=2)
+
+    # The other run (the same minute delivered twice) queried and claimed in between.
+    assert overlapping[0].claimed == {"ai": 40, "watchlist": 40}
+    assert report.due == {"ai": 40, "watchlist": 40}
+    assert report.claimed == {} and report.enqueued == {} and enqueue.sent == []
+    assert report.transacted == 40
+    owners = {name for _, name, _ in other.sent}
+    for uid in uids:
+        for task in ("ai", "watchlist"):
+            settings = db.documents[f"users/{uid}"]["automation"][task]
+            assert settings["lease"]["runId"] in owners
+            assert settings["nextRun"] == SLOT + timedelta(minutes=DEFAULT_INTERVAL_MINUTES[task])

@@ -1,12 +1,17 @@
 """mainScheduler on Cloud Tasks: claim due work in chunks, enqueue each chunk, run it there.
 
-mainScheduler (every minute) only finds the due users, claims them in
-transactions of `CLAIM_USERS` users (moves `nextRun`, leases each task to its
-chunk: `lease.runId` is the chunk's name) and enqueues one task per chunk on
-the task's queue function (`runAgentChunk`, `runWatchlistChunk`). A chunk's
-name is a hash of the task, the scheduled minute and its users, so enqueueing
-it again (a client retry after a lost answer, a duplicate scheduler delivery)
-is refused by Cloud Tasks as already queued: nothing is enqueued twice.
+mainScheduler (every minute) only finds the due users, claims them (moves
+`nextRun`, leases each task to its chunk: `lease.runId` is the chunk's name)
+and enqueues one task per chunk on the task's queue function
+(`runAgentChunk`, `runWatchlistChunk`). The due queries read what a claim is
+decided on and each user's update time, and stream; users are claimed
+meanwhile, in batches of `CLAIM_USERS` (one write per user), each write on
+condition that the user is unchanged since read; a user changed since (or
+read in two versions) is claimed, or not, by a transaction that reads it
+anew. A chunk's name is a hash of the task, the scheduled minute and its
+users, so enqueueing it again (a client retry after a lost answer, a
+duplicate scheduler delivery) is refused by Cloud Tasks as already queued:
+nothing is enqueued twice.
 
 The queue function takes the chunk's leases (only users still leased to this
 chunk, and not held by another attempt that is still running), runs their
@@ -30,23 +35,26 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cogmora_backend import paths
 from cogmora_backend.automation.scheduler import (
+    MIN_INTERVAL_MINUTES,
     TASKS,
     Claim,
     Outcome,
     Runner,
+    claim_fields,
     claim_tasks,
-    due_users,
+    due_settings,
     record_many,
     run_claim,
+    settings_of,
 )
-from cogmora_backend.store import Database, Transaction
+from cogmora_backend.store import Database, Snapshot, StaleWrite, Transaction
 from cogmora_backend.taskqueue import Enqueue, QueuePolicy
 
 log = logging.getLogger(__name__)
@@ -55,10 +63,23 @@ log = logging.getLogger(__name__)
 #: paid tier 1, at the time of writing: check the project's quota page). Each AI
 #: task asks the model once.
 MODEL_REQUESTS_PER_MINUTE = 1000
-#: Users claimed per transaction by mainScheduler (one `get_all`, one write per user,
-#: both tasks at once; a commit holds at most 500 writes).
-CLAIM_USERS = 200
-#: Claim transactions and enqueue calls mainScheduler runs at once.
+#: Users claimed per batch by mainScheduler: one write per user (both tasks at once),
+#: each on condition that the user is unchanged since the due queries; a commit holds
+#: at most 500 writes.
+CLAIM_USERS = 500
+#: Users claimed per transaction, for those the batches cannot claim (changed since
+#: the due queries): one `get_all`, one write per user.
+TRANSACTION_USERS = 200
+#: A batch that fails its precondition is split in halves down to this many users,
+#: which are then claimed in a transaction.
+SPLIT_USERS = 25
+#: The due query that reads the settings a claim is decided on, of every task: its
+#: users are claimed without another read. The other query reads ids and update times
+#: only (each document it sends costs the emulator and the client as much again); a
+#: user only it finds is claimed through a transaction. The watchlist falls due the
+#: most often (every 15 minutes by default, the agent every 60).
+READING_TASK = "watchlist"
+#: Claim batches (or transactions) and enqueue calls mainScheduler runs at once.
 CLAIM_THREADS = 16
 #: How long a queued chunk keeps its users from another claim once they fall due again.
 QUEUE_LEASE = timedelta(minutes=15)
@@ -127,13 +148,84 @@ class FanOutReport:
     enqueued: dict[str, int] = field(default_factory=dict)
     already_queued: dict[str, int] = field(default_factory=dict)
     released: dict[str, int] = field(default_factory=dict)
-    #: Of `seconds`: the due queries.
+    #: Users claimed through a transaction (changed since the due queries), not a batch.
+    transacted: int = 0
+    #: Of `seconds`: until the due queries had streamed every user (claims and enqueues
+    #: run meanwhile); after that, until the last enqueue.
     query_seconds: float = 0.0
+    claim_seconds: float = 0.0
     seconds: float = 0.0
+    #: Time the threads spent writing claims (batches and transactions) and enqueueing,
+    #: summed over the threads.
+    claim_thread_seconds: float = 0.0
+    enqueue_thread_seconds: float = 0.0
 
 
 def _add(counts: dict[str, int], key: str, n: int) -> None:
     counts[key] = counts.get(key, 0) + n
+
+
+@dataclass(frozen=True)
+class PlannedClaim:
+    """A user's claim decided from the due queries: its fields, written only while the
+    user is still the version read (`seen`)."""
+
+    uid: str
+    seen: datetime
+    fields: dict[str, Any]
+    claims: list[Claim]
+
+
+def plan_claim(uid: str, found: Mapping[str, Snapshot], now: datetime,
+               owner_of: Callable[[str, str], str | None], lease: timedelta,
+               minimum: Mapping[str, float] | None = None) -> PlannedClaim | None:
+    """Decide a user's claim from what the due queries read of it (task → snapshot).
+
+    None when the transaction must decide: the queries read two versions of
+    the user (it changed between them) or no update time. The claimed tasks
+    are those `claim_fields` allows, each leased to `owner_of(uid, task)`; a
+    plan may claim nothing (then nothing is written).
+    """
+    times = {snapshot.update_time for snapshot in found.values()}
+    seen = next(iter(times)) if len(times) == 1 else None
+    if seen is None:
+        return None
+    # One version of the user: each task's settings from whichever query read them.
+    read: dict[str, dict[str, Any]] = {}
+    for snapshot in found.values():
+        for task in TASKS:
+            settings = settings_of(snapshot.data, task)
+            if settings is not None:
+                read[task] = settings
+    if any(task not in read for task in found):
+        return None  # a due task whose settings no query read: the transaction reads them
+    user = {"automation": read}
+    update: dict[str, Any] = {}
+    claims = []
+    for task in found:
+        owner = owner_of(uid, task)
+        settings = read[task]
+        fields = None if owner is None else claim_fields(
+            settings, task, now, owner, lease, (minimum or {}).get(task, MIN_INTERVAL_MINUTES))
+        if owner is None or fields is None:
+            continue
+        update.update(fields)
+        claims.append(Claim(uid, task, owner, now, dict(settings), user))
+    return PlannedClaim(uid, seen, update, claims)
+
+
+def write_claims(database: Database, planned: list[PlannedClaim]) -> None:
+    """Write planned claims in one atomic batch, each only if its user is unchanged.
+
+    Raises `StaleWrite` when any user changed since it was read (edited, or
+    claimed by an overlapping run), and then nothing is written.
+    """
+
+    def writes(batch: Transaction) -> None:
+        for plan in planned:
+            batch.update(paths.user(plan.uid), plan.fields, if_update_time=plan.seen)
+
+    database.write(writes)
 
 
 def fan_out(database: Database, enqueue: Enqueue, slot: datetime,
@@ -143,34 +235,124 @@ def fan_out(database: Database, enqueue: Enqueue, slot: datetime,
     """Claim every due task (up to `limit` per task) and enqueue it in chunks; run nothing.
 
     `slot` is the run's scheduled time: the due bound, the claim time and part
-    of every chunk's name. A chunk whose enqueue fails is released (its users'
-    `nextRun` put back, the lease dropped), so the next run claims it again.
+    of every chunk's name. The due queries (one per task, at once) read the
+    settings a claim is decided on and each user's update time; claims start
+    while they still stream. Each task's chunks are cut from its query's
+    results in the order they come (due time, then user id). A user is
+    claimed, once its chunks are cut, with one write (all its due tasks), in
+    batches of `CLAIM_USERS`, on condition that it is unchanged since read. A
+    user changed since (edited, claimed by an overlapping run) fails its
+    batch, which is split down to it: it is then claimed, or not, by a
+    transaction that reads it anew. A chunk whose enqueue fails is released
+    (its users' `nextRun` put back, the lease dropped), so the next run claims
+    it again.
     """
     started = time.perf_counter()
     queues = queues or QUEUES
     report = FanOutReport(slot=slot.isoformat())
     tasks = tuple(task for task in TASKS if task in queues)
-    # The due queries (ids only) run at once: each is a round trip that streams its ids.
-    with ThreadPoolExecutor(max_workers=max(len(tasks), 1), thread_name_prefix="due") as pool:
-        found = list(pool.map(lambda task: sorted(due_users(database, task, slot, limit)), tasks))
-    due: dict[str, list[str]] = dict(zip(tasks, found, strict=True))
-    report.due.update({task: len(uids) for task, uids in due.items()})
-    report.query_seconds = time.perf_counter() - started
-    # A user's due tasks are claimed together (one write); each task's chunks of
-    # `users_per_chunk` are cut from its own due list, so their names do not depend
-    # on the other task.
-    names: dict[tuple[str, str], str] = {}
-    for task, uids in due.items():
+    lock = threading.Lock()
+    seen: dict[str, dict[str, Snapshot]] = {}  # uid → task → what its due query read
+    cutting: dict[str, list[str]] = {task: [] for task in tasks}
+    ended: set[str] = set()
+    names: dict[tuple[str, str], str] = {}  # (uid, task) → its chunk
+    sizes: dict[str, int] = {}
+    ready: list[str] = []
+    waiting: set[str] = set()
+    jobs: list[Future[None]] = []
+    pending: dict[str, list[Claim]] = {}
+
+    def count(counts: dict[str, int], task: str, n: int) -> None:
+        with lock:
+            _add(counts, task, n)
+
+    def owner_of(uid: str, task: str) -> str | None:
+        return names.get((uid, task))  # only a task the user was found due for
+
+    def cut(task: str) -> list[str]:
+        """Name the task's chunk being filled (lock held); return its users."""
+        uids, cutting[task] = cutting[task], []
+        if uids:
+            name = chunk_name(task, slot, sorted(uids))
+            sizes[name] = len(uids)
+            names.update({(uid, task): name for uid in uids})
+        return uids
+
+    def check(uids: list[str] | set[str]) -> None:
+        """Queue the users whose every chunk is cut, and who will come from no other query
+        (lock held)."""
+        for uid in list(uids):
+            found = seen[uid]
+            if all((uid, task) in names if task in found else task in ended
+                   for task in tasks):
+                waiting.discard(uid)
+                ready.append(uid)
+            else:
+                waiting.add(uid)
+        while len(ready) >= CLAIM_USERS:
+            batch, ready[:] = ready[:CLAIM_USERS], ready[CLAIM_USERS:]
+            jobs.append(pool.submit(claim_and_enqueue, batch))
+
+    reading = READING_TASK if READING_TASK in tasks else tasks[0] if tasks else ""
+
+    def read(task: str) -> None:
         size = queues[task].users_per_chunk
-        for i in range(0, len(uids), size):
-            name = chunk_name(task, slot, uids[i:i + size])
-            names.update({(uid, task): name for uid in uids[i:i + size]})
-    everyone = sorted({uid for uids in due.values() for uid in uids})
-    jobs = [everyone[i:i + CLAIM_USERS] for i in range(0, len(everyone), CLAIM_USERS)]
+        try:
+            for row in due_settings(database, task, slot, limit,
+                                    tasks if task == reading else ()):
+                with lock:
+                    report.due[task] = report.due.get(task, 0) + 1
+                    seen.setdefault(row.id, {})[task] = row
+                    cutting[task].append(row.id)
+                    if len(cutting[task]) >= size:
+                        check(cut(task))
+        finally:
+            with lock:
+                report.due.setdefault(task, 0)
+                check(cut(task))
+                ended.add(task)
+                check(waiting)
 
     def claim_and_enqueue(uids: list[str]) -> None:
-        claims = claim_tasks(database, uids, tasks, slot, lambda uid, task: names.get(
-            (uid, task), chunk_name(task, slot, [uid])), QUEUE_LEASE, min_interval_minutes)
+        began = time.perf_counter()
+        planned, unsure = [], []
+        for uid in uids:
+            plan = plan_claim(uid, seen[uid], slot, owner_of, QUEUE_LEASE,
+                              min_interval_minutes)
+            if plan is None:
+                unsure.append(uid)
+            elif plan.claims:
+                planned.append(plan)
+        claims = write_or_split(planned)
+        for i in range(0, len(unsure), TRANSACTION_USERS):
+            claims += transact(unsure[i:i + TRANSACTION_USERS])
+        wrote = time.perf_counter()
+        claimed(claims)
+        with lock:
+            report.claim_thread_seconds += wrote - began
+            report.enqueue_thread_seconds += time.perf_counter() - wrote
+
+    def write_or_split(planned: list[PlannedClaim]) -> list[Claim]:
+        """Write the batch; when a user in it changed since read, split it to find which."""
+        if not planned:
+            return []
+        try:
+            write_claims(database, planned)
+        except StaleWrite:
+            if len(planned) <= SPLIT_USERS:
+                return transact([plan.uid for plan in planned])
+            half = len(planned) // 2
+            return write_or_split(planned[:half]) + write_or_split(planned[half:])
+        return [claim for plan in planned for claim in plan.claims]
+
+    def transact(uids: list[str]) -> list[Claim]:
+        claims = claim_tasks(database, uids, tasks, slot, owner_of, QUEUE_LEASE,
+                             min_interval_minutes)
+        with lock:
+            report.transacted += len(uids)
+        return claims
+
+    def claimed(claims: list[Claim]) -> None:
         chunks: dict[str, list[Claim]] = {}
         for claim in claims:
             count(report.claimed, claim.task, 1)
@@ -178,16 +360,8 @@ def fan_out(database: Database, enqueue: Enqueue, slot: datetime,
         for name, members in chunks.items():
             enqueue_chunk(name, members)
 
-    pending: dict[str, list[Claim]] = {}
-    sizes: dict[str, int] = {}
-    lock = threading.Lock()
-
-    def count(counts: dict[str, int], task: str, n: int) -> None:
-        with lock:
-            _add(counts, task, n)
-
     def enqueue_chunk(name: str, members: list[Claim]) -> None:
-        """Enqueue a chunk once all its claimed users are in (a chunk may span claims)."""
+        """Enqueue a chunk once all its claimed users are in (a chunk may span batches)."""
         task = members[0].task
         with lock:
             gathered = pending.setdefault(name, [])
@@ -198,7 +372,7 @@ def fan_out(database: Database, enqueue: Enqueue, slot: datetime,
         send(task, name, gathered)
 
     def send(task: str, name: str, members: list[Claim]) -> None:
-        # In the order the chunk was cut (and named) in, whichever claim finished first.
+        # In the order the chunk was named in, whichever batch finished first.
         data = {"task": task, "chunk": name, "uids": sorted(c.uid for c in members),
                 "claimedAt": slot.isoformat()}
         try:
@@ -210,18 +384,29 @@ def fan_out(database: Database, enqueue: Enqueue, slot: datetime,
             return
         count(report.enqueued if queued else report.already_queued, task, 1)
 
-    for name in names.values():
-        sizes[name] = sizes.get(name, 0) + 1
     with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="fan-out") as pool:
-        list(pool.map(claim_and_enqueue, jobs))
-    # Chunks some of whose users were not claimed (claimed meanwhile by another run).
+        # The due queries stream at once, each on a thread of its own; the pool claims
+        # and enqueues meanwhile.
+        with ThreadPoolExecutor(max_workers=max(len(tasks), 1),
+                                thread_name_prefix="due") as queries:
+            list(queries.map(read, tasks))
+        report.query_seconds = time.perf_counter() - started
+        with lock:
+            jobs.extend(pool.submit(claim_and_enqueue, ready[i:i + CLAIM_USERS])
+                        for i in range(0, len(ready), CLAIM_USERS))
+            ready.clear()
+        for job in jobs:
+            job.result()
+    # Chunks some of whose users were not claimed (changed, or claimed by another run).
     for name, members in list(pending.items()):
         send(members[0].task, name, members)
     report.seconds = time.perf_counter() - started
+    report.claim_seconds = report.seconds - report.query_seconds
     log.info("scheduler fan-out", extra={
         "slot": report.slot, "due": report.due, "claimed": report.claimed,
         "enqueued": report.enqueued, "alreadyQueued": report.already_queued,
         "released": report.released, "claimedTotal": sum(report.claimed.values()),
+        "transacted": report.transacted, "querySeconds": round(report.query_seconds, 3),
         "seconds": round(report.seconds, 3)})
     return report
 

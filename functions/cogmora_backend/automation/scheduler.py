@@ -1,9 +1,10 @@
 """mainScheduler's job: run each user's due automation tasks, each exactly once.
 
 A run finds the users whose `automation.ai` or `automation.watchlist` task is
-enabled and due (`nextRun <= now`), claims each task in a transaction (moves
-`nextRun` forward by the task's interval and records a lease), so overlapping
-runs never run a task twice, then runs the claimed tasks with bounded
+enabled and due (`nextRun <= now`), claims each task (moves `nextRun` forward
+by the task's interval and records a lease: `claim_fields`, in a transaction
+here, on condition of the user's update time in `fanout`), so overlapping runs
+never run a task twice, then runs the claimed tasks with bounded
 concurrency and a per-task time limit, and records `lastRun`, `lastStatus`
 (`ok`, `partial`, `error`, `timeout`) and `lastError`. A failure of one task
 touches no other.
@@ -14,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from cogmora_backend import paths, queries
-from cogmora_backend.store import Database, Transaction
+from cogmora_backend.store import Database, Snapshot, Transaction
 
 log = logging.getLogger(__name__)
 
@@ -84,14 +85,53 @@ def due_users(database: Database, task: str, now: datetime, limit: int) -> list[
     return database.ids(DUE_QUERIES[task], (True,), now, limit=limit)
 
 
+#: The fields of a task's settings a claim is decided on (`claim_fields`).
+CLAIM_FIELDS = ("enabled", "nextRun", "intervalMinutes", "lease")
+
+
+def due_settings(database: Database, task: str, now: datetime, limit: int,
+                 read: tuple[str, ...]) -> Iterator[Snapshot]:
+    """Yield the users whose `task` is enabled with `nextRun <= now`, oldest first, as
+    they arrive, each with its update time and, of the tasks `read`, only the settings
+    a claim is decided on (`CLAIM_FIELDS`; none: the ids and times alone), so that the
+    claim can be written on condition that the user is unchanged since."""
+    return database.stream(DUE_QUERIES[task], (True,), now, limit=limit, fields=tuple(
+        f"automation.{other}.{name}" for other in read for name in CLAIM_FIELDS))
+
+
 #: Users claimed and recorded per transaction (one `get_all` and one commit each).
 CHUNK = 100
 
 
-def _settings(user: dict[str, Any] | None, task: str) -> dict[str, Any] | None:
+def settings_of(user: Mapping[str, Any] | None, task: str) -> dict[str, Any] | None:
+    """Return the user's settings of `task` (`automation.<task>`), or None."""
     automation = (user or {}).get("automation")
     settings = automation.get(task) if isinstance(automation, dict) else None
     return settings if isinstance(settings, dict) else None
+
+
+def claim_fields(settings: Mapping[str, Any] | None, task: str, now: datetime, owner: str,
+                 lease: timedelta, minimum: float = MIN_INTERVAL_MINUTES
+                 ) -> dict[str, Any] | None:
+    """Decide whether `owner` claims `task` from its settings as read; return the fields
+    that claim it (`nextRun` moved by the interval, the lease), or None.
+
+    None when the task is disabled, not due (another run claimed it) or leased
+    to another owner until after `now`. The one rule of every claim: in a
+    transaction (`claim_tasks`) or written on condition that the user is still
+    the version read (`fanout`).
+    """
+    if settings is None or settings.get("enabled") is not True:
+        return None
+    next_run = settings.get("nextRun")
+    if isinstance(next_run, datetime) and next_run > now:
+        return None
+    held = settings.get("lease")
+    if isinstance(held, dict) and isinstance(held.get("until"), datetime) and (
+            held["until"] > now and held.get("runId") != owner):
+        return None
+    return {f"automation.{task}.nextRun": now + interval_of(settings, task, minimum),
+            f"automation.{task}.lease": {"runId": owner, "until": now + lease}}
 
 
 def claim_many(database: Database, uids: list[str], task: str, now: datetime, run_id: str,
@@ -110,10 +150,11 @@ def claim_many(database: Database, uids: list[str], task: str, now: datetime, ru
 
 
 def claim_tasks(database: Database, uids: list[str], tasks: tuple[str, ...], now: datetime,
-                owner_of: Callable[[str, str], str], lease: timedelta,
+                owner_of: Callable[[str, str], str | None], lease: timedelta,
                 minimum: Mapping[str, float] | None = None) -> list[Claim]:
     """Claim every due task of `tasks` of each of `uids` in one transaction (one write
-    per user), each leased to `owner_of(uid, task)`; as `claim_many`."""
+    per user), each leased to `owner_of(uid, task)` (None: that task of that user is
+    not to be claimed here); as `claim_many`."""
 
     def work(tx: Transaction) -> list[Claim]:
         users = tx.get_many([paths.user(uid) for uid in uids])
@@ -121,22 +162,14 @@ def claim_tasks(database: Database, uids: list[str], tasks: tuple[str, ...], now
         for uid, user in zip(uids, users, strict=True):
             update: dict[str, Any] = {}
             for task in tasks:
-                settings = _settings(user, task)
-                if settings is None or settings.get("enabled") is not True:
-                    continue
-                next_run = settings.get("nextRun")
-                if isinstance(next_run, datetime) and next_run > now:
-                    continue
                 owner = owner_of(uid, task)
-                held = settings.get("lease")
-                if isinstance(held, dict) and isinstance(held.get("until"), datetime) and (
-                    held["until"] > now and held.get("runId") != owner
-                ):
+                settings = settings_of(user, task)
+                fields = None if owner is None else claim_fields(
+                    settings, task, now, owner, lease,
+                    (minimum or {}).get(task, MIN_INTERVAL_MINUTES))
+                if owner is None or settings is None or fields is None:
                     continue
-                shortest = (minimum or {}).get(task, MIN_INTERVAL_MINUTES)
-                update[f"automation.{task}.nextRun"] = now + interval_of(settings, task,
-                                                                         shortest)
-                update[f"automation.{task}.lease"] = {"runId": owner, "until": now + lease}
+                update.update(fields)
                 assert user is not None
                 claims.append(Claim(uid, task, owner, now, dict(settings), user))
             if update:
@@ -164,7 +197,7 @@ def record_many(database: Database, outcomes: list[Outcome], finished_at: dateti
     def work(tx: Transaction) -> None:
         users = tx.get_many([paths.user(o.claim.uid) for o in outcomes])
         for outcome, user in zip(outcomes, users, strict=True):
-            lease = (_settings(user, outcome.claim.task) or {}).get("lease")
+            lease = (settings_of(user, outcome.claim.task) or {}).get("lease")
             if isinstance(lease, dict) and lease.get("runId") not in (None, outcome.claim.run_id):
                 continue
             prefix = f"automation.{outcome.claim.task}"
@@ -275,7 +308,7 @@ def _being_cancelled() -> bool:
 def unscheduled_tasks(user: dict[str, Any] | None) -> list[str]:
     """Return the user's tasks that are enabled but have no `nextRun` yet."""
     return [task for task in TASKS
-            if (settings := _settings(user, task)) is not None
+            if (settings := settings_of(user, task)) is not None
             and settings.get("enabled") is True and settings.get("nextRun") is None]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -132,11 +132,24 @@ class FirestoreDatabase:
 
     def query(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
               limit: int | None = None, after: Snapshot | None = None,
-              parent: str | None = None) -> builtins.list[Snapshot]:
+              parent: str | None = None,
+              fields: tuple[str, ...] | None = None) -> builtins.list[Snapshot]:
         """Return the documents the query of `spec` finds (see `Database.query`)."""
         query = queries.build(self._client, spec, equals, bound, limit=limit, after=after,
                               parent=parent)
+        if fields is not None:
+            query = query.select(list(fields) or [DOCUMENT_ID])
         return [_snapshot(found) for found in query.stream()]
+
+    def stream(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
+               limit: int | None = None,
+               fields: tuple[str, ...] | None = None) -> Iterator[Snapshot]:
+        """Yield the documents `spec` finds as they arrive (see `Database.stream`)."""
+        query = queries.build(self._client, spec, equals, bound, limit=limit)
+        if fields is not None:
+            query = query.select(list(fields) or [DOCUMENT_ID])
+        for found in query.stream():
+            yield _snapshot(found)
 
     def ids(self, spec: QuerySpec, equals: tuple[Any, ...] = (), bound: Any = None, *,
             limit: int | None = None) -> builtins.list[str]:
