@@ -297,3 +297,28 @@ def test_an_overlapping_run_that_claimed_first_leaves_nothing_to_claim_twice() -
             settings = db.documents[f"users/{uid}"]["automation"][task]
             assert settings["lease"]["runId"] in owners
             assert settings["nextRun"] == SLOT + timedelta(minutes=DEFAULT_INTERVAL_MINUTES[task])
+
+
+def test_a_task_that_falls_due_after_the_queries_waits_for_the_next_run() -> None:
+    # u001's agent is not due when the queries run, then falls due before the claim: no
+    # chunk of this run was cut for it, so this run claims only its watchlist (the agent
+    # is found by the next minute's query). Claiming it here, as the code before did,
+    # leased it to a chunk this run never counted, and the run failed on it.
+    def falls_due(db: MemoryDatabase) -> None:
+        db.write(lambda batch: batch.update("users/u001", {
+            "automation.ai.nextRun": SLOT - timedelta(minutes=1)}))
+
+    db = ChangedAfterTheQueries(falls_due)
+    uids = users(db, 3, "u", SLOT - timedelta(minutes=1))
+    db.write(lambda batch: batch.update("users/u001", {
+        "automation.ai.nextRun": SLOT + timedelta(minutes=5)}))
+    enqueue = Recording()
+
+    report = fan_out(db, enqueue, SLOT, threads=2)
+
+    assert report.due == {"ai": 2, "watchlist": 3}
+    assert report.claimed == {"ai": 2, "watchlist": 3}
+    agent = db.documents["users/u001"]["automation"]["ai"]
+    assert "lease" not in agent and agent["nextRun"] == SLOT - timedelta(minutes=1)
+    sent = {data["task"]: sorted(data["uids"]) for _, _, data in enqueue.sent}
+    assert sent == {"ai": ["u000", "u002"], "watchlist": uids}
