@@ -8,9 +8,7 @@ The users here fall due in 2001, before any other test's, so a fan-out at a
 from __future__ import annotations
 
 import asyncio
-import threading
 import uuid
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -30,8 +28,8 @@ from cogmora_backend.automation.fanout import (
 from cogmora_backend.automation.runtime import admin_enqueue
 from cogmora_backend.automation.scheduler import Claim, TaskResult, claim_many
 from cogmora_backend.firestore import FirestoreDatabase
-from cogmora_backend.store import Snapshot
 from tests.support.emulator import document, functions_url, new_uid, wait_for
+from tests.support.scheduling import ChangedAfterTheQueries
 
 pytestmark = pytest.mark.usefixtures("admin_app")
 
@@ -180,27 +178,6 @@ def test_a_chunk_failing_every_attempt_is_retried_then_dead_lettered(db: Any) ->
     assert record["error"].startswith("ValueError")
 
 
-class ChangedAfterTheQueries(FirestoreDatabase):
-    """Runs `change` once both due queries have sent their last user, before any claim
-    is written (fewer users than a batch: they are claimed once the queries end)."""
-
-    def __init__(self, client: Any, change: Callable[[], None]) -> None:
-        super().__init__(client)
-        self.change = change
-        self.streamed = 0
-        self.lock = threading.Lock()
-
-    def stream(self, spec: Any, equals: tuple[Any, ...] = (), bound: Any = None, *,
-               limit: int | None = None,
-               fields: tuple[str, ...] | None = None) -> Iterator[Snapshot]:
-        yield from super().stream(spec, equals, bound, limit=limit, fields=fields)
-        with self.lock:
-            self.streamed += 1
-            last = self.streamed == 2
-        if last:
-            self.change()
-
-
 def test_a_user_changed_after_the_queries_is_claimed_as_it_is_now(db: Any) -> None:
     slot = slot_in_2001()
     uids = due_users(db, slot, 5, ai=True, watchlist=True)
@@ -210,7 +187,7 @@ def test_a_user_changed_after_the_queries_is_claimed_as_it_is_now(db: Any) -> No
         db.document(f"users/{uids[2]}").update({"automation.watchlist.intervalMinutes": 30})
 
     sent: list[tuple[str, dict[str, Any]]] = []
-    report = fan_out(ChangedAfterTheQueries(db, change),
+    report = fan_out(ChangedAfterTheQueries(FirestoreDatabase(db), change),
                      lambda function, name, data: sent.append((name, data)) is None, slot)
 
     # (Users other tests left due before this slot are claimed too: only these are

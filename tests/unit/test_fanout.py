@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,6 +24,7 @@ from cogmora_backend.automation.scheduler import DEFAULT_INTERVAL_MINUTES, claim
 from cogmora_backend.store import Snapshot
 from tests.support.functions_main import functions_main
 from tests.support.memory import MemoryDatabase
+from tests.support.scheduling import ChangedAfterTheQueries
 
 SLOT = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -218,30 +218,6 @@ def test_a_user_read_in_two_versions_or_without_its_settings_is_left_to_the_tran
                                                          ("watchlist", "chunk-watchlist")]
 
 
-class ChangedAfterTheQueries(MemoryDatabase):
-    """Runs `change` once, when both due queries have sent their last user and before
-    the fan-out writes anything (it claims in batches of CLAIM_USERS, more users than
-    these tests have, or once the queries end)."""
-
-    def __init__(self, change: Callable[[MemoryDatabase], None]) -> None:
-        super().__init__()
-        self.change: Callable[[MemoryDatabase], None] | None = change
-        self.streamed = 0
-        self.lock = threading.Lock()
-
-    def stream(self, spec: Any, equals: tuple[Any, ...] = (), bound: Any = None, *,
-               limit: int | None = None,
-               fields: tuple[str, ...] | None = None) -> Iterator[Snapshot]:
-        yield from super().stream(spec, equals, bound, limit=limit, fields=fields)
-        with self.lock:
-            self.streamed += 1
-            change = self.change if self.streamed == 2 else None
-            if change is not None:
-                self.change = None
-        if change is not None:
-            change(self)
-
-
 def test_a_user_changed_after_the_queries_is_claimed_as_it_is_now_not_as_read(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fanout, "SPLIT_USERS", 2)
@@ -251,7 +227,8 @@ def test_a_user_changed_after_the_queries_is_claimed_as_it_is_now_not_as_read(
         db.write(lambda batch: batch.update("users/u004", {
             "automation.watchlist.intervalMinutes": 30}))
 
-    db = ChangedAfterTheQueries(edit)
+    memory = MemoryDatabase()
+    db = ChangedAfterTheQueries(memory, lambda: edit(memory))
     uids = users(db, 40, "u", SLOT - timedelta(minutes=1))
     enqueue = Recording()
 
@@ -280,7 +257,8 @@ def test_a_user_changed_after_the_queries_is_claimed_as_it_is_now_not_as_read(
 def test_an_overlapping_run_that_claimed_first_leaves_nothing_to_claim_twice() -> None:
     other = Recording()
     overlapping: list[fanout.FanOutReport] = []
-    db = ChangedAfterTheQueries(lambda db: overlapping.append(fan_out(db, other, SLOT)))
+    db = ChangedAfterTheQueries(MemoryDatabase(),
+                                lambda: overlapping.append(fan_out(db, other, SLOT)))
     uids = users(db, 40, "u", SLOT - timedelta(minutes=1))
     enqueue = Recording()
 
@@ -308,7 +286,8 @@ def test_a_task_that_falls_due_after_the_queries_waits_for_the_next_run() -> Non
         db.write(lambda batch: batch.update("users/u001", {
             "automation.ai.nextRun": SLOT - timedelta(minutes=1)}))
 
-    db = ChangedAfterTheQueries(falls_due)
+    memory = MemoryDatabase()
+    db = ChangedAfterTheQueries(memory, lambda: falls_due(memory))
     uids = users(db, 3, "u", SLOT - timedelta(minutes=1))
     db.write(lambda batch: batch.update("users/u001", {
         "automation.ai.nextRun": SLOT + timedelta(minutes=5)}))
