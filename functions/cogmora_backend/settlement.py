@@ -336,9 +336,11 @@ def settle_account(database: Database, uid: str, config: TradingConfig,
 
     `asked` is the path of the mark whose event called this (its caller has
     just read it pending): only marks of its kind are settled (one query;
-    the other kind has events of its own), `asked` always among them, and a
-    transaction that loses a race steps aside once `asked` is settled (the
-    winner settled the others pending then). Returns the outcome of every
+    the other kind has events of its own), `asked` always among them. The
+    transaction holding `asked`, when it loses a race, steps aside once
+    `asked` is settled (the winner settled the others of that transaction
+    then); the other transactions go on (a rival's work is skipped as they
+    re-read). Returns the outcome of every
     mark it looked at, by path. Raises `RetryableError` while the account has
     no balance yet (the reconciler funds it later).
     """
@@ -363,7 +365,11 @@ def settle_account(database: Database, uid: str, config: TradingConfig,
                                       (ExecutionStatus.PENDING.value,), parent=user_path),
                        key=_executed_at)
     for chunk in _chunks([*closes, *opens]):
-        outcomes.update(_settle_chunk(database, uid, chunk, config, max_positions, asked,
+        # Only the transaction holding `asked` learns from it: once settled (by
+        # that transaction itself, or by a rival), the other transactions still
+        # have marks of their own to settle.
+        holds = asked if any(mark.path == asked for mark in chunk) else None
+        outcomes.update(_settle_chunk(database, uid, chunk, config, max_positions, holds,
                                       settled))
     if asked is not None and asked not in outcomes:  # written after the query looked
         outcomes[asked] = (
@@ -444,9 +450,13 @@ def _settle_chunk(database: Database, uid: str, chunk: list[Snapshot], config: T
         account.write(tx, uid)
         return done
 
+    asks: list[None] = []
+
     def stepped_aside() -> dict[str, Outcome] | None:
         # Lost a race: once the mark that called us is settled, its settler did the rest.
-        if asked is None:
+        # Not asked before the first attempt: the caller has just read `asked` pending.
+        asks.append(None)
+        if asked is None or len(asks) == 1:
             return None
         found = settled(asked)
         return None if found is None else {asked: found}

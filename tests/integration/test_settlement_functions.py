@@ -15,7 +15,7 @@ from cogmora_backend.firestore import FirestoreDatabase
 from cogmora_backend.marks import mark_position
 from cogmora_backend.reconcile import reconcile
 from cogmora_core.model import Tick
-from tests.support.builders import execution_doc, spot_execution_doc
+from tests.support.builders import execution_doc, position_doc, spot_execution_doc
 from tests.support.emulator import (
     balance_of,
     document,
@@ -181,6 +181,38 @@ def test_twenty_concurrent_close_attempts_settle_once(db: Any, funded_user: str)
     assert document(db, path) is None
     assert closed(db, funded_user, "e1")["closePrice"] == 55000
     assert balance_of(db, funded_user) == D("10097.9")
+
+
+def test_one_close_event_settles_a_whales_every_priced_close_past_one_transaction(
+        db: Any) -> None:
+    """200 liquidations priced at 95 need two transactions (500 writes each at most):
+    the one event delivered settles both. Each 10x long of 500 margin, size 50 at 100,
+    returns 500 + 50 × (95 − 100) − 50 × 95 × 0.0006 = 247.15."""
+    uid = new_uid("whale")
+    at = datetime.now(UTC)
+    set_background_triggers(False)  # seeded as they are after the worker's marks
+    try:
+        db.document(f"users/{uid}").set({"balance": 1000, "openPositionCount": 200})
+        batch = db.batch()
+        for n in range(200):
+            batch.set(db.document(f"users/{uid}/openPositions/p{n:03}"), position_doc(
+                details={"status": "closing", "closeRequest": {
+                    "reason": "liquidation", "price": 95, "at": at + timedelta(seconds=n),
+                    "source": "test"}}))
+        batch.commit()
+    finally:
+        set_background_triggers(True)
+    # One more write to the oldest (settled in the first transaction): its one event
+    # (closePositionHandler fires on updates).
+    db.document(f"users/{uid}/openPositions/p000").update({"details.closeRequest.source": "w"})
+
+    positions = db.collection(f"users/{uid}/openPositions")
+    wait_for(lambda: not list(positions.limit(1).stream()), timeout=60)
+    assert balance_of(db, uid) == D(1000) + 200 * D("247.15")
+    entries = [entry.to_dict() for entry in db.collection(f"users/{uid}/ledger").stream()]
+    assert len(entries) == 200 and {entry["kind"] for entry in entries} == {"close"}
+    assert sum((D(str(entry["amount"])) for entry in entries), D(0)) == 200 * D("247.15")
+    assert len(list(db.collection(f"users/{uid}/tradeHistory").stream())) == 200
 
 
 def test_a_racer_out_of_time_reports_the_rivals_work_instead_of_failing(db: Any) -> None:

@@ -120,6 +120,34 @@ def test_more_than_500_writes_are_split_and_each_transaction_stays_within_the_li
     assert _balance(database) == D(100_000) + credits
 
 
+def test_one_event_settles_every_transaction_of_the_account_not_only_its_own() -> None:
+    """A whale's 400 priced closes need three transactions; the event of any one settles all.
+
+    Each transaction after the one that settled the event's own mark used to
+    step aside (that mark was settled: by itself), leaving the rest to later
+    events and reporting the event's own mark as skipped."""
+    for asked in (f"{USER}/openPositions/p0", f"{USER}/openPositions/p399"):
+        database = CountingDatabase(_whale(closes=400, opens=0))
+        outcomes = settle_account(database, "whale", CONFIG, asked=asked)
+        assert outcomes[asked].kind == "settled"
+        assert len(outcomes) == 400 and {o.kind for o in outcomes.values()} == {"settled"}
+        assert len(database.transaction_writes) == 3
+        assert not [path for path in database.documents if "/openPositions/" in path]
+        credits = sum((_credit(D(90 + n % 10)) for n in range(400)), D(0))
+        assert _balance(database) == D(100_000) + credits
+
+
+def test_an_event_of_a_settled_mark_still_settles_the_accounts_other_pending_marks() -> None:
+    database = CountingDatabase(_whale(closes=3, opens=0))
+    settle_account(database, "whale", CONFIG)
+    later = f"{USER}/openPositions/later"
+    database.set(later, _closing(95, "stop_loss"))
+    again = f"{USER}/openPositions/p1"  # delivered again, after its settlement
+    outcomes = settle_account(database, "whale", CONFIG, asked=again)
+    assert outcomes[again].kind == "skipped" and outcomes[later].kind == "settled"
+    assert database.read(later) is None
+
+
 def test_the_same_as_settling_one_by_one_closes_first() -> None:
     documents = _whale(closes=12, opens=5, balance=400)  # the executions need the credits
     together, alone = MemoryDatabase(documents), MemoryDatabase(copy.deepcopy(documents))
