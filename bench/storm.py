@@ -10,7 +10,9 @@ price: a level left armed after a failed mark fires on it, as it would on
 the exchange's next print); times run from the first.
 
 The driver runs the reconciler every minute, as production's schedule does
-(the Functions emulator runs no scheduled function).
+(the Functions emulator runs no scheduled function). Before the crash, the
+functions settle one trade outside the storm, so that their runtimes have
+started, as on a running system (`--cold` skips it).
 
 Printed: time to the first mark and until all are marked (as a Firestore
 listener sees them), until all are settled, marks/s and settlements/s, and
@@ -24,6 +26,7 @@ arithmetic below, not the trading core).
 
     scripts/bench.sh storm --levels 1200          (100 users × 10 + a 200-level whale)
     scripts/bench.sh storm --levels 10000         (1,000 users + a 500-level whale)
+    scripts/bench.sh storm --levels 1200 --cold   (the functions start during the storm)
 """
 
 from __future__ import annotations
@@ -43,7 +46,8 @@ from cogmora_backend.firestore import FirestoreDatabase
 from cogmora_backend.firestore.watch import ChangesWatch
 from cogmora_backend.reconcile import reconcile
 from cogmora_core.money import parse_number
-from tests.support.emulator import firestore_client, new_uid, set_background_triggers
+from tests.support.builders import execution_doc
+from tests.support.emulator import firestore_client, new_uid, set_background_triggers, wait_for
 from tests.support.processes import Exchange, WorkerProcess
 
 SYMBOL = "STORMUSDTM"
@@ -386,6 +390,8 @@ class Figures:
     stale_marks: int = 0
     #: Seconds until half, 90 % and 99 % of the levels were settled, and the whale's.
     settled_at: dict[str, float] = field(default_factory=dict)
+    #: Seconds the functions took to settle one trade before the storm (None: run cold).
+    warm_up: float | None = None
 
     @property
     def marks_per_second(self) -> float:
@@ -406,15 +412,44 @@ class Figures:
                 **{f"settled_{name}_s": value for name, value in self.settled_at.items()},
                 "internal_first_mark_le_ms": None if self.internal_first_mark is None
                 else self.internal_first_mark * 1000,
-                "stale_marks": self.stale_marks}
+                "stale_marks": self.stale_marks, "warm_up_s": self.warm_up}
+
+
+def warm_up(db: Any, timeout: float = 120.0) -> float:
+    """Have the functions settle one trade before the storm, as in a running system.
+
+    A new user (`initializeAccount` funds it), one execution (`openPositionHandler`
+    opens its position) and that position priced to close (`closePositionHandler`
+    settles it), outside the storm's model. Their first events start the functions'
+    runtimes and Firestore clients, and run the emulator's first transactions: about
+    1.4 s on this machine, which a storm on a running system does not pay.
+    Returns the seconds it took.
+    """
+    from google.cloud import firestore
+
+    started = time.perf_counter()
+    user = db.document(f"users/{new_uid('storm-warmup')}")
+    user.set({"displayName": "warm-up"})
+    wait_for(lambda: "balance" in (user.get().to_dict() or {}), timeout)
+    execution = user.collection("executedTriggers").document("warm")
+    execution.set({**execution_doc(triggerId="warm"), "executedAt": firestore.SERVER_TIMESTAMP})
+    wait_for(lambda: (execution.get().to_dict() or {}).get("status") == "filled", timeout)
+    position = user.collection("openPositions").document("warm")
+    position.update({"details.status": "closing", "details.closeRequest": {
+        "reason": "manual", "price": 60000, "at": firestore.SERVER_TIMESTAMP,
+        "source": "bench"}})
+    wait_for(lambda: not position.get().exists, timeout)
+    return time.perf_counter() - started
 
 
 def storm(db: Any, exchange: Exchange, levels: int, users: int, whale: int,
           timeout: float = 1800.0, republish: float = 2.0,
-          worker_env: dict[str, str] | None = None) -> tuple[Figures, list[Level]]:
+          worker_env: dict[str, str] | None = None,
+          warm: bool = True) -> tuple[Figures, list[Level]]:
     """Run one storm and check it; raise AssertionError on anything lost, doubled or off.
 
-    Returns the figures and the levels (to check them again after more events).
+    With `warm`, the functions settle one trade first (`warm_up`). Returns the
+    figures and the levels (to check them again after more events).
     """
     planned = plan(levels, users, whale)
     limits = db.document("config/limits")
@@ -424,8 +459,12 @@ def storm(db: Any, exchange: Exchange, levels: int, users: int, whale: int,
         seed(db, planned)
     finally:
         set_background_triggers(True)
+    warmed = warm_up(db) if warm else None
     try:
-        return _storm(db, exchange, planned, users, whale, timeout, republish, worker_env)
+        figures, levels_ = _storm(db, exchange, planned, users, whale, timeout, republish,
+                                  worker_env)
+        figures.warm_up = warmed
+        return figures, levels_
     finally:  # the limits as they were (other runs share the emulator)
         if previous.exists:
             limits.set(previous.to_dict())
@@ -556,6 +595,9 @@ def table(figures: Figures, label: str) -> None:
     print("  settled by the reconciler (before their handler, or after it failed): "
           f"{sum(figures.reconciled.values())}"
           f"; listeners the emulator dropped and the benchmark replaced: {figures.relistened}")
+    print("  functions before the storm: " + (
+        "cold (their first events start them)" if figures.warm_up is None
+        else f"warmed by one trade outside the storm ({figures.warm_up:.2f} s)"))
     print("  exactly once, balances equal to the model: checked")
 
 
@@ -568,6 +610,8 @@ def main() -> int:
     parser.add_argument("--whale", type=int, default=None,
                         help="the whale's liquidations (default: 200, 500 above 1,200 levels)")
     parser.add_argument("--timeout", type=float, default=1800.0)
+    parser.add_argument("--cold", action="store_true",
+                        help="no warm-up trade: the functions start during the storm")
     parser.add_argument("--label", default="after",
                         help="recorded as storm_<label>_<levels> (before / after)")
     args = parser.parse_args()
@@ -579,7 +623,8 @@ def main() -> int:
     exchange = Exchange()
     try:
         with tee() as out:
-            figures, _ = storm(db, exchange, args.levels, users, whale, args.timeout)
+            figures, _ = storm(db, exchange, args.levels, users, whale, args.timeout,
+                               warm=not args.cold)
             table(figures, args.label)
     finally:
         exchange.close()

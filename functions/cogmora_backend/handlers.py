@@ -8,6 +8,9 @@ re-read everything inside a transaction.
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,9 +26,53 @@ from cogmora_backend.settlement import (
 from cogmora_backend.store import SERVER_TIME
 from cogmora_core.contract.executions import ExecutionStatus, is_pending
 from cogmora_core.contract.positions import is_priced_close
-from cogmora_core.events import Outcome, Skip, Skipped
+from cogmora_core.events import (
+    ExecutionFilled,
+    ExecutionRejected,
+    FundedFirst,
+    Outcome,
+    PositionSettled,
+    Skip,
+    Skipped,
+)
 
 log = logging.getLogger(__name__)
+
+
+class RecentlySettled:
+    """The marks this instance settled lately (at most `capacity`, the oldest forgotten).
+
+    A storm's events mostly find their mark settled already, with the rest of its
+    account, by an earlier event: on the instance that settled it, such an event
+    needs no read. A settled mark is never pending again: a settled position is
+    deleted and its id (its execution's) never used again, and a settled
+    execution keeps its final status.
+    """
+
+    def __init__(self, capacity: int = 50_000) -> None:
+        self._paths: OrderedDict[str, None] = OrderedDict()
+        self._capacity = capacity
+        self._lock = threading.Lock()  # an instance serves concurrent events in threads
+
+    def record(self, outcomes: Mapping[str, Outcome]) -> None:
+        """Remember every mark of `outcomes` that is settled for good."""
+        with self._lock:
+            for path, outcome in outcomes.items():
+                if isinstance(outcome, FundedFirst):
+                    outcome = outcome.then
+                if isinstance(outcome, PositionSettled | ExecutionFilled | ExecutionRejected):
+                    self._paths[path] = None
+                    self._paths.move_to_end(path)
+            while len(self._paths) > self._capacity:
+                self._paths.popitem(last=False)
+
+    def __contains__(self, path: object) -> bool:
+        with self._lock:
+            return path in self._paths
+
+
+#: The marks this process settled (an instance serves many events in turn).
+SETTLED = RecentlySettled()
 
 
 def on_funding_event(event_id: str) -> Outcome:
@@ -43,31 +90,39 @@ def on_execution_created(uid: str, execution_id: str, data: dict[str, Any] | Non
     """Settle a new `executedTriggers` document if it is `pending`, with the user's other marks.
 
     Settled already (another mark's event settled the user's pending marks
-    together, or this event came twice): nothing more is read.
+    together, or this event came twice): nothing more is read, and nothing at
+    all when this instance settled it.
     """
     if data is not None and data.get("status") != ExecutionStatus.PENDING:
         return Skipped(Skip.NOT_PENDING)
-    database = firestore_client.database()
     path = paths.execution(uid, execution_id)
+    if path in SETTLED:
+        return Skipped(Skip.NOT_PENDING)
+    database = firestore_client.database()
     if not is_pending(database.read(path)):
         return Skipped(Skip.NOT_PENDING)
     outcomes = settle_account(database, uid, load_config(database), load_limits(database),
                               asked=path)
+    SETTLED.record(outcomes)
     return outcomes[path]
 
 
 def on_position_written(uid: str, position_id: str, after: dict[str, Any] | None) -> Outcome:
     """Settle a position that a write left `closing` with a price, with the user's other marks.
 
-    Every other write is ignored, and so is a close settled already.
+    Every other write is ignored, and so is a close settled already (without a
+    read when this instance settled it).
     """
     if not is_priced_close(after):
         return Skipped(Skip.NOT_A_PRICED_CLOSE)
-    database = firestore_client.database()
     path = paths.position(uid, position_id)
+    if path in SETTLED:
+        return Skipped(Skip.NOT_A_PRICED_CLOSE)
+    database = firestore_client.database()
     if not is_priced_close(database.read(path)):
         return Skipped(Skip.NOT_A_PRICED_CLOSE)
     outcomes = settle_account(database, uid, load_config(database), asked=path)
+    SETTLED.record(outcomes)
     return outcomes[path]
 
 

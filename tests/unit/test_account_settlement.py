@@ -13,6 +13,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 from typing import Any
 
+import pytest
+
+from cogmora_backend import firestore_client, handlers
 from cogmora_backend.reconcile import reconcile
 from cogmora_backend.settlement import (
     MAX_WRITES,
@@ -225,3 +228,60 @@ def test_an_account_not_counted_yet_is_counted_once() -> None:
     settle_account(database, "whale", CONFIG)
     # counted from a listing (2 closing + 2 opened), minus the 2 closes
     assert (database.read(USER) or {})["openPositionCount"] == 2
+
+
+class ReadCountingDatabase(MemoryDatabase):
+    """Counts every read outside a transaction, by path."""
+
+    def __init__(self, documents: dict[str, Any]) -> None:
+        super().__init__(documents)
+        self.reads: list[str] = []
+
+    def read(self, path: str) -> Any:
+        self.reads.append(path)
+        return super().read(path)
+
+
+def test_the_instance_that_settled_a_mark_answers_its_later_events_without_a_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    database = ReadCountingDatabase(_whale(closes=3, opens=2))
+    monkeypatch.setattr(firestore_client, "database", lambda: database)
+    monkeypatch.setattr(handlers, "SETTLED", handlers.RecentlySettled(capacity=5))
+    priced = {"details": {"status": "closing", "closeRequest": {"reason": "liquidation",
+                                                                "price": 90}}}
+    assert handlers.on_position_written("whale", "p0", priced).kind == "settled"
+    assert handlers.on_execution_created("whale", "e1", {"status": "pending"}).kind == "filled"
+    database.reads.clear()
+    # the storm's other events for the marks settled with them: no read at all
+    for n in (0, 1, 2):
+        assert handlers.on_position_written("whale", f"p{n}", priced).kind == "skipped"
+    for n in (0, 1):
+        assert handlers.on_execution_created(
+            "whale", f"e{n}", {"status": "pending"}).kind == "skipped"
+    assert database.reads == []
+    # a mark settled elsewhere (by another instance) is read, and skipped
+    database.set(f"{USER}/openPositions/late", _closing(95))
+    settle_close(database, "whale", "late", CONFIG)
+    database.reads.clear()
+    assert handlers.on_position_written("whale", "late", priced).kind == "skipped"
+    assert database.reads == [f"{USER}/openPositions/late"]
+    # past the capacity the oldest is forgotten: read again, and still skipped
+    database.set(f"{USER}/openPositions/next", _closing(96))
+    assert handlers.on_position_written("whale", "next", priced).kind == "settled"
+    database.reads.clear()
+    assert handlers.on_position_written("whale", "p0", priced).kind == "skipped"
+    assert handlers.on_position_written("whale", "p1", priced).kind == "skipped"
+    assert database.reads == [f"{USER}/openPositions/p0"]
+    credits = sum((_credit(D(90 + n)) for n in range(3)), D(0)) + _credit(D(95)) + _credit(D(96))
+    assert _balance(database) == D(100_000) + credits - 2 * D("100.6")
+
+
+def test_only_marks_settled_for_good_are_remembered() -> None:
+    remembered = handlers.RecentlySettled()
+    rejected = f"{USER}/openPositions/bad"
+    database = MemoryDatabase(_whale(closes=1, opens=0))
+    database.set(rejected, {**_closing(95), "size": "lots"})
+    outcomes = settle_account(database, "whale", CONFIG)
+    assert outcomes[rejected].kind == "rejected"  # stays, with its settlement error
+    remembered.record(outcomes)
+    assert f"{USER}/openPositions/p0" in remembered and rejected not in remembered
