@@ -14,8 +14,9 @@ The driver runs the reconciler every minute, as production's schedule does
 functions settle one trade outside the storm, so that their runtimes have
 started, as on a running system (`--cold` skips it).
 
-Printed: time to the first mark and until all are marked (as a Firestore
-listener sees them), until all are settled, marks/s and settlements/s, and
+Printed: time to the first mark and until all are marked, until all are
+settled (each time as its commit wrote it on the documents, from the crash
+tick's publication), marks/s and settlements/s, and
 the time to mark every position vs every trigger, with the liquidations,
 stop-losses and triggers apart (urgency order), plus the subscribe and
 unsubscribe messages the exchange received during the storm.
@@ -43,7 +44,6 @@ from typing import Any
 
 from bench.results import record, tee
 from cogmora_backend.firestore import FirestoreDatabase
-from cogmora_backend.firestore.watch import ChangesWatch
 from cogmora_backend.reconcile import reconcile
 from cogmora_core.money import parse_number
 from tests.support.builders import execution_doc
@@ -66,6 +66,9 @@ MARGIN = Decimal(100)
 USER_BALANCE, WHALE_BALANCE = Decimal(100_000), Decimal(1_000_000)
 #: How often the driver runs the reconciler while it waits (production's schedule).
 RECONCILE_SECONDS = 60.0
+#: How often the driver looks up the levels not settled yet (the figures do not depend on
+#: it: they are the commit times written on the documents).
+POLL_SECONDS = 0.25
 
 
 def q(value: Decimal, places: Decimal = MONEY) -> Decimal:
@@ -158,80 +161,90 @@ def _liquidation(uid: str, doc_id: str, entry: Decimal) -> Level:
 
 
 @dataclass
-class Seen:
-    """When a Firestore listener first saw each level marked and settled."""
+class Progress:
+    """Which levels are marked and settled, and when, from the documents themselves.
 
-    marked: dict[str, float] = field(default_factory=dict)
-    settled: dict[str, float] = field(default_factory=dict)
+    While the storm runs, `poll` looks up the documents of the levels not yet
+    settled by key (one `BatchGetDocuments`; no query, no listener: on the
+    emulator every listener of a collection costs each commit to it, which
+    measured 3-5 s of a 1,200-level storm). A position is marked once `closing`
+    and settled once deleted; a trigger is marked once its execution exists and
+    settled once that is `filled` (or rejected). The times are those the commits
+    wrote, read when all is settled (`times`): `executedAt` and `settledAt` of an
+    execution, `closeRequestedAt` and `closedAt` of a closed position's history.
+    """
+
+    levels: list[Level]
+    marked: set[str] = field(default_factory=set)
+    settled: set[str] = field(default_factory=set)
     rejected: dict[str, Any] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    ours: set[str] = field(default_factory=set)
-    #: How many times a dropped listener was replaced.
-    relistened: int = 0
 
-    def executions(self, _docs: Any, changes: Any, _read_time: Any) -> None:
-        now = time.perf_counter()
-        with self.lock:
-            for change in changes:
-                path = change.document.reference.path
-                uid, doc_id = path.split("/")[1], path.split("/")[3]
-                key = f"{uid}/{doc_id}"
-                if key not in self.ours or change.type.name == "REMOVED":
-                    continue
-                self.marked.setdefault(key, now)
-                status = (change.document.to_dict() or {}).get("status")
-                if status == "filled":
-                    self.settled.setdefault(key, now)
-                elif status not in (None, "pending"):
-                    self.rejected[key] = change.document.to_dict()
-                    self.settled.setdefault(key, now)
+    @staticmethod
+    def key(level: Level) -> str:
+        return f"{level.uid}/{level.doc_id}"
 
-    def listen(self, db: Any) -> list[Any]:
-        """Listen to the executions and the positions (collection groups), changes only
-        (as the worker listens: the emulator sends a listener's whole result at every
-        commit, and Google's own listener would sort all of it every time)."""
-        return [ChangesWatch.of(db.collection_group("executedTriggers"), self.executions),
-                ChangesWatch.of(db.collection_group("openPositions"), self.positions)]
+    @staticmethod
+    def path(level: Level) -> str:
+        collection = "executedTriggers" if level.kind == TRIGGER else "openPositions"
+        return f"users/{level.uid}/{collection}/{level.doc_id}"
 
-    def keep_listening(self, db: Any, watches: list[Any]) -> list[Any]:
-        """Listen again if the emulator dropped a listener (it does under load).
+    def poll(self, db: Any) -> None:
+        """Look up every level not settled yet and note what changed."""
+        waiting = [level for level in self.levels if self.key(level) not in self.settled]
+        for start in range(0, len(waiting), 1000):
+            chunk = waiting[start:start + 1000]
+            found = {snapshot.reference.path: snapshot.to_dict() for snapshot in
+                     db.get_all([db.document(self.path(level)) for level in chunk])
+                     if snapshot.exists}
+            for level in chunk:
+                key, data = self.key(level), found.get(self.path(level))
+                if level.kind == TRIGGER:
+                    if data is None:
+                        continue
+                    self.marked.add(key)
+                    status = data.get("status")
+                    if status != "pending":
+                        self.settled.add(key)
+                        if status != "filled":
+                            self.rejected[key] = data
+                elif data is None:
+                    self.marked.add(key)
+                    self.settled.add(key)
+                else:
+                    details = data.get("details") or {}
+                    if details.get("status") == "closing":
+                        self.marked.add(key)
+                    if details.get("settlementError"):
+                        self.settled.add(key)
+                        self.rejected[key] = data
 
-        The new listener's first snapshot lists what is there: executions are
-        heard again, and a seeded position no longer there was settled meanwhile
-        (timed now: an upper bound).
-        """
-        if all(watch.is_active for watch in watches):
-            return watches
-        for watch in watches:
-            watch.unsubscribe()
-        present: set[str] = set()
-        for snapshot in db.collection_group("openPositions").stream():
-            path = snapshot.reference.path
-            present.add(f"{path.split('/')[1]}/{path.split('/')[3]}")
-        now = time.perf_counter()
-        with self.lock:
-            self.relistened += 1
-            for key in self.ours:
-                if key[key.index("/") + 1] != "t" and key not in present:
-                    self.marked.setdefault(key, now)
-                    self.settled.setdefault(key, now)
-        return self.listen(db)
-
-    def positions(self, _docs: Any, changes: Any, _read_time: Any) -> None:
-        now = time.perf_counter()
-        with self.lock:
-            for change in changes:
-                path = change.document.reference.path
-                key = f"{path.split('/')[1]}/{path.split('/')[3]}"
-                if key not in self.ours:
-                    continue
-                if change.type.name == "REMOVED":
-                    self.marked.setdefault(key, now)
-                    self.settled.setdefault(key, now)
-                    continue
-                details = (change.document.to_dict() or {}).get("details") or {}
-                if details.get("status") == "closing":
-                    self.marked.setdefault(key, now)
+    def times(self, db: Any) -> tuple[dict[str, float], dict[str, float]]:
+        """Return when each level's mark and its settlement were committed (epoch s)."""
+        paths = {self.key(level): self.path(level) if level.kind == TRIGGER
+                 else f"users/{level.uid}/tradeHistory/{level.doc_id}"
+                 for level in self.levels}
+        found: dict[str, dict[str, Any]] = {}
+        listed = list(paths.values())
+        for start in range(0, len(listed), 1000):
+            for snapshot in db.get_all([db.document(path) for path in listed[start:start + 1000]]):
+                if snapshot.exists:
+                    found[snapshot.reference.path] = snapshot.to_dict() or {}
+        marked: dict[str, float] = {}
+        settled: dict[str, float] = {}
+        for level in self.levels:
+            key = self.key(level)
+            data = found.get(paths[key], {})
+            mark, settle = (("executedAt", "settledAt") if level.kind == TRIGGER
+                            else ("closeRequestedAt", "closedAt"))
+            if isinstance(data.get(mark), datetime):
+                marked[key] = data[mark].timestamp()
+            if isinstance(data.get(settle), datetime):
+                settled[key] = data[settle].timestamp()
+        missing = [key for key in paths if key not in marked or key not in settled]
+        if missing:
+            raise AssertionError(f"{len(missing)} levels without their commit times: "
+                                 f"{missing[:5]}")
+        return marked, settled
 
 
 class Reconciler:
@@ -383,7 +396,6 @@ class Figures:
     subscription_messages: int
     #: Marks the reconciler settled before their handler did (or because it failed), by outcome.
     reconciled: dict[str, int] = field(default_factory=dict)
-    relistened: int = 0
     #: The worker's own tick → first mark committed (its histogram's bucket bound, s).
     internal_first_mark: float | None = None
     #: Blind marks whose document had changed (marked through a transaction instead).
@@ -476,8 +488,7 @@ def _storm(db: Any, exchange: Exchange, planned: list[Level], users: int, whale:
            timeout: float, republish: float,
            worker_env: dict[str, str] | None) -> tuple[Figures, list[Level]]:
     levels = len(planned)
-    seen = Seen(ours={f"{lv.uid}/{lv.doc_id}" for lv in planned})
-    watches = seen.listen(db)
+    progress = Progress(planned)
     worker = WorkerProcess(exchange, "worker-storm", **(worker_env or {}))
     try:
         # Subscribed once the quiet price reaches a connection.
@@ -490,37 +501,35 @@ def _storm(db: Any, exchange: Exchange, planned: list[Level], users: int, whale:
         time.sleep(0.5)  # the quiet price applied
         armed = worker.metric("cogmora_armed_documents")
         assert armed >= len(planned), f"only {armed} of {len(planned)} documents armed"
-        if seen.marked:
-            raise AssertionError(f"{len(seen.marked)} levels marked before the crash")
+        progress.poll(db)
+        if progress.marked:
+            raise AssertionError(f"{len(progress.marked)} levels marked before the crash")
         subscriptions_before = len(exchange.futures.subscribe_messages)
-        started = time.perf_counter()
+        started = time.time()  # the clock the emulator stamps the commits with
         crash = (SYMBOL, str(CRASH), str(BID), str(ASK))
         delivered = exchange.publish(*crash)
         last_publish = time.monotonic()
         deadline = time.monotonic() + timeout
         reconciler = Reconciler(db)
-        while len(seen.settled) < len(planned):
+        while len(progress.settled) < len(planned):
+            time.sleep(POLL_SECONDS)
             reconciler.maybe_run()
-            watches = seen.keep_listening(db, watches)
+            progress.poll(db)
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"after {timeout} s: {len(seen.marked)} marked, {len(seen.settled)} "
-                    f"settled of {len(planned)}")
+                    f"after {timeout} s: {len(progress.marked)} marked, "
+                    f"{len(progress.settled)} settled of {len(planned)}")
             if republish and time.monotonic() - last_publish >= republish \
-                    and len(seen.marked) < len(planned):
+                    and len(progress.marked) < len(planned):
                 exchange.publish(*crash)
                 last_publish = time.monotonic()
-            time.sleep(0.01)
         reconciler.stop()
         subscription_messages = len(exchange.futures.subscribe_messages) - subscriptions_before
         assert delivered >= 1, "the crash tick reached no connection"
-        with seen.lock:
-            marked = dict(seen.marked)
-            settled = dict(seen.settled)
-            rejected = dict(seen.rejected)
-        if rejected:
-            raise AssertionError(f"{len(rejected)} executions rejected: "
-                                 f"{list(rejected.items())[:3]}")
+        if progress.rejected:
+            raise AssertionError(f"{len(progress.rejected)} levels rejected: "
+                                 f"{list(progress.rejected.items())[:3]}")
+        marked, settled = progress.times(db)
         by_kind: dict[str, float] = {}
         for kind in (LIQUIDATION, STOP, TRIGGER):
             keys = [f"{lv.uid}/{lv.doc_id}" for lv in planned if lv.kind == kind]
@@ -543,11 +552,9 @@ def _storm(db: Any, exchange: Exchange, planned: list[Level], users: int, whale:
             all_marked=max(marked.values()) - started,
             all_settled=max(settled.values()) - started,
             by_kind=by_kind, subscription_messages=subscription_messages,
-            reconciled=dict(reconciler.settled), relistened=seen.relistened,
+            reconciled=dict(reconciler.settled),
             internal_first_mark=internal_first, stale_marks=stale, settled_at=settled_at)
     finally:
-        for watch in watches:
-            watch.unsubscribe()
         worker.stop()
     problems = verify(db, planned)
     if problems:
@@ -593,8 +600,7 @@ def table(figures: Figures, label: str) -> None:
     print(f"  blind marks whose document had changed (marked by a transaction): "
           f"{figures.stale_marks}")
     print("  settled by the reconciler (before their handler, or after it failed): "
-          f"{sum(figures.reconciled.values())}"
-          f"; listeners the emulator dropped and the benchmark replaced: {figures.relistened}")
+          f"{sum(figures.reconciled.values())}")
     print("  functions before the storm: " + (
         "cold (their first events start them)" if figures.warm_up is None
         else f"warmed by one trade outside the storm ({figures.warm_up:.2f} s)"))
