@@ -6,8 +6,10 @@ and manual closes, then triggers and take-profits; the deepest crossed first),
 and up to `concurrency` batches are written at once, each in a thread. A
 burst starts with a batch of one, written alone (the rest start when it
 is done, or after `HEAD_START`), and doubles each next batch up to
-`batch_size`, so the most urgent mark is not held behind a large write nor
-behind the planning of the others.
+`batch_size` writes (a position's mark is one write, a trigger's two: its
+execution and its deletion), so the most urgent mark is not held behind a
+large write nor behind the planning of the others, and a large storm takes
+as few commits as Firestore's 500 writes a batch allow.
 
 Each batch is planned with the core, then written blind in one atomic
 batch, each write conditioned on its document's version
@@ -60,21 +62,29 @@ T = TypeVar("T")
 HEAD_START = 0.05
 #: A queued hit: (urgency, arrival order, hit, when its tick arrived).
 _Queued = tuple[tuple[int, Decimal], int, Hit, float]
+#: Writes in one atomic batch at most (Firestore's limit).
+MAX_BATCH_WRITES = 500
+
+
+def _writes(hit: Hit) -> int:
+    """Return the writes of `hit`'s mark: a trigger's execution and deletion, or a position."""
+    return 2 if hit.armed.kind == TRIGGER else 1
 
 
 class Marker:
     """Turns hits into marks: most urgent first, in batches, at most `concurrency` at once."""
 
     def __init__(self, database: Database, index: PriceIndex, metrics: Metrics, source: str,
-                 concurrency: int = 16, attempts: int = 5, batch_size: int = 200) -> None:
+                 concurrency: int = 16, attempts: int = 5,
+                 batch_size: int = MAX_BATCH_WRITES) -> None:
         self.database = database
         self.index = index
         self.metrics = metrics
         self.source = source
         self.attempts = attempts
         self.concurrency = concurrency
-        #: Marks written in one batch at most (two writes each at most: ≤ 500).
-        self.batch_size = max(1, min(batch_size, 250))
+        #: Writes in one batch at most (a mark that alone needs more still goes alone).
+        self.batch_size = max(1, min(batch_size, MAX_BATCH_WRITES))
         self._executor = ThreadPoolExecutor(max_workers=concurrency,
                                             thread_name_prefix="mark")
         #: Hits waiting, most urgent first; `_pending` holds their paths and those in flight.
@@ -83,7 +93,7 @@ class Marker:
         self._pending: dict[str, Market] = {}
         self._running: set[asyncio.Task[None]] = set()
         self._pump_scheduled = False
-        #: The size of the next batch of a burst (doubles up to `batch_size`).
+        #: The writes of the next batch of a burst (doubles up to `batch_size`).
         self._next_size = 1
         #: While the first mark of a burst is written alone: when the rest may start anyway.
         self._head_start: asyncio.TimerHandle | None = None
@@ -122,7 +132,11 @@ class Marker:
                 return  # the burst's first mark is being written alone
             size = self._next_size
             self._next_size = min(self.batch_size, size * 2)
-            batch = [heapq.heappop(self._queue) for _ in range(min(size, len(self._queue)))]
+            batch = [heapq.heappop(self._queue)]
+            writes = _writes(batch[0][2])
+            while self._queue and writes + _writes(self._queue[0][2]) <= size:
+                writes += _writes(self._queue[0][2])
+                batch.append(heapq.heappop(self._queue))
             task = loop.create_task(self._run(batch))
             self._running.add(task)
             task.add_done_callback(partial(self._finished, [hit.armed.path

@@ -37,8 +37,9 @@ class Settings:
     subscription_linger_seconds: float = 60.0
     #: Batches of marks written at once.
     mark_concurrency: int = 16
-    #: Marks written in one atomic batch at most (a burst starts at one and doubles).
-    mark_batch: int = 200
+    #: Writes in one atomic batch of marks at most, ≤ 500 (a position's mark is one
+    #: write, a trigger's two; a burst starts with one mark and doubles).
+    mark_batch: int = 500
     #: Seconds from SIGTERM to exit, whatever Firestore does: Cloud Run kills the
     #: instance 10 s after SIGTERM, so the worker is gone before that.
     stop_grace_seconds: float = 8.0

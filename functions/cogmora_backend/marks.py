@@ -301,7 +301,8 @@ def plan_position_mark(uid: str, position_id: str, levels: PositionLevels, manua
 
 
 def write_marks(database: Database, marks: Sequence[PlannedMark]) -> None:
-    """Write planned marks in one atomic batch (at most 250: two writes each at most).
+    """Write planned marks in one atomic batch (at most 500 writes: a trigger's mark
+    writes two documents, a position's one).
 
     Raises `StaleWrite` when any document changed since it was seen, and then
     nothing is written.

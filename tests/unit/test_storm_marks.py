@@ -171,12 +171,33 @@ def test_a_storm_is_marked_most_urgent_first_in_growing_batches() -> None:
     marked = [path.rsplit("/", 1)[1] for batch in database.batches for path in batch
               if "/executedTriggers/" not in path]
     assert marked[:4] == URGENT_FIRST[:4] and marked[6:] == URGENT_FIRST[6:]
-    # 1, 2, 4, 4 marks: the first mark is never held behind a large batch
+    # 1, 2, 4, 4, 4 writes at most (a trigger's mark writes two documents): the first
+    # mark is never held behind a large batch, and no batch goes past its writes
+    assert [len(batch) for batch in database.batches] == [1, 2, 4, 3, 2]
     assert [len([p for p in b if "/executedTriggers/" not in p]) for b in database.batches] \
-        == [1, 2, 4, 2]
+        == [1, 2, 3, 2, 1]
     assert database.transactions == 0  # nothing read: every mark written blind
     assert metrics.registry.get_sample_value("cogmora_marks_total",
                                              {"reason": "liquidation"}) == 2
+
+
+def test_a_large_storm_fills_each_batch_up_to_500_writes() -> None:
+    """1,000 stop-losses and 600 triggers: a position's mark is one write, a trigger's two
+    (its execution and its deletion), so the batches grow to 500 marks of positions and
+    250 of triggers, never past Firestore's 500 writes."""
+    documents = {f"users/u{n % 50}/openPositions/p{n}": _stop(81 + n / 100) for n in range(1000)}
+    documents.update({f"users/u{n % 50}/tradeTriggers/t{n}": _trigger(81 + n / 100)
+                      for n in range(600)})
+    database = RecordingDatabase()
+    database.write(lambda batch: [batch.set(p, d) for p, d in documents.items()])
+    database.batches.clear()
+    index = _one_armed(database)
+    _storm(database, [Marker(database, index, Metrics(), "w", concurrency=1)], index)
+    writes = [len(batch) for batch in database.batches]
+    # the stop-losses first: 511, then 489 and 5 triggers (499: a sixth would make 501)
+    assert writes[:10] == [1, 2, 4, 8, 16, 32, 64, 128, 256, 499]
+    assert writes[10:] == [500, 500, 190]  # 250, 250 and 95 triggers
+    assert sum(writes) == 1000 + 2 * 600 and database.transactions == 0
 
 
 class SlowFirstDatabase(RecordingDatabase):
@@ -211,13 +232,13 @@ def _slow_first_storm(first_seconds: float) -> SlowFirstDatabase:
 def test_the_first_mark_of_a_burst_is_written_alone() -> None:
     database = _slow_first_storm(0.02)  # shorter than HEAD_START: the others wait for it
     assert database.log[:2] == ["start", "end"]
-    assert len(database.batches) == 4  # 1, 2, 4, 2 marks: every mark written
+    assert len(database.batches) == 5  # 1, 2, 3, 2, 1 marks: every mark written
 
 
 def test_a_slow_first_mark_does_not_hold_the_burst_back_for_long() -> None:
     database = _slow_first_storm(HEAD_START * 6)  # the others start after HEAD_START
     assert database.log[:2] == ["start", "start"]
-    assert len(database.batches) == 4
+    assert len(database.batches) == 5
 
 
 def test_blind_marks_write_what_the_transaction_writes() -> None:
