@@ -165,7 +165,7 @@ class Progress:
     """Which levels are marked and settled, and when, from the documents themselves.
 
     While the storm runs, `poll` looks up the documents of the levels not yet
-    settled by key (one `BatchGetDocuments`; no query, no listener: on the
+    settled by key (`read_many`, one `BatchGetDocuments`; no query, no listener: on the
     emulator every listener of a collection costs each commit to it, which
     measured 3-5 s of a 1,200-level storm). A position is marked once `closing`
     and settled once deleted; a trigger is marked once its execution exists and
@@ -191,44 +191,36 @@ class Progress:
     def poll(self, db: Any) -> None:
         """Look up every level not settled yet and note what changed."""
         waiting = [level for level in self.levels if self.key(level) not in self.settled]
-        for start in range(0, len(waiting), 1000):
-            chunk = waiting[start:start + 1000]
-            found = {snapshot.reference.path: snapshot.to_dict() for snapshot in
-                     db.get_all([db.document(self.path(level)) for level in chunk])
-                     if snapshot.exists}
-            for level in chunk:
-                key, data = self.key(level), found.get(self.path(level))
-                if level.kind == TRIGGER:
-                    if data is None:
-                        continue
-                    self.marked.add(key)
-                    status = data.get("status")
-                    if status != "pending":
-                        self.settled.add(key)
-                        if status != "filled":
-                            self.rejected[key] = data
-                elif data is None:
-                    self.marked.add(key)
+        found = FirestoreDatabase(db).read_many([self.path(level) for level in waiting])
+        for level, snapshot in zip(waiting, found, strict=True):
+            key, data = self.key(level), None if snapshot is None else snapshot.data
+            if level.kind == TRIGGER:
+                if data is None:
+                    continue
+                self.marked.add(key)
+                status = data.get("status")
+                if status != "pending":
                     self.settled.add(key)
-                else:
-                    details = data.get("details") or {}
-                    if details.get("status") == "closing":
-                        self.marked.add(key)
-                    if details.get("settlementError"):
-                        self.settled.add(key)
+                    if status != "filled":
                         self.rejected[key] = data
+            elif data is None:
+                self.marked.add(key)
+                self.settled.add(key)
+            else:
+                details = data.get("details") or {}
+                if details.get("status") == "closing":
+                    self.marked.add(key)
+                if details.get("settlementError"):
+                    self.settled.add(key)
+                    self.rejected[key] = data
 
     def times(self, db: Any) -> tuple[dict[str, float], dict[str, float]]:
         """Return when each level's mark and its settlement were committed (epoch s)."""
         paths = {self.key(level): self.path(level) if level.kind == TRIGGER
                  else f"users/{level.uid}/tradeHistory/{level.doc_id}"
                  for level in self.levels}
-        found: dict[str, dict[str, Any]] = {}
-        listed = list(paths.values())
-        for start in range(0, len(listed), 1000):
-            for snapshot in db.get_all([db.document(path) for path in listed[start:start + 1000]]):
-                if snapshot.exists:
-                    found[snapshot.reference.path] = snapshot.to_dict() or {}
+        found = {snapshot.path: snapshot.data for snapshot in
+                 FirestoreDatabase(db).read_many(list(paths.values())) if snapshot is not None}
         marked: dict[str, float] = {}
         settled: dict[str, float] = {}
         for level in self.levels:

@@ -132,10 +132,13 @@ class Marker:
                 return  # the burst's first mark is being written alone
             size = self._next_size
             self._next_size = min(self.batch_size, size * 2)
-            batch = [heapq.heappop(self._queue)]
-            writes = _writes(batch[0][2])
-            while self._queue and writes + _writes(self._queue[0][2]) <= size:
-                writes += _writes(self._queue[0][2])
+            batch: list[_Queued] = []
+            writes = 0
+            while self._queue:  # the first always goes, even if it alone needs more
+                cost = _writes(self._queue[0][2])
+                if batch and writes + cost > size:
+                    break
+                writes += cost
                 batch.append(heapq.heappop(self._queue))
             task = loop.create_task(self._run(batch))
             self._running.add(task)

@@ -450,13 +450,14 @@ def _settle_chunk(database: Database, uid: str, chunk: list[Snapshot], config: T
         account.write(tx, uid)
         return done
 
-    asks: list[None] = []
+    first = True
 
     def stepped_aside() -> dict[str, Outcome] | None:
         # Lost a race: once the mark that called us is settled, its settler did the rest.
         # Not asked before the first attempt: the caller has just read `asked` pending.
-        asks.append(None)
-        if asked is None or len(asks) == 1:
+        nonlocal first
+        if first or asked is None:
+            first = False
             return None
         found = settled(asked)
         return None if found is None else {asked: found}
